@@ -1,0 +1,279 @@
+"""The quarterly batch: one papermill run of the QBR notebook per account, in parallel, into reports/<quarter>/.
+
+Each account's run is a :class:`Job` handed to an executor (local worker processes by default; anything with
+the ``concurrent.futures.Executor`` interface, such as a Dask ``Client.get_executor()``, can take its place).
+A worker keeps a warm kernel (:mod:`kam_helpers.kernels`), so the cost per account is the analysis, not the
+kernel start and imports. Outputs are written atomically; a failed account keeps its partial notebook under
+``_failed/`` and leaves its earlier finished report untouched.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import paths
+from .errors import KamError, UnknownAccountError
+from .quarters import Quarter
+from .render import write_atomic
+
+KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
+NOTEBOOK = "qbr.ipynb"
+FAILED_DIR = "_failed"
+WORK_DIR = "_work"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One account's report run: everything a worker needs, as plain picklable values."""
+
+    account_id: str
+    quarter: str
+    workspace: str
+    notebook: str
+    out_dir: str  # reports/<quarter>
+    fingerprint: str
+    engine: str = "kam-warm"
+
+
+@dataclass
+class AccountResult:
+    """What happened to one account: the manifest's entry."""
+
+    account_id: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    outputs: list[str] = field(default_factory=list)
+    error: str | None = None
+    failed_cell: dict | None = None
+    kpis: dict = field(default_factory=dict)
+    name: str | None = None
+    fingerprint: str = ""
+    skipped: bool = False  # True when the report was current and not rendered again
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    quarter: str
+    results: list[AccountResult]
+    manifest: Path
+    index: Path
+    seconds: float
+
+    @property
+    def failed(self) -> list[AccountResult]:
+        return [r for r in self.results if r.status != "ok"]
+
+
+# ---------------------------------------------------------------- the worker side
+
+
+def _worker_init() -> None:
+    """Runs once in each worker process: register the warm-kernel engine, shut the kernel down at exit."""
+    from multiprocessing import util
+
+    from . import kernels
+
+    kernels.register()
+    util.Finalize(None, kernels.WARM.shutdown, exitpriority=10)
+
+
+def _scorecard_output(nb: nbformat.NotebookNode) -> tuple[dict, str | None]:
+    """The headline KPIs and account name the notebook published (display data of KPI_MIMETYPE)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if KPI_MIMETYPE in data:
+                payload = data[KPI_MIMETYPE]
+                return dict(payload.get("kpis", {})), payload.get("name")
+    return {}, None
+
+
+def render_account(job: Job) -> AccountResult:
+    """Job → AccountResult. Never raises: a failure is recorded with its error and failing cell."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from .render import notebook_to_html
+
+    if job.engine == "kam-warm":
+        from . import kernels
+
+        kernels.register()
+    start = time.perf_counter()
+    out = Path(job.out_dir)
+    work = out / WORK_DIR / job.account_id
+    work.mkdir(parents=True, exist_ok=True)
+    partial = work / NOTEBOOK
+    try:
+        pm.execute_notebook(
+            job.notebook,
+            str(partial),
+            parameters={"account_id": job.account_id, "quarter": job.quarter, "workspace": job.workspace},
+            engine_name=job.engine,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(Path(job.notebook).parent),
+        )
+        nb = nbformat.read(partial, as_version=4)
+        kpis, name = _scorecard_output(nb)
+        html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}")
+        final = out / job.account_id
+        write_atomic(final / NOTEBOOK, nbformat.writes(nb))
+        write_atomic(final / "qbr.html", html)
+        shutil.rmtree(out / FAILED_DIR / job.account_id, ignore_errors=True)
+        return AccountResult(
+            job.account_id, "ok", time.perf_counter() - start,
+            outputs=[f"{job.account_id}/{NOTEBOOK}", f"{job.account_id}/qbr.html"],
+            kpis=kpis, name=name, fingerprint=job.fingerprint,
+        )
+    except PapermillExecutionError as exc:
+        cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
+                "source": (exc.source or "").strip().splitlines()[0] if exc.source else ""}
+        error = f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # a broken notebook file, a dead kernel, a full disk: record it, go on
+        cell = None
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    failed = out / FAILED_DIR / job.account_id
+    failed.mkdir(parents=True, exist_ok=True)
+    if partial.exists():
+        shutil.move(str(partial), failed / NOTEBOOK)
+    return AccountResult(
+        job.account_id, "failed", time.perf_counter() - start, error=error, failed_cell=cell,
+        outputs=[f"{FAILED_DIR}/{job.account_id}/{NOTEBOOK}"] if (failed / NOTEBOOK).exists() else [],
+        fingerprint=job.fingerprint,
+    )
+
+
+# ---------------------------------------------------------------- the driver side
+
+
+def local_executor(workers: int) -> cf.Executor:
+    """Worker processes on this machine. They are spawned, not forked: a fork of a process that has run
+    papermill can hang."""
+    return cf.ProcessPoolExecutor(
+        max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+    )
+
+
+def code_digest() -> str:
+    """Digest of the package's code and templates and the notebooks: a change re-renders every report."""
+    h = hashlib.sha256()
+    roots = [paths.PACKAGE_DIR, paths.notebooks_dir()]
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and p.suffix in {".py", ".j2", ".css", ".json", ".yml", ".yaml", ".ipynb"}:
+                h.update(str(p.relative_to(root)).encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _previous_manifest(path: Path) -> dict[str, dict]:
+    try:
+        return {a["account_id"]: a for a in json.loads(path.read_text())["accounts"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def run_batch(
+    quarter: str | Quarter | None = None,
+    accounts: Iterable[str] | None = None,
+    *,
+    workers: int = 2,
+    workspace: str | Path | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    executor: cf.Executor | None = None,
+    notebook: str | Path | None = None,
+    engine: str = "kam-warm",
+    progress: bool = True,
+    on_result: Callable[[AccountResult], None] | None = None,
+) -> BatchResult:
+    """Render the QBR of each account for a quarter → BatchResult (manifest.json and index.html written).
+
+    ``quarter`` defaults to the last complete quarter in the data, ``accounts`` to every account with
+    shipments in it. Accounts whose data, notebook and code are unchanged since their last good report are
+    skipped unless ``force``.
+    """
+    from tqdm.auto import tqdm
+
+    from .portfolio_index import write_index
+    from .store import Workspace
+
+    started = time.perf_counter()
+    workspace_dir = Path(workspace) if workspace else paths.default_workspace()
+    with Workspace.open(workspace_dir) as ws:
+        q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
+        known = ws.account_ids()
+        if accounts:
+            ids = [a.strip() for a in accounts if a.strip()]
+            unknown = [a for a in ids if a not in known]
+            if unknown:
+                raise UnknownAccountError(f"not in the workspace {workspace_dir}: {', '.join(unknown)}")
+        else:
+            ids = ws.active_accounts(q)
+        digests = {a: ws.fingerprint(a) for a in ids}
+        names = dict(ws.query("SELECT account_id, name FROM accounts").itertuples(index=False, name=None))
+    if not ids:
+        raise KamError(f"no account has shipments in {q}; choose another --quarter or name --accounts")
+
+    out_dir = Path(out) if out else paths.reports_dir() / str(q)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_path = Path(notebook) if notebook else paths.notebooks_dir() / NOTEBOOK
+    code = code_digest()
+    previous = _previous_manifest(out_dir / "manifest.json")
+
+    jobs, results = [], []
+    for account_id in ids:
+        fp = hashlib.sha256(f"{digests[account_id]}|{code}|{q}|{engine}".encode()).hexdigest()
+        before = previous.get(account_id)
+        current = (
+            before and before.get("status") == "ok" and before.get("fingerprint") == fp
+            and all((out_dir / o).exists() for o in before.get("outputs", []))
+        )
+        if current and not force:
+            results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0}))
+            continue
+        jobs.append(Job(account_id, str(q), str(workspace_dir.resolve()), str(nb_path.resolve()), str(out_dir), fp, engine))
+
+    own_executor = executor is None and bool(jobs)
+    ex = local_executor(min(workers, len(jobs))) if own_executor else executor
+    try:
+        futures = [ex.submit(render_account, job) for job in jobs] if jobs else []
+        bar = tqdm(total=len(jobs), desc=f"QBR {q}", unit="account", disable=not progress or not jobs)
+        for fut in cf.as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            bar.update(1)
+            bar.set_postfix_str(f"{res.account_id} {res.status}")
+            if on_result:
+                on_result(res)
+        bar.close()
+    finally:
+        if own_executor:
+            ex.shutdown()
+    shutil.rmtree(out_dir / WORK_DIR, ignore_errors=True)
+
+    for r in results:
+        r.name = r.name or names.get(r.account_id)
+    results.sort(key=lambda r: r.account_id)
+    manifest = out_dir / "manifest.json"
+    doc = {
+        "quarter": str(q),
+        "workspace": str(workspace_dir.resolve()),
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "accounts": [asdict(r) for r in results],
+    }
+    write_atomic(manifest, json.dumps(doc, indent=2, default=str))
+    index = write_index(out_dir, str(q), results)
+    return BatchResult(str(q), results, manifest, index, time.perf_counter() - started)

@@ -1,0 +1,180 @@
+"""The `kam` command: sample, validate, qbr, accounts, schema, where."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import paths
+from .errors import DataValidationError, KamError
+from .quarters import Quarter
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import generate_book
+    from .sources import folder_loader
+    from .store import build_workspace
+
+    end = Quarter.parse(args.end_quarter) if args.end_quarter else None
+    out = Path(args.out) if args.out else paths.sample_dir()
+    summary = generate_book(
+        out, accounts=args.accounts, end_quarter=end, quarters=args.quarters, shipments=args.shipments, seed=args.seed
+    )
+    rows = ", ".join(f"{n:,} {t}" for t, n in summary.rows.items())
+    print(f"Sample book of business written to {out}: {summary.accounts} accounts, "
+          f"{summary.quarters[0]}–{summary.quarters[-1]}; {rows}")
+    if args.no_load:
+        return 0
+    workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
+    report = build_workspace(workspace, folder_loader(out))
+    print(report.summary())
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .sources import changed_sources, folder_loader
+    from .store import Workspace, build_workspace
+
+    if args.source:
+        with tempfile.TemporaryDirectory() as tmp:
+            report = build_workspace(Path(tmp), folder_loader(Path(args.source)))
+        found = report.problems
+        print(f"{args.source}: " + ", ".join(f"{n:,} {t}" for t, n in report.rows.items()))
+    else:
+        with Workspace.open(args.workspace) as ws:
+            found = ws.problems()
+            stale = changed_sources(ws.sources)
+            print(f"Workspace {ws.folder}: tables {', '.join(sorted(ws.tables))}; data as of {ws.as_of}")
+            if stale:
+                print("Changed since the last load (kam qbr reloads them): " + ", ".join(stale))
+    if not found:
+        print("No problems found.")
+        return 0
+    print(f"{len(found)} problem(s):")
+    for p in found:
+        print(f"  [{p.table}] {p}" + (f"  (account {p.account_id})" if p.account_id else ""))
+    return 1
+
+
+def _cmd_qbr(args: argparse.Namespace) -> int:
+    from .batch import run_batch
+    from .sources import refresh_if_stale
+
+    workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
+    note = refresh_if_stale(workspace)
+    if note:
+        print(note)
+    accounts = args.accounts.split(",") if args.accounts else None
+    result = run_batch(
+        args.quarter, accounts, workers=args.workers, workspace=workspace, out=args.out, force=args.force,
+        progress=not args.quiet,
+    )
+    done = [r for r in result.results if r.status == "ok"]
+    skipped = sum(r.skipped for r in done)
+    print(f"QBR {result.quarter}: {len(done)} of {len(result.results)} accounts ok"
+          + (f" ({skipped} unchanged, not rendered again)" if skipped else "")
+          + f" in {result.seconds:.1f} s")
+    for r in result.failed:
+        cell = f" (cell {r.failed_cell['index']}: {r.failed_cell['source']})" if r.failed_cell else ""
+        print(f"FAILED {r.account_id}{cell}\n  {r.error}")
+    print(f"Manifest: {result.manifest}\nIndex:    {result.index}")
+    return 1 if result.failed else 0
+
+
+def _cmd_accounts(args: argparse.Namespace) -> int:
+    from .store import Workspace
+
+    with Workspace.open(args.workspace) as ws:
+        frame = ws.accounts()[["account_id", "name", "industry", "tier", "owner", "contract_end"]]
+        print(frame.to_string(index=False))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import markdown_reference
+
+    print(markdown_reference())
+    return 0
+
+
+def _cmd_where(args: argparse.Namespace) -> int:
+    if args.what == "index":
+        if args.quarter:
+            quarter = Quarter.parse(args.quarter)
+        else:
+            from .store import Workspace
+
+            with Workspace.open(args.workspace) as ws:
+                quarter = ws.last_complete_quarter()
+        print(paths.reports_dir() / str(quarter) / "index.html")
+    else:
+        print(paths.default_workspace() if args.what == "workspace" else paths.reports_dir())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kam", description="KAM Workspace: QBR packs for every key account.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def ws_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--workspace", default=None, help="workspace folder (default: data/workspace)")
+
+    p = sub.add_parser("sample", help="generate the sample book of business and load it into the workspace")
+    p.add_argument("--accounts", type=int, default=12, help="number of accounts (default 12)")
+    p.add_argument("--end-quarter", default=None, help="last quarter of the data, e.g. 2026Q3 (default: last complete)")
+    p.add_argument("--quarters", type=int, default=8, help="quarters of history (default 8)")
+    p.add_argument("--shipments", type=int, default=None, help="total shipments in the book (default: realistic)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same book)")
+    p.add_argument("--out", default=None, help="folder for the CSV exports (default: data/sample)")
+    p.add_argument("--no-load", action="store_true", help="write the CSV exports only")
+    ws_option(p)
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("validate", help="report every problem in the workspace (or in a folder of exports)")
+    p.add_argument("source", nargs="?", help="a folder of <table>.csv exports to check without loading it")
+    ws_option(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("qbr", help="render the QBR of every account for a quarter")
+    p.add_argument("--quarter", default=None, help="e.g. 2026Q3 (default: the last complete quarter in the data)")
+    p.add_argument("--accounts", default=None, help="comma-separated account ids (default: all with shipments)")
+    p.add_argument("--workers", type=int, default=2, help="parallel workers (default 2)")
+    p.add_argument("--out", default=None, help="output folder (default: reports/<quarter>)")
+    p.add_argument("--force", action="store_true", help="render again even when inputs are unchanged")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    ws_option(p)
+    p.set_defaults(func=_cmd_qbr)
+
+    p = sub.add_parser("accounts", help="list the accounts of the workspace")
+    ws_option(p)
+    p.set_defaults(func=_cmd_accounts)
+
+    p = sub.add_parser("schema", help="print the data model as Markdown")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("where", help="print where the index, workspace or reports are")
+    p.add_argument("what", choices=["index", "workspace", "reports"])
+    p.add_argument("--quarter", default=None)
+    ws_option(p)
+    p.set_defaults(func=_cmd_where)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DataValidationError as exc:
+        print(f"kam {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KamError as exc:
+        print(f"kam {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

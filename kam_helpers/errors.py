@@ -1,0 +1,62 @@
+"""One exception hierarchy: every error the workspace raises derives from :class:`KamError`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class KamError(Exception):
+    """Base of every error raised by kam_helpers."""
+
+
+class ConfigError(KamError):
+    """A setting, parameter or command-line option is not usable."""
+
+
+class WorkspaceError(KamError):
+    """The workspace store is missing, locked or not a KAM workspace."""
+
+
+class UnknownAccountError(KamError):
+    """An account id that the workspace does not hold."""
+
+
+class NoDataError(KamError):
+    """The data needed for an answer is absent (a table or a period with no rows)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one value: where it is and what was expected."""
+
+    file: str
+    row: int | None  # 1-based line of the source file (header = line 1), None for a whole-file problem
+    column: str | None
+    value: str | None
+    expected: str
+    table: str = ""
+    account_id: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column:
+            where += f", column {self.column!r}"
+        got = "" if self.value is None else f", got {self.value!r}"
+        return f"{where}: expected {self.expected}{got}"
+
+
+class DataValidationError(KamError):
+    """Input data broke the data model; ``problems`` lists every value at fault."""
+
+    def __init__(self, problems: list[Problem], context: str = "") -> None:
+        self.problems = list(problems)
+        head = f"{context}: " if context else ""
+        shown = "\n  ".join(str(p) for p in self.problems[:20])
+        more = f"\n  … and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"{head}{len(self.problems)} problem(s) in the data\n  {shown}{more}")
+
+
+class NotebookRunError(KamError):
+    """A report notebook failed; names the account and the failing cell."""

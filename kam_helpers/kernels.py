@@ -1,0 +1,98 @@
+"""A papermill engine that runs each notebook in a warm kernel of the worker process.
+
+A plain papermill run spends most of its seconds starting a kernel and importing pandas and altair; the
+analysis itself takes a fraction of a second. This engine keeps one kernel per worker process, clears its
+namespace and execution counter before each notebook, and otherwise executes exactly as papermill's own
+nbclient engine does, so the output notebook has the same cells, outputs and execution counts.
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.utils import merge_kwargs, remove_args
+
+ENGINE_NAME = "kam-warm"
+
+# Clears the user namespace (modules stay imported: that is the saving) and restarts the counter, so the
+# next notebook sees what a fresh kernel would show.
+RESET_CODE = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
+
+
+class _WarmKernel:
+    """The worker's kernel: started on first use, replaced if it dies, shut down at exit."""
+
+    def __init__(self) -> None:
+        self.km: AsyncKernelManager | None = None
+        self.kc: Any = None
+        self.kernel_name: str | None = None
+        self.runs = 0
+
+    def manager(self, kernel_name: str) -> AsyncKernelManager:
+        alive = self.km is not None and run_sync(self.km.is_alive)()
+        if not alive or kernel_name != self.kernel_name:
+            self.shutdown()
+            self.km = AsyncKernelManager(kernel_name=kernel_name)
+            self.kernel_name = kernel_name
+        return self.km
+
+    def shutdown(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None and self.km.has_kernel:
+            run_sync(self.km.shutdown_kernel)(now=True)
+        self.km = None
+
+
+WARM = _WarmKernel()
+atexit.register(WARM.shutdown)
+
+
+class WarmKernelEngine(NBClientEngine):
+    """papermill engine 'kam-warm': nbclient execution in the worker's reused kernel."""
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        km = WARM.manager(kernel_name)
+        client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
+        if km.has_kernel and WARM.kc is not None:
+            client.kc = WARM.kc
+            client.wait_for_reply(WARM.kc.execute(RESET_CODE, silent=True, store_history=False))
+        try:
+            return client.execute()
+        finally:
+            WARM.kc = client.kc
+            WARM.runs += 1
+
+
+def register() -> str:
+    """Make the engine known to papermill in this process; returns its name."""
+    papermill_engines.register(ENGINE_NAME, WarmKernelEngine)
+    return ENGINE_NAME

@@ -1,0 +1,59 @@
+"""Executed notebook → files a person opens: the offline QBR HTML page (nbconvert, code hidden)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+from .paths import TEMPLATES_DIR
+
+REPORT_CSS = TEMPLATES_DIR / "report.css"
+
+
+@functools.lru_cache(maxsize=1)
+def _exporter() -> HTMLExporter:
+    # One exporter per process: building it costs far more than an export.
+    exporter = HTMLExporter(
+        template_name="kam_report",
+        extra_template_basedirs=[str(TEMPLATES_DIR / "nbconvert")],
+    )
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.embed_images = True
+    return exporter
+
+
+def report_css() -> str:
+    """The stylesheet shared by the HTML report and the Voilà apps."""
+    return REPORT_CSS.read_text(encoding="utf-8")
+
+
+def notebook_to_html(nb: nbformat.NotebookNode, title: str, footer: str = "") -> str:
+    """Executed notebook → self-contained HTML (inline styles and SVG charts, no script or font from a network)."""
+    nb = nbformat.from_dict(nb)
+    nb.metadata["title"] = title
+    nb.metadata.pop("widgets", None)
+    body, _ = _exporter().from_notebook_node(
+        nb, resources={"kam_css": report_css(), "kam_footer": footer, "metadata": {"name": title}}
+    )
+    return body
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename: a reader never
+    sees a half-written file, and a failure leaves the previous file as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

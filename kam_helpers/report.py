@@ -1,0 +1,125 @@
+"""The QBR as the notebook shows it: one object per account and quarter whose methods return display objects.
+
+``notebooks/qbr.ipynb`` stays thin: each cell calls one method of :class:`QbrReport`. The same objects render
+in JupyterLab, in the exported HTML (charts as inline SVG, so nothing loads from a network) and in Voilà.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import jinja2
+from IPython.display import HTML, Markdown
+
+from . import charts, metrics, narrative
+from .account_data import AccountData
+from .formatting import fmt_kpi, fmt_pp, fmt_growth
+from .paths import TEMPLATES_DIR
+from .quarters import Quarter
+from .scorecard import Kpi, Scorecard
+from .store import Workspace
+
+KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
+CARD_KPIS = ("revenue", "shipments", "gross_margin_pct", "otd_pct", "otp_pct", "damage_ratio_pct",
+             "invoice_accuracy_pct", "cases_opened")
+CHART_TITLES = {
+    "volume_revenue_trend": "Monthly volume and revenue",
+    "quarterly_trend": "Revenue and gross margin by quarter",
+    "mode_mix": "Revenue by mode",
+    "otd_vs_sla": "On-time delivery vs SLA",
+    "worst_lanes": "Late deliveries by lane",
+    "worst_carriers": "Late deliveries by carrier",
+    "cases_by_category": "Cases by category",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "report")), autoescape=True, undefined=jinja2.StrictUndefined
+)
+
+
+def kpi_row(kpi: Kpi, currency: str | None) -> dict:
+    """Kpi → its figures as displayed: value, prior, last year, target, QoQ change, RAG."""
+
+    def show(value: float | None) -> str:
+        return fmt_kpi(replace(kpi, value=value), currency) if value is not None else "–"
+
+    change = fmt_pp(kpi.change_qoq) if kpi.unit == "pct" else fmt_growth(kpi.growth_qoq_pct)
+    return {
+        "key": kpi.key, "label": kpi.label, "rag": kpi.rag, "value": fmt_kpi(kpi, currency),
+        "prior": show(kpi.prior), "last_year": show(kpi.last_year), "target": show(kpi.target),
+        "has_prior": kpi.prior is not None and kpi.value is not None, "has_target": kpi.target is not None,
+        "change": change,
+    }
+
+
+@dataclass
+class QbrReport:
+    """One account's QBR for one quarter: data, scorecard and narrative, with display methods."""
+
+    data: AccountData
+    scorecard: Scorecard
+    narrative: narrative.Narrative
+
+    @classmethod
+    def load(cls, account_id: str, quarter: str = "", workspace: str | Path = "") -> "QbrReport":
+        """Parameters of the notebook → QbrReport (reads only this account's rows from the store)."""
+        with Workspace.open(workspace or None) as ws:
+            q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
+            data = ws.account_data(account_id)
+        sc = metrics.scorecard(data, q)
+        return cls(data, sc, narrative.build_narrative(sc))
+
+    @property
+    def currency(self) -> str | None:
+        return self.scorecard.account.get("currency")
+
+    def header(self) -> HTML:
+        """Title block: client, quarter, KAM, contract."""
+        a = self.scorecard.account
+        return HTML(_env.get_template("header.html.j2").render(a=a, quarter=str(self.scorecard.quarter)))
+
+    def kpi_cards(self) -> HTML:
+        """The headline KPIs as cards with QoQ change and RAG colour."""
+        rows = [kpi_row(self.scorecard.kpis[k], self.currency) for k in CARD_KPIS if k in self.scorecard.kpis]
+        return HTML(_env.get_template("cards.html.j2").render(kpis=rows))
+
+    def section(self, key: str) -> Markdown:
+        """One narrative section (executive_summary, volume, service, billing, ...) as Markdown with its title."""
+        for s in self.narrative.sections:
+            if s.key == key:
+                return Markdown(f"## {s.title}\n\n{s.markdown}")
+        raise KeyError(f"the narrative has no section {key!r}")
+
+    def chart(self, name: str) -> HTML:
+        """A chart of :mod:`kam_helpers.charts` as inline SVG, or a note when its data is absent."""
+        builder = getattr(charts, name)
+        chart = builder(self.scorecard)
+        title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        if chart is None:
+            return HTML(f'<div class="kam-note">{html.escape(title)}: no data for this in the workspace.</div>')
+        return HTML(f'<figure class="kam-chart" aria-label="{html.escape(title)}">{charts.to_svg(chart)}</figure>')
+
+    def scorecard_table(self) -> HTML:
+        """Every KPI with prior quarter, last year, target and RAG."""
+        return HTML(
+            _env.get_template("scorecard.html.j2").render(
+                kpis=[kpi_row(k, self.currency) for k in self.scorecard.kpis.values()], quarter=self.scorecard.quarter
+            )
+        )
+
+    def action_items(self) -> HTML:
+        """Action items with owner and due date."""
+        return HTML(_env.get_template("actions.html.j2").render(items=self.narrative.action_items))
+
+    def publish(self) -> None:
+        """Hand the headline KPIs to the batch (a display output the HTML export does not show)."""
+        from IPython.display import display
+
+        kpis = dict(self.scorecard.headline())
+        kpis["currency"] = self.currency
+        kpis["assessment"] = narrative.assess(self.scorecard).overall
+        payload = {"account_id": self.scorecard.account_id, "name": self.scorecard.name,
+                   "quarter": str(self.scorecard.quarter), "kpis": kpis}
+        display({KPI_MIMETYPE: payload, "text/plain": ""}, raw=True)

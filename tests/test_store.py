@@ -1,0 +1,144 @@
+"""The workspace store: validation of exports, atomic builds, per-account reads with the filter pushed down."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kam_helpers.errors import DataValidationError, UnknownAccountError, WorkspaceError
+from kam_helpers.quarters import Quarter
+from kam_helpers.sources import changed_sources, folder_loader, refresh_if_stale
+from kam_helpers.store import STORE_FILE, Workspace, build_workspace
+
+TINY = Path(__file__).parent / "fixtures" / "tiny"
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Path:
+    """A writable copy of the tiny exports."""
+    folder = tmp_path / "exports"
+    shutil.copytree(TINY, folder)
+    return folder
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_clean_exports_build_a_typed_store(exports: Path, tmp_path: Path) -> None:
+    report = build_workspace(tmp_path / "ws", folder_loader(exports))
+    assert report.problems == []
+    assert report.rows == {"accounts": 2, "shipments": 4, "invoices": 2, "invoice_lines": 3}
+    with Workspace.open(tmp_path / "ws") as ws:
+        data = ws.account_data("A1")
+        assert list(data.shipments["shipment_id"]) == ["S1", "S2"]
+        assert data.shipments["weight_kg"].tolist() == [1000.0, 250.5]
+        assert str(data.shipments["pickup_planned"].dtype).startswith("datetime64")
+        assert list(data.invoice_lines["shipment_id"]) == ["S1", "S2"]  # only A1's invoice lines
+        assert data.cases is None  # no cases.csv: the table is absent, not empty
+        assert ws.as_of.isoformat() == "2026-09-29T10:00:00"
+        assert ws.last_complete_quarter() == Quarter(2026, 2)
+        assert ws.active_accounts(Quarter(2026, 3)) == ["A1", "A2"]
+
+
+@pytest.mark.parametrize(
+    "old, new, row, column, expected",
+    [
+        (",1000,10,2,1000,500,400,delivered", ",heavy,10,2,1000,500,400,delivered", 2, "weight_kg", "a number ≥ 0"),
+        ("S2,A1,LTL", "S2,A1,Truck", 3, "mode", "one of FTL, LTL"),
+        ("2026-07-04 12:00,250.5", "04/07/2026,250.5", 3, "delivery_actual", "a date and time written as"),
+        ("S2,A1,LTL", "S1,A1,LTL", 3, "shipment_id", "a unique shipment_id (row 2 has the same)"),
+        ("S3,A2,FTL", "S3,A9,FTL", 4, "account_id", "an account_id that exists in accounts.csv"),
+        ("2026-08-01 09:00,2026-08-03 17:00,2026-08-03 12:00", "2026-08-01 09:00,2026-08-03 17:00,2026-07-30 12:00",
+         4, "delivery_actual", "delivery_actual on or after pickup_actual"),
+        (",delivered,false,false\nS2", ",delivered,maybe,false\nS2", 2, "damaged", "true or false"),
+    ],
+)
+def test_a_bad_value_is_named_by_file_row_and_column(
+    exports: Path, tmp_path: Path, old: str, new: str, row: int, column: str, expected: str
+) -> None:
+    _edit(exports / "shipments.csv", old, new)
+    before = (exports / "shipments.csv").read_bytes()
+    report = build_workspace(tmp_path / "ws", folder_loader(exports))
+    assert (exports / "shipments.csv").read_bytes() == before  # sources are never modified
+    matching = [p for p in report.problems if p.row == row and p.column == column]
+    assert matching, report.summary()
+    assert expected in matching[0].expected
+    assert matching[0].file == "shipments.csv"
+    assert f"row {row}" in str(matching[0]) and repr(column) in str(matching[0])
+
+
+def test_an_account_with_bad_rows_refuses_to_report_and_the_others_still_do(exports: Path, tmp_path: Path) -> None:
+    _edit(exports / "shipments.csv", "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,250.5",
+          "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,about 250")
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws:
+        with pytest.raises(DataValidationError) as err:
+            ws.account_data("A1")
+        assert "shipments.csv, row 3, column 'weight_kg'" in str(err.value)
+        assert "'about 250'" in str(err.value)
+        assert len(ws.account_data("A2").shipments) == 2
+
+
+def test_strict_build_refuses_and_leaves_the_store_byte_for_byte(exports: Path, tmp_path: Path) -> None:
+    ws_dir = tmp_path / "ws"
+    build_workspace(ws_dir, folder_loader(exports))
+    before = (ws_dir / STORE_FILE).read_bytes()
+    _edit(exports / "invoices.csv", "2026-08-09,2026-08-01,700,paid", "2026-08-09,2026-08-01,seven hundred,paid")
+    with pytest.raises(DataValidationError) as err:
+        build_workspace(ws_dir, folder_loader(exports), strict=True)
+    assert "invoices.csv, row 2, column 'amount'" in str(err.value)
+    assert (ws_dir / STORE_FILE).read_bytes() == before
+    assert sorted(p.name for p in ws_dir.iterdir()) == [STORE_FILE]  # no half-written file left behind
+
+
+def test_missing_required_column_and_empty_file_are_refused_whole(exports: Path, tmp_path: Path) -> None:
+    text = (exports / "shipments.csv").read_text().replace("mode,", "transport_mode,", 1)
+    (exports / "shipments.csv").write_text(text)
+    with pytest.raises(DataValidationError) as err:
+        build_workspace(tmp_path / "ws", folder_loader(exports))
+    assert "shipments.csv, row 1, column 'mode'" in str(err.value)
+    assert not (tmp_path / "ws" / STORE_FILE).exists()
+    (exports / "shipments.csv").write_text("")
+    with pytest.raises(DataValidationError, match="shipments.csv: expected a header row"):
+        build_workspace(tmp_path / "ws", folder_loader(exports))
+
+
+def test_one_account_read_pushes_the_filter_down(exports: Path, tmp_path: Path) -> None:
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws:
+        plan = "\n".join(
+            ws.query("EXPLAIN SELECT * FROM shipments WHERE account_id = 'A2'")["explain_value"].astype(str)
+        )
+    # The predicate sits in the table scan itself (zone maps skip other accounts' row groups),
+    # not in a filter over the whole table.
+    flat = "".join(ch for ch in plan if ch.isalnum() or ch in "_='").upper()
+    scan = flat[max(flat.find("SEQSCAN"), flat.find("SEQ_SCAN")) :]
+    assert "FILTERSACCOUNT_ID='A2'" in scan or "ACCOUNT_ID='A2'" in scan.split("PROJECTIONS")[-1]
+
+
+def test_unknown_account_and_missing_workspace_say_what_to_do(exports: Path, tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="kam sample"):
+        Workspace.open(tmp_path / "nowhere")
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(UnknownAccountError, match="ZZZ"):
+        ws.account_data("ZZZ")
+
+
+def test_a_changed_export_is_detected_and_reloaded(exports: Path, tmp_path: Path) -> None:
+    ws_dir = tmp_path / "ws"
+    build_workspace(ws_dir, folder_loader(exports))
+    assert refresh_if_stale(ws_dir) is None
+    _edit(exports / "shipments.csv", ",250.5,", ",260.5,")
+    with Workspace.open(ws_dir) as ws:
+        assert changed_sources(ws.sources) == [str((exports / "shipments.csv").resolve())]
+        old = ws.fingerprint("A1"), ws.fingerprint("A2")
+    assert "shipments.csv changed" in refresh_if_stale(ws_dir)
+    with Workspace.open(ws_dir) as ws:
+        assert ws.account_data("A1").shipments["weight_kg"].tolist() == [1000.0, 260.5]
+        assert ws.fingerprint("A1") != old[0]
+        assert ws.fingerprint("A2") == old[1]  # only the changed account's reports go stale
