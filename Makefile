@@ -14,7 +14,7 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip uv
+	$(VENV)/bin/python -m pip install -q uv
 	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 
@@ -32,7 +32,7 @@ test: setup ## Set up and run every test
 	$(PY) -m pytest -q
 
 bench: setup ## Run the benchmarks in benchmarks/ (prints ratios against baselines measured in the same run)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 lab: setup ## Open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -1,0 +1,127 @@
+"""Benchmark: the QBR batch vs a plain papermill loop vs the same work in-process (the floor).
+
+    python benchmarks/bench_batch.py [--accounts 50] [--workers 2]
+
+Builds a sample book of ``--accounts`` accounts in a temporary folder, then times, over the same accounts:
+  floor  – QbrReport built and every display method called in this process, no notebook (imports timed apart)
+  plain  – a sequential loop of papermill.execute_notebook, one fresh kernel per account (what users write)
+  batch  – kam's batch (warm kernels in worker processes), with HTML export, manifest and index
+and prints seconds per account with ratios. It also checks that the batch's notebooks carry exactly the
+outputs of the plain papermill runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def floor_seconds(workspace: Path, ids: list[str], quarter: str) -> tuple[float, float]:
+    """(import seconds, seconds for all accounts) of the report work in a fresh interpreter."""
+    code = f"""
+import time, sys
+t0 = time.perf_counter()
+import pandas, altair
+from kam_helpers.report import QbrReport
+from kam_helpers import charts
+t1 = time.perf_counter()
+for account_id in {ids!r}:
+    r = QbrReport.load(account_id, {quarter!r}, {str(workspace)!r})
+    r.header(); r.kpi_cards(); r.scorecard_table(); r.action_items()
+    for s in r.narrative.sections: r.section(s.key)
+    for name in ("volume_revenue_trend", "mode_mix", "otd_vs_sla", "worst_lanes", "worst_carriers",
+                 "cases_by_category", "quarterly_trend"):
+        r.chart(name)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    imports, work = map(float, out.stdout.split()[-2:])
+    return imports, work
+
+
+def plain_loop(workspace: Path, ids: list[str], quarter: str, out: Path) -> float:
+    import papermill as pm
+
+    start = time.perf_counter()
+    for account_id in ids:
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "qbr.ipynb"), str(out / f"{account_id}.ipynb"), progress_bar=False,
+            kernel_name="python3", parameters={"account_id": account_id, "quarter": quarter, "workspace": str(workspace)},
+        )
+    return time.perf_counter() - start
+
+
+def same_outputs(batch_dir: Path, plain_dir: Path, ids: list[str]) -> list[str]:
+    import nbformat
+
+    differ = []
+    for account_id in ids:
+        a = nbformat.read(batch_dir / account_id / "qbr.ipynb", as_version=4)
+        b = nbformat.read(plain_dir / f"{account_id}.ipynb", as_version=4)
+        if [(c.get("outputs"), c.get("execution_count")) for c in a.cells] != [
+            (c.get("outputs"), c.get("execution_count")) for c in b.cells
+        ]:
+            differ.append(account_id)
+    return differ
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    from kam_helpers.batch import run_batch
+    from kam_helpers.quarters import Quarter
+    from kam_helpers.sample import generate_book
+    from kam_helpers.sources import folder_loader
+    from kam_helpers.store import Workspace, build_workspace
+
+    with tempfile.TemporaryDirectory(prefix="kam-bench-") as tmp:
+        root = Path(tmp)
+        quarter = Quarter(2026, 3)
+        generate_book(root / "exports", accounts=args.accounts, end_quarter=quarter)
+        build_workspace(root / "ws", folder_loader(root / "exports"))
+        with Workspace.open(root / "ws") as ws:
+            ids = ws.account_ids()
+            shipments = ws.query("SELECT count(*) AS n FROM shipments")["n"][0]
+        n = len(ids)
+        print(f"Book: {n} accounts, {shipments:,} shipments, quarter {quarter}; {args.workers} workers\n")
+
+        imports, work = floor_seconds(root / "ws", ids, str(quarter))
+        t0 = time.perf_counter()
+        result = run_batch(quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "batch", force=True,
+                           progress=False)
+        batch = time.perf_counter() - t0
+        failed = [r.account_id for r in result.failed]
+        (root / "plain").mkdir()
+        plain = plain_loop(root / "ws", ids, str(quarter), root / "plain")
+        differ = same_outputs(root / "batch", root / "plain", ids)
+
+        floor = work / n
+        floor_all = (imports + work) / n
+        rows = [
+            ("floor: in-process, no notebook", floor),
+            ("floor incl. imports once", floor_all),
+            (f"kam qbr batch ({args.workers} workers)", batch / n),
+            ("plain papermill loop", plain / n),
+        ]
+        print(f"{'':34} {'s/account':>10} {'x floor':>8} {'x plain':>8}")
+        for label, value in rows:
+            print(f"{label:34} {value:10.3f} {value / floor:8.2f} {value / (plain / n):8.2f}")
+        print(f"\nbatch vs floor incl. imports: {batch / n / floor_all:.2f}x; batch vs plain loop: {batch / plain:.2f}x")
+        print(f"outputs identical to plain papermill: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
+        if failed:
+            print(f"failed accounts: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

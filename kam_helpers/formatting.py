@@ -1,0 +1,226 @@
+"""How a figure is written wherever it is shown: narrative, HTML report, deck, workbook.
+
+Every function takes a raw number (or None) and returns a string; None and NaN become ``"n/a"``.
+Negative numbers carry a real minus sign (U+2212), never a hyphen. The functions are pure and
+deterministic, so a test can rebuild the exact strings a report is allowed to contain.
+
+>>> fmt_money(1_240_000, "EUR"), fmt_money(312_500, "USD"), fmt_money(940, "EUR")
+('€1.24M', '$312.5k', '€940')
+>>> fmt_pct(96.43), fmt_pp(1.23), fmt_pp(-0.8), fmt_growth(4.1)
+('96.4%', '+1.2 pp', '−0.8 pp', '+4.1%')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .quarters import Quarter
+    from .scorecard import Kpi
+
+NA = "n/a"
+MINUS = "\u2212"
+
+CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
+
+
+def _missing(x: object) -> bool:
+    """True for None, NaN and pandas NA/NaT."""
+    if x is None:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _sign(x: float, *, plus: bool) -> str:
+    if x < 0:
+        return MINUS
+    return "+" if plus and x > 0 else ""
+
+
+def _fixed(x: float, digits: int) -> str:
+    """Absolute value with ``digits`` decimals and thousands separators; '-0.0' never appears."""
+    return f"{abs(x):,.{digits}f}"
+
+
+def _is_zero(x: float, digits: int) -> bool:
+    return round(abs(x), digits) == 0
+
+
+def currency_symbol(currency: str | None) -> str:
+    """'EUR' → '€', 'USD' → '$', 'CHF' → 'CHF ' (code and a space), None → ''."""
+    if not currency:
+        return ""
+    code = str(currency).strip().upper()
+    return CURRENCY_SYMBOLS.get(code, f"{code} ")
+
+
+def fmt_money(x: float | None, currency: str | None = None) -> str:
+    """Money, compact: 1_240_000 → '€1.24M', 312_500 → '$312.5k', 940 → '€940', −1_200 → '−€1.2k'.
+
+    Millions carry 2 decimals, thousands 1, units none; a value that rounds up into the next band
+    moves there (999_960 → '€1.00M'). ``currency`` is an ISO code; None writes no symbol.
+    """
+    if _missing(x):
+        return NA
+    v = float(x)  # type: ignore[arg-type]
+    sym = currency_symbol(currency)
+    a = abs(v)
+    if round(a) < 1_000:
+        body = f"{round(a):.0f}"
+    elif round(a / 1_000, 1) < 1_000:
+        body = f"{a / 1_000:.1f}k"
+    else:
+        body = f"{a / 1_000_000:,.2f}M"
+    sign = MINUS if v < 0 and round(a) >= 1 else ""
+    return f"{sign}{sym}{body}"
+
+
+def fmt_money_change(x: float | None, currency: str | None = None) -> str:
+    """Signed money for a difference: 1_200 → '+€1.2k', −300 → '−€300', 0 → '€0'."""
+    if _missing(x):
+        return NA
+    text = fmt_money(x, currency)
+    return "+" + text if round(float(x)) >= 1 else text  # type: ignore[arg-type]
+
+
+def fmt_pct(x: float | None, digits: int = 1) -> str:
+    """A percentage on the 0–100 scale: 96.43 → '96.4%'."""
+    if _missing(x):
+        return NA
+    v = float(x)  # type: ignore[arg-type]
+    sign = "" if _is_zero(v, digits) else _sign(v, plus=False)
+    return f"{sign}{_fixed(v, digits)}%"
+
+
+def fmt_pp(delta: float | None, digits: int = 1) -> str:
+    """A change of a percentage, in points: 1.23 → '+1.2 pp', −0.8 → '−0.8 pp', 0.01 → '0.0 pp'."""
+    if _missing(delta):
+        return NA
+    v = float(delta)  # type: ignore[arg-type]
+    sign = "" if _is_zero(v, digits) else _sign(v, plus=True)
+    return f"{sign}{_fixed(v, digits)} pp"
+
+
+def fmt_growth(pct: float | None, digits: int = 1) -> str:
+    """A relative change in %: 4.12 → '+4.1%', −3 → '−3.0%', 0 → '0.0%'."""
+    if _missing(pct):
+        return NA
+    v = float(pct)  # type: ignore[arg-type]
+    sign = "" if _is_zero(v, digits) else _sign(v, plus=True)
+    return f"{sign}{_fixed(v, digits)}%"
+
+
+def fmt_count(n: float | None) -> str:
+    """A count with thousands separators: 1234 → '1,234', 3.6 → '4'."""
+    if _missing(n):
+        return NA
+    v = round(float(n))  # type: ignore[arg-type]
+    return f"{_sign(v, plus=False)}{abs(v):,}"
+
+
+def fmt_days(x: float | None) -> str:
+    """Days, whole: 41.6 → '42 days', 1 → '1 day', −3 → '−3 days'."""
+    if _missing(x):
+        return NA
+    v = round(float(x))  # type: ignore[arg-type]
+    return f"{_sign(v, plus=False)}{abs(v):,} {'day' if abs(v) == 1 else 'days'}"
+
+
+def fmt_hours(x: float | None) -> str:
+    """Hours: 18.46 → '18.5 h', 126.2 → '126 h' (one decimal below 100 h)."""
+    if _missing(x):
+        return NA
+    v = float(x)  # type: ignore[arg-type]
+    digits = 1 if abs(v) < 100 else 0
+    sign = "" if _is_zero(v, digits) else _sign(v, plus=False)
+    return f"{sign}{_fixed(v, digits)} h"
+
+
+def fmt_weight(kg: float | None) -> str:
+    """Weight: 850 → '850 kg', 12_340 → '12.3 t', 1_234_000 → '1,234.0 t'."""
+    if _missing(kg):
+        return NA
+    v = float(kg)  # type: ignore[arg-type]
+    if round(abs(v)) < 1_000:
+        return f"{_sign(round(v), plus=False)}{abs(round(v))} kg"
+    return f"{_sign(v, plus=False)}{_fixed(v / 1_000, 1)} t"
+
+
+def fmt_date(d: dt.date | dt.datetime | pd.Timestamp | str | None) -> str:
+    """A calendar date for a client: date(2026, 11, 14) → '14 Nov 2026' (ISO text accepted)."""
+    if _missing(d):
+        return NA
+    ts = pd.Timestamp(d)  # type: ignore[arg-type]
+    return f"{ts.day} {ts.strftime('%b')} {ts.year}"
+
+
+def fmt_month(d: dt.date | pd.Timestamp | None) -> str:
+    """A month: date(2026, 7, 1) → 'Jul 2026'."""
+    if _missing(d):
+        return NA
+    ts = pd.Timestamp(d)  # type: ignore[arg-type]
+    return f"{ts.strftime('%b')} {ts.year}"
+
+
+def fmt_quarter(q: "Quarter | str | None") -> str:
+    """A quarter as people say it: Quarter(2026, 3) or '2026Q3' → 'Q3 2026'."""
+    if _missing(q):
+        return NA
+    from .quarters import Quarter
+
+    qq = Quarter.parse(q)  # type: ignore[arg-type]
+    return f"Q{qq.q} {qq.year}"
+
+
+def fmt_value(x: float | None, unit: str, currency: str | None = None) -> str:
+    """A value in a Kpi unit ('money', 'pct', 'count', 'days', 'hours', 'kg') → its string."""
+    formatter = {
+        "money": lambda v: fmt_money(v, currency),
+        "pct": fmt_pct,
+        "count": fmt_count,
+        "days": fmt_days,
+        "hours": fmt_hours,
+        "kg": fmt_weight,
+    }.get(unit)
+    if formatter is None:
+        raise ValueError(f"unit {unit!r}: expected one of money, pct, count, days, hours, kg")
+    return formatter(x)
+
+
+def fmt_change(kpi: "Kpi", which: str = "qoq", currency: str | None = None) -> str:
+    """The comparison a reader expects for a Kpi: pp for percentages, relative % growth for the rest.
+
+    Kpi(unit='pct', value=96.4, prior=95.2), 'qoq' → '+1.2 pp'; Kpi(unit='money', value=110, prior=100) → '+10.0%'.
+    ``which`` is 'qoq' or 'yoy'. Missing comparison → 'n/a'.
+    """
+    if which not in ("qoq", "yoy"):
+        raise ValueError(f"which={which!r}: expected 'qoq' or 'yoy'")
+    if kpi.unit == "pct":
+        return fmt_pp(kpi.change_qoq if which == "qoq" else kpi.change_yoy)
+    return fmt_growth(kpi.growth_qoq_pct if which == "qoq" else kpi.growth_yoy_pct)
+
+
+def fmt_kpi(kpi: "Kpi | None", currency: str | None = None) -> str:
+    """A Kpi's value in its unit: Kpi(unit='pct', value=96.43) → '96.4%'; None or value None → 'n/a'."""
+    if kpi is None:
+        return NA
+    return fmt_value(kpi.value, kpi.unit, currency)
+
+
+def fmt_target(kpi: "Kpi | None", currency: str | None = None) -> str:
+    """A Kpi's target in its unit: Kpi(unit='pct', target=95) → '95.0%'; no target → 'n/a'."""
+    if kpi is None:
+        return NA
+    return fmt_value(kpi.target, kpi.unit, currency)
+
+
+def is_number(x: object) -> bool:
+    """True for a finite int/float (bools excluded); used by templates through the ``known`` test."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,81 @@
+"""The project as a new user meets it: set-up files agree, notebooks are clean, the layout is what the README says."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~; \[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_agrees_with_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = [p for p in pip if not p.startswith("-e")]
+    assert sorted(listed) == sorted(wanted), "environment.yml's pip list must equal pyproject's dependencies + dev"
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert python.replace("python", "") == project["requires-python"]
+    assert "-e ." in pip
+
+
+def test_notebooks_are_committed_without_outputs_and_keep_parameters() -> None:
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and not cell.get("execution_count"), f"{path.name} has outputs"
+    qbr = json.loads((ROOT / "notebooks" / "qbr.ipynb").read_text())
+    code = [c for c in qbr["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+
+
+def test_papermill_documents_every_parameter() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "papermill", "--help-notebook", str(ROOT / "notebooks" / "qbr.ipynb")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    for name in ("account_id: str", "quarter: str", "workspace: str"):
+        assert name in out
+    assert "2026Q3" in out and "Unable to parse" not in out
+
+
+def test_readme_starts_with_the_two_commands_and_lists_real_folders() -> None:
+    readme = (ROOT / "README.md").read_text()
+    head = readme[:1500]
+    assert "make demo" in head and "make test" in head
+    for folder in ("notebooks/", "kam_helpers/", "data/", "reports/", "tests/", "benchmarks/"):
+        assert folder in readme
+        assert (ROOT / folder).is_dir(), folder
+    for path in re.findall(r"\]\(([^)#:]+\.(?:png|md))\)", readme):
+        assert (ROOT / path).exists(), f"README links to missing {path}"
+
+
+def test_make_targets_are_documented_and_ci_runs_make_test() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("demo", "test", "bench", "setup", "help"):
+        assert re.search(rf"^{target}:.*## ", makefile, re.M), f"make {target} lacks a ## description"
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_no_machine_paths_in_the_project() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    for rel in tracked:
+        path = ROOT / rel
+        if path.suffix in {".py", ".ipynb", ".md", ".yml", ".toml", ".j2", ".json"} or path.name in {"Makefile", "run"}:
+            text = path.read_text(errors="ignore")
+            for machine_path in ("/" + "work/", "/" + "root/", "/" + "tmp/"):
+                assert machine_path not in text, f"{rel} names a path of this machine ({machine_path})"
