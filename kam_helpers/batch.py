@@ -123,6 +123,7 @@ def render_account(job: Job) -> AccountResult:
             engine_name=job.engine,
             kernel_name="python3",
             progress_bar=False,
+            request_save_on_cell_execute=False,  # one write at the end, not a growing notebook per cell
             cwd=str(Path(job.notebook).parent),
         )
         nb = nbformat.read(partial, as_version=4)

@@ -11,6 +11,8 @@ own figures.
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from typing import Union
 
@@ -509,8 +511,9 @@ def build_all(sc: Scorecard) -> dict[str, AnyChart | None]:
 
 
 def _spec(chart: AnyChart) -> dict:
+    # Schema validation costs more than the rendering; the builders' specs are validated in the tests.
     with alt.theme.enable(THEME_NAME):
-        return chart.to_dict()
+        return chart.to_dict(validate=False)
 
 
 def _vl_version() -> str:
@@ -527,7 +530,24 @@ def external_references(svg: str) -> list[str]:
 def to_svg(chart: AnyChart) -> str:
     """Chart → standalone SVG text, rendered in-process by vl-convert with no network access."""
     svg = vlc.vegalite_to_svg(_spec(chart), vl_version=_vl_version(), allowed_base_urls=[])
-    return svg
+    return _stable_ids(svg)
+
+
+_CLIP_ID = re.compile(r"\bclip(\d+)\b")
+
+
+def _stable_ids(svg: str) -> str:
+    """Renumber vl-convert's clip-path ids, which count up across every chart the process renders.
+
+    Ids become ``c<digest>-<n>``: the same chart gives the same SVG in a fresh or a reused kernel, and two
+    different charts inline in one page never share an id.
+    """
+    order: dict[str, int] = {}
+    for m in _CLIP_ID.finditer(svg):
+        order.setdefault(m.group(1), len(order) + 1)
+    canonical = _CLIP_ID.sub(lambda m: f"clip{order[m.group(1)]}", svg)
+    digest = hashlib.sha1(canonical.encode()).hexdigest()[:8]
+    return _CLIP_ID.sub(lambda m: f"c{digest}-{order[m.group(1)]}", svg)
 
 
 def to_png(chart: AnyChart, scale: float = 2) -> bytes:

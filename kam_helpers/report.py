@@ -63,11 +63,11 @@ class QbrReport:
     narrative: narrative.Narrative
 
     @classmethod
-    def load(cls, account_id: str, quarter: str = "", workspace: str | Path = "") -> "QbrReport":
+    def load(cls, account_id: str = "", quarter: str = "", workspace: str | Path = "") -> "QbrReport":
         """Parameters of the notebook → QbrReport (reads only this account's rows from the store)."""
         with Workspace.open(workspace or None) as ws:
             q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
-            data = ws.account_data(account_id)
+            data = ws.account_data(account_id or ws.account_ids()[0])
         sc = metrics.scorecard(data, q)
         return cls(data, sc, narrative.build_narrative(sc))
 

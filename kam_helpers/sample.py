@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,8 @@ import pyarrow.csv as pacsv
 
 from .errors import ConfigError
 from .quarters import Quarter
-from .schema import CASE_CATEGORIES, CASE_SEVERITIES, MODES, OPP_STAGES, RATE_BASES, TABLES
+from .schema import (CASE_CATEGORIES, CASE_SEVERITIES, CASE_STATUSES, CHARGE_TYPES, INVOICE_STATUSES, MODES,
+                     OPP_STAGES, RATE_BASES, SHIPMENT_STATUSES, TABLES)
 
 DAY = 1440  # minutes; timestamps are int64 minutes since 1970-01-01, dates int days since then
 _EPOCH = dt.date(1970, 1, 1)
@@ -97,7 +100,10 @@ _REGIONS = {  # region → (continent, home cities of the client's sites)
     "US Northeast": ("US", ("Harrisburg", "Newark")),
     "US South": ("US", ("Dallas", "Atlanta", "Memphis")),
 }
-_OWNERS = {"EU": ("Sophie Laurent", "Martin Keller", "Ana Ribeiro", "Lars Eriksen"), "US": ("Rachel Kim", "Marcus Bell")}
+_OWNERS = {
+    "EU": ("Sophie Laurent", "Martin Keller", "Ana Ribeiro", "Lars Eriksen"),
+    "US": ("Rachel Kim", "Marcus Bell"),
+}
 _CITIES = {  # name → (lat, lon, continent); GW = overseas gateway
     "Rotterdam": (51.92, 4.48, "EU"), "Antwerp": (51.22, 4.40, "EU"), "Amsterdam": (52.37, 4.90, "EU"),
     "Venlo": (51.37, 6.17, "EU"), "Liege": (50.63, 5.57, "EU"), "Brussels": (50.85, 4.35, "EU"),
@@ -181,7 +187,6 @@ _PROFILES = {  # late: background late probability; pick: pickups a day late; er
 _AT_RISK_OTD = (0.91, 0.875, 0.845)  # OTD the planted clusters drive an at-risk account to, last 3 quarters
 _ERROR_KINDS = ("overbilled_rate", "underbilled", "missing_fuel", "unauthorised_accessorial")
 _ACCESSORIALS = np.array([35.0, 45.0, 60.0, 75.0, 95.0, 120.0, 150.0])
-_SEVERITY = {s: i for i, s in enumerate(CASE_SEVERITIES)}
 _CATEGORY = {c: i for i, c in enumerate(CASE_CATEGORIES)}
 _ROOT_CAUSES = (
     "carrier capacity", "hub congestion", "driver shortage", "missed linehaul connection", "weather disruption",
@@ -264,9 +269,8 @@ def _ts(minutes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     days = pa.array(np.arange(d0, int(day.max()) + 1 if len(day) else 1, dtype=np.int32), pa.date32())
     dstr = pc.strftime(pc.cast(days, pa.timestamp("s")), format="%Y-%m-%d")
     hm = pa.array([f"{h:02d}:{mm:02d}" for h in range(24) for mm in range(60)])
-    out = pc.binary_join_element_wise(pc.take(dstr, pa.array(day - d0, mask=null)),
-                                      pc.take(hm, pa.array(m % DAY, mask=null)), " ")
-    return out
+    return pc.binary_join_element_wise(pc.take(dstr, pa.array(day - d0, mask=null)),
+                                       pc.take(hm, pa.array(m % DAY, mask=null)), " ")
 
 
 def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
@@ -442,7 +446,7 @@ def _services(a: dict, q: int, rng: np.random.Generator) -> list[dict]:
     return out
 
 
-def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: np.random.Generator):
+def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: np.random.Generator) -> tuple:
     """Rate card rows per account, price period (contract anniversaries), mode (zone row) and busy lane.
 
     → (rows as column lists, anniversaries per account, row index per [service, period], per [acc, mode, period])
@@ -463,6 +467,7 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
         periods.append([_day(s) for s in starts])
         modes = sorted({s["mode"] for s in ss})
         base: dict[tuple, tuple] = {}
+        last_rate: dict[tuple, float] = {}
 
         def price(m: int, dist: float | None) -> tuple:
             """→ (basis, rate, minimum, fuel %) in the account's currency, for the first period."""
@@ -501,10 +506,17 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
                         base[key] = price(m, None if s is None else s["distance"])
                     basis, rate, minimum, fuel = base[key]
                     per_unit = basis in ("per_kg", "per_km")
-                    r = round(rate * esc * rng.uniform(0.995, 1.005) * a["fx"], 4 if per_unit else 0 if rate > 100 else 2)
+                    # fixed prices over 100 (and minimums) are whole tens so their fuel is exact to the cent
+                    digits = 4 if per_unit else -1 if rate > 100 else 2
+                    r = round(rate * esc * rng.uniform(0.995, 1.005) * a["fx"], digits)
                     if fuel is not None:
                         fuel = round(max(0.0, fuel + (rng.uniform(-1.5, 1.5) if p else 0.0)), 1)
                         base[key] = (basis, rate, minimum, fuel)
+                    if key in last_rate and r <= last_rate[key]:  # a price review never leaves it unchanged
+                        r = round(last_rate[key] + (10 if r >= 100 else 0.01), 2)
+                    if not per_unit and _half_cent(round(r * 100), 0, fuel):
+                        r = round(r + 0.01, 2)
+                    last_rate[key] = r
                     idx = len(cols["rate_id"])
                     cols["rate_id"].append(idx + 1)
                     cols["account_id"].append(ai)
@@ -513,7 +525,7 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
                     cols["destination"].append(-1 if s is None else _CITY_IDX[s["destination"]])
                     cols["basis"].append(RATE_BASES.index(basis))
                     cols["rate"].append(r)
-                    cols["minimum"].append(np.nan if minimum is None else round(minimum * esc * a["fx"]))
+                    cols["minimum"].append(np.nan if minimum is None else round(minimum * esc * a["fx"], -1))
                     cols["fuel_surcharge_pct"].append(np.nan if fuel is None else fuel)
                     cols["valid_from"].append(_day(frm))
                     cols["valid_to"].append(-1 if to is None else _day(to))
@@ -521,9 +533,28 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
                         rows_z[m, p] = idx
                     else:
                         rows_s[j, p] = idx
+        for j, s in enumerate(ss):  # a per-km lane whose charge would end on half a cent moves by a km
+            rows = [rows_s[j, p] if rows_s[j, p] >= 0 else rows_z[s["mode"], p] for p in range(len(starts))]
+            rows = [i for i in rows if cols["basis"][i] == RATE_BASES.index("per_km")]
+            while any(_half_cent(round(cols["rate"][i] * 1e4) * round(s["distance"]), 2, cols["fuel_surcharge_pct"][i],
+                                 cols["minimum"][i]) for i in rows):
+                s["distance"] += 1.0
         svc_row.append(rows_s)
         zone_row.append(rows_z)
     return cols, periods, svc_row, zone_row
+
+
+def _half_cent(raw: int, decimals: int, fuel_pct: float | None, minimum: float | None = None) -> bool:
+    """Would rounding the linehaul ``raw`` × 10^-(2+decimals) (or its fuel) to cents hit an exact tie?
+
+    Ties round differently under half-even (numpy, pandas) and half-up (DuckDB, Decimal); the book avoids them
+    so every correct audit gets the same expected charge."""
+    unit = 10**decimals
+    if decimals and raw % unit * 2 == unit:
+        return True
+    cents = max(round(raw / unit), 0 if minimum is None or np.isnan(minimum) else round(minimum * 100))
+    p = 0 if fuel_pct is None or np.isnan(fuel_pct) else round(fuel_pct * 10)
+    return cents * p % 1000 == 500
 
 
 def _sample_shipments(accts, svcs, counts, cal, rngs) -> dict[str, np.ndarray]:
@@ -574,6 +605,17 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     del order
     pday = plan // DAY
 
+    # pickups: jitter, sometimes hours late, sometimes a day late (which may make the delivery late too)
+    transit = s_transit[svc]
+    promised = (pday + transit) * DAY + _M_PROMISE_H[mode] * 60
+    jitter = np.clip(np.round(rng.normal(0, 20, n)), -30, 75).astype(np.int64)
+    pick = plan + jitter + np.where(rng.random(n) < 0.08, rng.integers(60, 241, n), 0)
+    next_day = (pday + 1) * DAY + rng.integers(6 * 60, 14 * 60, n)
+    pick = np.where(rng.random(n) < _per_account(accts, "pick")[acc], next_day, pick)
+    earliest = pick + np.maximum((0.6 * transit * DAY).astype(np.int64), 60)
+    forced = earliest // DAY > promised // DAY
+    del jitter, next_day
+
     # lateness: background by profile and mode, bad weeks, and for at-risk accounts planted lane × carrier cells
     # whose late rate is solved so the account's OTD follows the planted slide
     week = (pday + 3) // 7
@@ -586,8 +628,8 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     p = np.where(on_carrier & ~cell, 2 * p, p)
     key = acc * Q + q
     total = np.bincount(key, minlength=A * Q)
-    cells = np.bincount(key, weights=cell, minlength=A * Q)
-    background = np.bincount(key, weights=np.where(cell, 0.0, p), minlength=A * Q)
+    cells = np.bincount(key, weights=cell & ~forced, minlength=A * Q)
+    background = np.bincount(key, weights=np.where(forced, 1.0, np.where(cell, 0.0, p)), minlength=A * Q)
     target = np.zeros((A, Q))
     noise = rng.uniform(-0.01, 0.01, (A, 3))
     for j, otd in enumerate(_AT_RISK_OTD):
@@ -599,19 +641,12 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     late = rng.random(n) < p
     del p, key, week
 
-    # times: pickups jitter, sometimes hours or a day late; deliveries on time within the promise, or days late
-    transit = s_transit[svc]
-    promised = (pday + transit) * DAY + _M_PROMISE_H[mode] * 60
-    jitter = np.clip(np.round(rng.normal(0, 20, n)), -30, 75).astype(np.int64)
-    pick = plan + jitter + np.where(rng.random(n) < 0.08, rng.integers(60, 241, n), 0)
-    next_day = (pday + 1) * DAY + rng.integers(6 * 60, 14 * 60, n)
-    pick = np.where(rng.random(n) < _per_account(accts, "pick")[acc], next_day, pick)
-    del jitter, next_day
+    # deliveries: on time within the promise, or days late; never before pickup plus a minimal transit
     on_time = pick + (rng.uniform(0.75, 1.0, n) * np.maximum(promised - pick, 0)).astype(np.int64)
     days_late = rng.choice(np.array([1, 2, 3, 4, 5]), n, p=[0.55, 0.25, 0.12, 0.05, 0.03]) * np.where(mode == 5, 2, 1)
     late_at = (promised // DAY + days_late) * DAY + rng.integers(7 * 60, 18 * 60, n)
-    deliv = np.maximum(np.where(late, late_at, on_time), pick + np.maximum((0.6 * transit * DAY).astype(np.int64), 60))
-    del on_time, late_at, days_late
+    deliv = np.maximum(np.where(late, late_at, on_time), earliest)
+    del on_time, late_at, days_late, earliest, forced
 
     end = cal.end_minute
     cancelled = rng.random(n) < _per_account(accts, "cancel")[acc]
@@ -627,7 +662,8 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     pallets = np.select(
         [(mode == 0) | (mode == 3), mode == 1, mode == 4, mode == 5],
         [np.clip(np.round(weight / rng.uniform(550, 800, n)), 8, 33), np.clip(np.ceil(weight / 400), 1, 12),
-         np.clip(np.ceil(weight / 300) - (weight < 100), 0, 10), np.where(rng.random(n) < 0.4, 0, rng.integers(10, 23, n))],
+         np.clip(np.ceil(weight / 300) - (weight < 100), 0, 10),
+         np.where(rng.random(n) < 0.4, 0, rng.integers(10, 23, n))],  # ocean: 40% floor-loaded
         0).astype(np.int64)
     pieces = np.select(
         [mode == 2, pallets > 0, mode == 4],
@@ -647,6 +683,19 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     del k
     basis = np.array(cols["basis"])[row]
     dist = s_dist[svc]
+    # nudge per-kg weights by 0.1 kg where the charge would end on an exact half cent (see _half_cent)
+    rate_i = np.round(np.array(cols["rate"]) * 1e4).astype(np.int64)[row]
+    min_c = np.round(np.nan_to_num(np.array(cols["minimum"])) * 100).astype(np.int64)[row]
+    pct_i = np.round(np.nan_to_num(np.array(cols["fuel_surcharge_pct"])) * 10).astype(np.int64)[row]
+    per_kg = basis == RATE_BASES.index("per_kg")
+    for _ in range(50):
+        raw = rate_i * np.round(weight * 10).astype(np.int64)  # 10^-5 of the currency
+        cents = np.maximum((raw + 500) // 1000, min_c)
+        tie = per_kg & ((raw % 1000 == 500) | (cents * pct_i % 1000 == 500))
+        if not tie.any():
+            break
+        weight = np.where(tie, np.round(weight + 0.1, 1), weight)
+    del rate_i, min_c, pct_i, raw, cents, tie
     qty = np.select([basis == RATE_BASES.index("per_kg"), basis == RATE_BASES.index("per_km")], [weight, dist], 1.0)
     linehaul = np.round(np.maximum(np.array(cols["rate"])[row] * qty, np.nan_to_num(np.array(cols["minimum"]))[row]), 2)
     fuel_pct = np.nan_to_num(np.array(cols["fuel_surcharge_pct"]))[row]
@@ -655,7 +704,8 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     del qty, basis, row
 
     shift = _per_account(accts, "margin")[acc] * (q >= Q - 3)
-    margin = _M_MARGIN[mode] + np.array([a["margin"] for a in accts])[acc] + shift + rng.normal(0, 0.03, n) - 0.04 * late
+    margin = _M_MARGIN[mode] + np.array([a["margin"] for a in accts])[acc] + shift + rng.normal(0, 0.03, n)
+    margin -= 0.04 * late  # recovering a late load costs money
     cost = np.round(expected * (1 - np.clip(margin, 0.02, 0.35)), 2)
     del margin, shift
     return dict(acc=acc, svc=svc, q=q, carrier=carrier, mode=mode, plan=plan, pick=pick, promised=promised,
@@ -693,7 +743,7 @@ def _invoices(accts, cal, sh, rng) -> dict[str, np.ndarray]:
     # billing errors come in incidents: a share of one invoice's shipments, all of one kind; invoices are
     # drawn in random order until the account's quota (its error rate × billed shipments) is used up
     kind = rng.choice(4, ni, p=[0.4, 0.2, 0.25, 0.15])
-    k = np.maximum(1, np.round(size * rng.uniform(0.15, 0.45, ni))).astype(np.int64)
+    k = np.maximum(1, np.round(size * rng.uniform(0.3, 0.7, ni))).astype(np.int64)
     k = np.where(kind == 3, np.minimum(k, 2), k)
     quota = np.round(_per_account(accts, "err") * np.bincount(b_acc, minlength=A))
     order = np.lexsort((rng.random(ni), inv_acc))
@@ -741,21 +791,23 @@ def _invoices(accts, cal, sh, rng) -> dict[str, np.ndarray]:
     inv_amount = np.round(np.bincount(l_inv, weights=amount, minlength=ni), 2)
 
     # status: clients dispute over-charges, credits fix them; the rest is paid after the terms (or still open)
-    flagged = (np.bincount(inv, weights=err & (delta > 0), minlength=ni) > 0) | (np.bincount(inv, weights=dup, minlength=ni) > 0)
+    flagged = (np.bincount(inv, weights=err & (delta > 0), minlength=ni) > 0) | (
+        np.bincount(inv, weights=dup, minlength=ni) > 0)
     short_billed = np.bincount(inv, weights=err & (delta < 0), minlength=ni) > 0
-    false_dispute = ~flagged & ~short_billed & (rng.random(ni) < 0.004)
+    false_dispute = ~flagged & ~short_billed & (rng.random(ni) < 0.002)
     r = rng.random(ni)
     disputed = (flagged & (r < 0.45)) | false_dispute
     credited = (flagged & (r >= 0.45) & (r < 0.8)) | (~flagged & short_billed & (r < 0.4))
     mu, sd = np.array([_PROFILES[a["profile"]]["pay"] for a in accts]).T
     terms = np.array([a["terms"] for a in accts])[inv_acc]
-    paid = issued + np.maximum(3, np.round(terms + rng.normal(mu[inv_acc], sd[inv_acc]))).astype(np.int64) + 15 * credited
+    days_to_pay = np.maximum(3, np.round(terms + rng.normal(mu[inv_acc], sd[inv_acc]))).astype(np.int64)
+    paid = issued + days_to_pay + 15 * credited
     paid_null = disputed | (paid > last)
     inv_status = np.select([disputed, credited, paid_null], [2, 3, 0], 1)  # INVOICE_STATUSES order
 
     return dict(bidx=bidx, inv=inv, err=err, kind=ek, delta=delta, dup=dup, unbilled=np.flatnonzero(unbilled),
                 cutoff=cutoff, acc=inv_acc, issued=issued, due=issued + terms, paid=paid, paid_null=paid_null,
-                amount=inv_amount, status=inv_status, raised=disputed | credited & flagged,
+                amount=inv_amount, status=inv_status, raised=disputed | (credited & flagged),
                 false_dispute=false_dispute, l_inv=l_inv, l_ship=bidx[ship], l_type=ctype, l_amount=amount,
                 l_no=line_no, l_dup=is_dup.astype(bool))
 
@@ -781,8 +833,8 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     i = np.flatnonzero(late & (rng.random(n) < _per_account(accts, "complain")[acc]))
     opened = np.where(delivered[i], sh["deliv"][i] + rng.integers(60, 48 * 60, len(i)),
                       sh["promised"][i] + rng.integers(DAY, 3 * DAY, len(i)))
-    sev = np.select([late_days[i] >= 3, late_days[i] == 2], [2 + (rng.random(len(i)) < 0.2), 1 + (rng.random(len(i)) < 0.4)],
-                    rng.random(len(i)) < 0.5)
+    sev = np.select([late_days[i] >= 3, late_days[i] == 2],
+                    [2 + (rng.random(len(i)) < 0.2), 1 + (rng.random(len(i)) < 0.4)], rng.random(len(i)) < 0.5)
     cell_cause = np.array([_RC["carrier capacity"], _RC["driver shortage"], _RC["hub congestion"]])
     root = np.where(sh["cell"][i], cell_cause[rng.choice(3, len(i), p=[0.6, 0.25, 0.15])],
                     np.where(mode[i] >= 4, pick(_OVERSEAS_CAUSES, len(i)), pick(_LATE_CAUSES, len(i))))
@@ -790,11 +842,13 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
 
     fx = np.array([a["fx"] for a in accts])
     for flag, share, cat, causes, frac in (
-        ("damaged", 0.8, "damage", ("handling at cross-dock", "insufficient packaging", "load not secured"), (0.05, 0.5)),
+        ("damaged", 0.8, "damage", ("handling at cross-dock", "insufficient packaging", "load not secured"),
+         (0.05, 0.5)),
         ("short", 0.6, "loss", ("mis-sorted at hub", "theft in transit", "picking error at origin"), (0.05, 0.3)),
     ):
         i = np.flatnonzero(sh[flag] & (rng.random(n) < share))
-        claim = np.clip(sh["weight"][i] * rng.uniform(1, 25, len(i)) * rng.uniform(*frac, len(i)), 25, 20000) * fx[acc[i]]
+        value = sh["weight"][i] * rng.uniform(1, 25, len(i))  # goods value per kg varies widely
+        claim = np.clip(value * rng.uniform(*frac, len(i)), 25, 20000) * fx[acc[i]]
         sev = 1 + (rng.random(len(i)) < (0.4 if cat == "damage" else 0.7)) + (rng.random(len(i)) < 0.1)
         add(acc[i], sh["deliv"][i] + rng.integers(120, 72 * 60, len(i)), _CATEGORY[cat], sev, i, np.round(claim, 2),
             pick(np.array([_RC[c] for c in causes]), len(i)))
@@ -807,9 +861,11 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     np.minimum.at(first_bad, iv["inv"][bad], bad)
     _, first_any = np.unique(iv["inv"], return_index=True)
     local = np.where(first_bad[j] < big, first_bad[j], first_any[j])
-    positive = np.bincount(iv["inv"], weights=np.where(iv["err"], np.maximum(iv["delta"], 0), 0), minlength=len(iv["issued"]))
+    over = np.where(iv["err"], np.maximum(iv["delta"], 0), 0)
+    positive = np.bincount(iv["inv"], weights=over, minlength=len(iv["issued"]))
     dup_amount = np.bincount(iv["l_inv"], weights=iv["l_amount"] * iv["l_dup"], minlength=len(iv["issued"]))
-    claim = np.where(iv["false_dispute"][j], iv["amount"][j] * rng.uniform(0.02, 0.1, len(j)), positive[j] + dup_amount[j])
+    claim = np.where(iv["false_dispute"][j], iv["amount"][j] * rng.uniform(0.02, 0.1, len(j)),
+                     positive[j] + dup_amount[j])
     by_kind = np.array([_RC["rate card not updated"], _RC["rate card not updated"], _RC["fuel surcharge not applied"],
                         _RC["accessorial not agreed"]])
     root = np.where(iv["false_dispute"][j], _RC["client PO mismatch"],
@@ -831,8 +887,9 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     comm_causes = np.array([_RC[c] for c in ("no proactive delay notice", "tracking not updated", "POD not provided",
                                               "wrong contact details")])
     other_causes = np.array([_RC[c] for c in ("portal access issue", "reporting request", "client PO mismatch")])
-    add(c_acc, opened, np.where(comm, _CATEGORY["communication"], _CATEGORY["other"]), (rng.random(m) < 0.4).astype(np.int64),
-        np.full(m, -1), np.full(m, np.nan), np.where(comm, pick(comm_causes, m), pick(other_causes, m)))
+    add(c_acc, opened, np.where(comm, _CATEGORY["communication"], _CATEGORY["other"]),
+        (rng.random(m) < 0.4).astype(np.int64), np.full(m, -1), np.full(m, np.nan),
+        np.where(comm, pick(comm_causes, m), pick(other_causes, m)))
 
     c = {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
     order = np.argsort(c["opened"], kind="stable")
@@ -864,7 +921,8 @@ def _opportunities(accts, svcs, cal, annual, rng) -> dict[str, list]:
         weights = [0.2, 0.2, 0.2, 0.15, 0.15, 0.1] if a["profile"] != "at_risk" else [0.15, 0.15, 0.15, 0.15, 0.1, 0.3]
         for service in chosen:
             stage = OPP_STAGES[int(rng.choice(6, p=weights))]
-            close = cal.last - int(rng.integers(0, 180)) if stage in ("won", "lost") else cal.last + int(rng.integers(20, 400))
+            closed = stage in ("won", "lost")
+            close = cal.last - int(rng.integers(0, 180)) if closed else cal.last + int(rng.integers(20, 400))
             out["opp_id"].append(len(out["opp_id"]) + 1)
             out["account_id"].append(ai)
             out["service"].append(service)
@@ -894,12 +952,13 @@ def _targets(accts, cal, season, scale, sh) -> dict[str, list]:
 
     for ai, a in enumerate(accts):
         strategic = a["tier"] == "Strategic"
+        quarterly = a["base"] * scale * a["commit"]  # committed shipments per quarter
         margin = round(200 * (e_rev[ai] - e_cost[ai]) / max(e_rev[ai], 1.0)) / 2
         for metric, target, tol in (
             ("otd_pct", 96.0 if strategic else 95.0, 2.0), ("otp_pct", 95.0, 2.0), ("otif_pct", 93.0, 2.0),
-            ("invoice_accuracy_pct", 98.0, 1.5), ("damage_ratio_pct", 0.5, 0.25), ("gross_margin_pct", margin, 2.0),
+            ("invoice_accuracy_pct", 96.0, 2.0), ("damage_ratio_pct", 0.5, 0.25), ("gross_margin_pct", margin, 2.0),
             ("median_hours_to_resolve", 36.0 if strategic else 48.0, 12.0), ("days_to_pay", float(a["terms"]), 7.0),
-            ("shipments", float(round(a["base"] * scale * a["commit"])), float(round(0.05 * a["base"] * scale * a["commit"]))),
+            ("shipments", float(round(quarterly)), float(round(0.05 * quarterly))),
         ):
             add(ai, "contract", metric, target, tol)
         per_ship = rev[ai] / max(cnt[ai], 1)
@@ -924,7 +983,7 @@ def _write_csv(folder: Path, name: str, columns: dict[str, pa.Array | list | np.
     return table.num_rows
 
 
-def _publish(out_dir: Path, write: "callable[[Path], None]") -> None:
+def _publish(out_dir: Path, write: Callable[[Path], None]) -> None:
     """Run ``write`` into a temporary folder beside ``out_dir``, then swap it into place."""
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -933,8 +992,9 @@ def _publish(out_dir: Path, write: "callable[[Path], None]") -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
     try:
         write(tmp)
-        umask = _umask()
-        tmp.chmod(0o777 & ~umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the book should get the usual permissions
         if out_dir.exists():
             old = tmp.with_suffix(".old")
             out_dir.rename(old)
@@ -951,20 +1011,13 @@ def _publish(out_dir: Path, write: "callable[[Path], None]") -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _planted_json(planted: dict) -> str:
     """Ground truth as JSON with one planted item per line (diffable, and fast at millions of items)."""
     out = []
     for k, v in planted.items():
         if isinstance(v, list) and v:
-            out.append(f'  {json.dumps(k)}: [\n    ' + ",\n    ".join(json.dumps(x, ensure_ascii=False) for x in v) + "\n  ]")
+            items = ",\n    ".join(json.dumps(x, ensure_ascii=False) for x in v)
+            out.append(f"  {json.dumps(k)}: [\n    {items}\n  ]")
         else:
             out.append(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False, indent=None)}")
     return "{\n" + ",\n".join(out) + "\n}\n"
@@ -978,6 +1031,118 @@ def _allocate(weights: np.ndarray, total: int) -> np.ndarray:
     order = np.argsort(-(x - out).ravel(), kind="stable")
     out.ravel()[order[:rest]] += 1
     return out
+
+
+def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
+    """The ground truth of every planted problem, with the ids the CSVs use."""
+    n, ni = len(sh["acc"]), len(iv["issued"])
+    sw, iw = max(6, len(str(n))), max(6, len(str(ni)))
+    sid = lambda i: f"SHP-{int(i) + 1:0{sw}d}"  # noqa: E731
+    iid = lambda i: f"INV-{int(i) + 1:0{iw}d}"  # noqa: E731
+    e = np.flatnonzero(iv["err"])
+    errors = [dict(shipment_id=sid(s), invoice_id=iid(i), kind=_ERROR_KINDS[k], amount=float(a))
+              for s, i, k, a in zip(iv["bidx"][e].tolist(), iv["inv"][e].tolist(), iv["kind"][e].tolist(),
+                                    iv["delta"][e].tolist())]
+    d = np.flatnonzero(iv["l_dup"])
+    dups = [dict(invoice_id=iid(i), line_no=int(no), shipment_id=sid(s))
+            for i, no, s in zip(iv["l_inv"][d].tolist(), iv["l_no"][d].tolist(), iv["l_ship"][d].tolist())]
+    Q = len(cal.quarters)
+    clusters = []
+    for a in accts:
+        for qi in range(max(0, Q - 3), Q):
+            for o, dst in a.get("planted_lanes", []):
+                clusters.append(dict(account_id=a["id"], lane=f"{o} → {dst}",
+                                     carrier=_CARRIER_NAMES[a["planted_carrier"]], quarter=str(cal.quarters[qi])))
+    return {
+        "seed": seed,
+        "quarters": [str(q) for q in cal.quarters],
+        "profiles": {a["id"]: a["profile"] for a in accts},
+        "billing_errors": errors,
+        "duplicate_invoice_lines": dups,
+        "unbilled_shipments": [sid(i) for i in iv["unbilled"].tolist()],
+        "late_clusters": clusters,
+        # deliveries after this day are legitimately not billed yet (the next billing run is after the period)
+        "billing_cutoff": {a["id"]: _date(c).isoformat() for a, c in zip(accts, iv["cutoff"].tolist())},
+    }
+
+
+def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets, scale: float) -> dict[str, int]:
+    """The generated arrays → one CSV per schema table in ``folder``; → rows per table."""
+    rows: dict[str, int] = {}
+    n = len(sh["acc"])
+    acc_ids = pa.array([a["id"] for a in accts])
+    cities = pa.array(list(_CITY_NAMES))
+    rows["accounts"] = _write_csv(folder, "accounts", dict(
+        account_id=acc_ids, name=[a["name"] for a in accts], industry=[a["industry"] for a in accts],
+        tier=[a["tier"] for a in accts], region=[a["region"] for a in accts], owner=[a["owner"] for a in accts],
+        contract_start=_dates([_day(a["start"]) for a in accts]),
+        contract_end=_dates([_day(a["end"]) for a in accts]),
+        currency=[a["currency"] for a in accts],
+        committed_shipments=[int(round(4 * a["base"] * scale * a["commit"], -1)) for a in accts],
+    ))
+    ship_ids = _ids("SHP-", np.arange(1, n + 1), max(6, len(str(n))))
+    flat = [s for ss in svcs for s in ss]
+    s_orig = np.array([_CITY_IDX[s["origin"]] for s in flat])
+    s_dest = np.array([_CITY_IDX[s["destination"]] for s in flat])
+    pick_null = sh["status"] % 3 == 0  # booked or cancelled: not picked up
+    not_delivered = sh["status"] != 2
+    cancelled = sh["status"] == 3
+    rows["shipments"] = _write_csv(folder, "shipments", dict(
+        shipment_id=ship_ids, account_id=_cat(sh["acc"], acc_ids), mode=_cat(sh["mode"], MODES),
+        origin=_cat(s_orig[sh["svc"]], cities), destination=_cat(s_dest[sh["svc"]], cities),
+        carrier=_cat(sh["carrier"], _CARRIER_NAMES), pickup_planned=_ts(sh["plan"]),
+        pickup_actual=_ts(sh["pick"], pick_null), delivery_promised=_ts(sh["promised"]),
+        delivery_actual=_ts(sh["deliv"], not_delivered), weight_kg=pa.array(sh["weight"]),
+        pieces=pa.array(sh["pieces"]), pallets=pa.array(sh["pallets"]), distance_km=pa.array(sh["dist"]),
+        revenue=_money(sh["revenue"], cancelled), cost=_money(sh["cost"], cancelled),
+        status=_cat(sh["status"], SHIPMENT_STATUSES),
+        damaged=pa.array(sh["damaged"], mask=not_delivered), short=pa.array(sh["short"], mask=not_delivered),
+    ))
+    ni = len(iv["issued"])
+    inv_ids = _ids("INV-", np.arange(1, ni + 1), max(6, len(str(ni))))
+    rows["invoices"] = _write_csv(folder, "invoices", dict(
+        invoice_id=inv_ids, account_id=_cat(iv["acc"], acc_ids), issued=_dates(iv["issued"]),
+        due=_dates(iv["due"]), paid=_dates(iv["paid"], iv["paid_null"]), amount=_money(iv["amount"]),
+        status=_cat(iv["status"], INVOICE_STATUSES),
+    ))
+    rows["invoice_lines"] = _write_csv(folder, "invoice_lines", dict(
+        invoice_id=_cat(iv["l_inv"], inv_ids), line_no=pa.array(iv["l_no"]),
+        shipment_id=_cat(iv["l_ship"], ship_ids), charge_type=_cat(iv["l_type"], CHARGE_TYPES),
+        amount=_money(iv["l_amount"]),
+    ))
+    rc = rates[0]
+    nr = len(rc["rate_id"])
+    rows["rate_cards"] = _write_csv(folder, "rate_cards", dict(
+        rate_id=_ids("RC-", np.arange(1, nr + 1), max(5, len(str(nr)))),
+        account_id=_cat(np.array(rc["account_id"]), acc_ids),
+        mode=_cat(np.array(rc["mode"]), MODES), origin=_cat(np.array(rc["origin"]), cities),
+        destination=_cat(np.array(rc["destination"]), cities), basis=_cat(np.array(rc["basis"]), RATE_BASES),
+        rate=pa.array(rc["rate"], pa.float64()), minimum=_money(np.array(rc["minimum"])),
+        fuel_surcharge_pct=_money(np.array(rc["fuel_surcharge_pct"])), valid_from=_dates(rc["valid_from"]),
+        valid_to=_dates(np.array(rc["valid_to"]), np.array(rc["valid_to"]) < 0),
+    ))
+    nc = len(cases["acc"])
+    rows["cases"] = _write_csv(folder, "cases", dict(
+        case_id=_ids("CS-", np.arange(1, nc + 1), max(6, len(str(nc)))), account_id=_cat(cases["acc"], acc_ids),
+        opened=_ts(cases["opened"]), closed=_ts(cases["closed"], cases["closed_null"]),
+        category=_cat(cases["cat"], CASE_CATEGORIES), severity=_cat(cases["sev"], CASE_SEVERITIES),
+        shipment_id=_cat(cases["ship"], ship_ids), claim_amount=_money(cases["claim"]),
+        status=_cat(np.where(cases["closed_null"], 0, 1), CASE_STATUSES),
+        root_cause=_cat(cases["root"], _ROOT_CAUSES),
+    ))
+    no = len(opps["opp_id"])
+    rows["opportunities"] = _write_csv(folder, "opportunities", dict(
+        opp_id=_ids("OPP-", np.array(opps["opp_id"]), max(4, len(str(no)))),
+        account_id=_cat(np.array(opps["account_id"]), acc_ids), service=opps["service"], stage=opps["stage"],
+        amount=_money(np.array(opps["amount"])), probability=pa.array(opps["probability"], pa.float64()),
+        expected_close=_dates(opps["expected_close"]),
+    ))
+    rows["targets"] = _write_csv(folder, "targets", dict(
+        account_id=_cat(np.array(targets["account_id"]), acc_ids), period=targets["period"],
+        metric=targets["metric"], target=pa.array(targets["target"], pa.float64()),
+        tolerance=pa.array(targets["tolerance"], pa.float64()),
+    ))
+    return rows
 
 
 def generate_book(
@@ -1029,113 +1194,9 @@ def generate_book(
     rows: dict[str, int] = {}
 
     def write(folder: Path) -> None:
-        n = len(sh["acc"])
-        acc_ids = pa.array([a["id"] for a in accts])
-        cities = pa.array(list(_CITY_NAMES))
-        rows["accounts"] = _write_csv(folder, "accounts", dict(
-            account_id=acc_ids, name=[a["name"] for a in accts], industry=[a["industry"] for a in accts],
-            tier=[a["tier"] for a in accts], region=[a["region"] for a in accts], owner=[a["owner"] for a in accts],
-            contract_start=_dates([_day(a["start"]) for a in accts]),
-            contract_end=_dates([_day(a["end"]) for a in accts]),
-            currency=[a["currency"] for a in accts],
-            committed_shipments=[int(round(4 * a["base"] * scale * a["commit"], -1)) for a in accts],
-        ))
-        ship_ids = _ids("SHP-", np.arange(1, n + 1), max(6, len(str(n))))
-        flat = [s for ss in svcs for s in ss]
-        s_orig = np.array([_CITY_IDX[s["origin"]] for s in flat])
-        s_dest = np.array([_CITY_IDX[s["destination"]] for s in flat])
-        pick_null = sh["status"] % 3 == 0  # booked or cancelled: not picked up
-        not_delivered = sh["status"] != 2
-        cancelled = sh["status"] == 3
-        rows["shipments"] = _write_csv(folder, "shipments", dict(
-            shipment_id=ship_ids, account_id=_cat(sh["acc"], acc_ids), mode=_cat(sh["mode"], MODES),
-            origin=_cat(s_orig[sh["svc"]], cities), destination=_cat(s_dest[sh["svc"]], cities),
-            carrier=_cat(sh["carrier"], _CARRIER_NAMES), pickup_planned=_ts(sh["plan"]),
-            pickup_actual=_ts(sh["pick"], pick_null), delivery_promised=_ts(sh["promised"]),
-            delivery_actual=_ts(sh["deliv"], not_delivered), weight_kg=pa.array(sh["weight"]),
-            pieces=pa.array(sh["pieces"]), pallets=pa.array(sh["pallets"]), distance_km=pa.array(sh["dist"]),
-            revenue=_money(sh["revenue"], cancelled), cost=_money(sh["cost"], cancelled),
-            status=_cat(sh["status"], ("booked", "in_transit", "delivered", "cancelled")),
-            damaged=pa.array(sh["damaged"], mask=not_delivered), short=pa.array(sh["short"], mask=not_delivered),
-        ))
-        ni = len(iv["issued"])
-        inv_ids = _ids("INV-", np.arange(1, ni + 1), max(6, len(str(ni))))
-        rows["invoices"] = _write_csv(folder, "invoices", dict(
-            invoice_id=inv_ids, account_id=_cat(iv["acc"], acc_ids), issued=_dates(iv["issued"]),
-            due=_dates(iv["due"]), paid=_dates(iv["paid"], iv["paid_null"]), amount=_money(iv["amount"]),
-            status=_cat(iv["status"], ("open", "paid", "disputed", "credited")),
-        ))
-        rows["invoice_lines"] = _write_csv(folder, "invoice_lines", dict(
-            invoice_id=_cat(iv["l_inv"], inv_ids), line_no=pa.array(iv["l_no"]),
-            shipment_id=_cat(iv["l_ship"], ship_ids), charge_type=_cat(iv["l_type"], ("linehaul", "fuel", "accessorial")),
-            amount=_money(iv["l_amount"]),
-        ))
-        rc = rates[0]
-        nr = len(rc["rate_id"])
-        rows["rate_cards"] = _write_csv(folder, "rate_cards", dict(
-            rate_id=_ids("RC-", np.arange(1, nr + 1), max(5, len(str(nr)))), account_id=_cat(np.array(rc["account_id"]), acc_ids),
-            mode=_cat(np.array(rc["mode"]), MODES), origin=_cat(np.array(rc["origin"]), cities),
-            destination=_cat(np.array(rc["destination"]), cities), basis=_cat(np.array(rc["basis"]), RATE_BASES),
-            rate=pa.array(rc["rate"], pa.float64()), minimum=_money(np.array(rc["minimum"])),
-            fuel_surcharge_pct=_money(np.array(rc["fuel_surcharge_pct"])), valid_from=_dates(rc["valid_from"]),
-            valid_to=_dates(np.array(rc["valid_to"]), np.array(rc["valid_to"]) < 0),
-        ))
-        nc = len(cases["acc"])
-        rows["cases"] = _write_csv(folder, "cases", dict(
-            case_id=_ids("CS-", np.arange(1, nc + 1), max(6, len(str(nc)))), account_id=_cat(cases["acc"], acc_ids),
-            opened=_ts(cases["opened"]), closed=_ts(cases["closed"], cases["closed_null"]),
-            category=_cat(cases["cat"], CASE_CATEGORIES), severity=_cat(cases["sev"], CASE_SEVERITIES),
-            shipment_id=_cat(cases["ship"], ship_ids), claim_amount=_money(cases["claim"]),
-            status=_cat(np.where(cases["closed_null"], 0, 1), ("open", "closed")),
-            root_cause=_cat(cases["root"], _ROOT_CAUSES),
-        ))
-        no = len(opps["opp_id"])
-        rows["opportunities"] = _write_csv(folder, "opportunities", dict(
-            opp_id=_ids("OPP-", np.array(opps["opp_id"]), max(4, len(str(no)))),
-            account_id=_cat(np.array(opps["account_id"]), acc_ids), service=opps["service"], stage=opps["stage"],
-            amount=_money(np.array(opps["amount"])), probability=pa.array(opps["probability"], pa.float64()),
-            expected_close=_dates(opps["expected_close"]),
-        ))
-        rows["targets"] = _write_csv(folder, "targets", dict(
-            account_id=_cat(np.array(targets["account_id"]), acc_ids), period=targets["period"],
-            metric=targets["metric"], target=pa.array(targets["target"], pa.float64()),
-            tolerance=pa.array(targets["tolerance"], pa.float64()),
-        ))
+        rows.update(_write_tables(folder, accts, svcs, sh, iv, rates, cases, opps, targets, scale))
         (folder / "planted.json").write_text(_planted_json(planted), encoding="utf-8", newline="\n")
 
     _publish(out_dir, write)
     return SampleSummary(out_dir=out_dir, accounts=accounts, quarters=tuple(str(q) for q in cal.quarters),
                          rows=dict(rows), seconds=round(time.perf_counter() - t0, 3))
-
-
-def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
-    """The ground truth of every planted problem, with the ids the CSVs use."""
-    n, ni = len(sh["acc"]), len(iv["issued"])
-    sw, iw = max(6, len(str(n))), max(6, len(str(ni)))
-    sid = lambda i: f"SHP-{int(i) + 1:0{sw}d}"  # noqa: E731
-    iid = lambda i: f"INV-{int(i) + 1:0{iw}d}"  # noqa: E731
-    e = np.flatnonzero(iv["err"])
-    errors = [dict(shipment_id=sid(s), invoice_id=iid(i), kind=_ERROR_KINDS[k], amount=float(a))
-              for s, i, k, a in zip(iv["bidx"][e].tolist(), iv["inv"][e].tolist(), iv["kind"][e].tolist(),
-                                    iv["delta"][e].tolist())]
-    d = np.flatnonzero(iv["l_dup"])
-    dups = [dict(invoice_id=iid(i), line_no=int(no), shipment_id=sid(s))
-            for i, no, s in zip(iv["l_inv"][d].tolist(), iv["l_no"][d].tolist(), iv["l_ship"][d].tolist())]
-    Q = len(cal.quarters)
-    clusters = []
-    for a in accts:
-        for qi in range(max(0, Q - 3), Q):
-            for o, dst in a.get("planted_lanes", []):
-                clusters.append(dict(account_id=a["id"], lane=f"{o} → {dst}",
-                                     carrier=_CARRIER_NAMES[a["planted_carrier"]], quarter=str(cal.quarters[qi])))
-    return {
-        "seed": seed,
-        "quarters": [str(q) for q in cal.quarters],
-        "profiles": {a["id"]: a["profile"] for a in accts},
-        "billing_errors": errors,
-        "duplicate_invoice_lines": dups,
-        "unbilled_shipments": [sid(i) for i in iv["unbilled"].tolist()],
-        "late_clusters": clusters,
-        # deliveries after this day are legitimately not billed yet (the next billing run is after the period)
-        "billing_cutoff": {a["id"]: _date(c).isoformat() for a, c in zip(accts, iv["cutoff"].tolist())},
-    }

@@ -17,7 +17,7 @@ from kam_helpers.paths import notebooks_dir
 from kam_helpers.sources import folder_loader
 from kam_helpers.store import Workspace, build_workspace
 
-from .conftest import Book
+from conftest import Book
 
 
 @pytest.fixture(scope="module")

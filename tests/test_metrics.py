@@ -19,7 +19,6 @@ S8    FTL   L→P     03-01        03-01       —            03-17 23:00     15
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -760,14 +759,7 @@ def _synthetic(n: int = 5000) -> AccountData:
     )
 
 
-def test_scorecard_is_fast() -> None:
-    data = _synthetic()
-    m.scorecard(data, "2025Q4")  # warm-up
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        card = m.scorecard(data, "2025Q4")
-        timings.append(time.perf_counter() - start)
+def test_scorecard_on_a_synthetic_book_has_every_quarter() -> None:
+    # Speed is measured in benchmarks/, never asserted here.
+    card = m.scorecard(_synthetic(), "2025Q4")
     assert len(card.quarterly) == 8 and card.value("shipments") > 500
-    # Budget is 100 ms on a developer machine; the assertion leaves room for slow CI runners.
-    assert min(timings) < 0.5, f"scorecard took {min(timings) * 1000:.0f} ms"

@@ -120,7 +120,7 @@ def test_keys_are_unique(raw, name):
 
 def test_every_reference_resolves(raw):
     refs = [(t.name, col, *target.split(".")) for t in TABLES.values() for col, target in t.references.items()]
-    refs += [("invoice_lines", "shipment_id", "shipments", "shipment_id"), ("cases", "shipment_id", "shipments", "shipment_id")]
+    refs += [(t, "shipment_id", "shipments", "shipment_id") for t in ("invoice_lines", "cases")]
     for table, col, target, target_col in refs:
         values = raw[table][col]
         missing = set(values[values != ""]) - set(raw[target][target_col])
@@ -160,7 +160,7 @@ def test_covers_eight_quarters_ending_at_end_quarter(typed):
     assert (in_transit.delivery_promised < end).any(), "some in-transit shipments are past their promise"
 
 
-def _expected_charges(sh: pd.DataFrame, rc: pd.DataFrame) -> pd.Series:
+def _expected_charges(sh: pd.DataFrame, rc: pd.DataFrame, half_up: bool = False) -> pd.Series:
     """The rate card applied by hand: row of the same account and mode valid on the planned pickup day,
     the exact lane if there is one, else the zone row → expected charge per shipment_id."""
     s = sh[["shipment_id", "account_id", "mode", "origin", "destination", "weight_kg", "distance_km"]].assign(
@@ -173,9 +173,20 @@ def _expected_charges(sh: pd.DataFrame, rc: pd.DataFrame) -> pd.Series:
     assert not m.duplicated(["shipment_id", "prio"]).any(), "two rate rows apply to one shipment"
     m = m.drop_duplicates("shipment_id")
     qty = np.select([m.basis == "per_kg", m.basis == "per_km"], [m.weight_kg, m.distance_km], 1.0)
-    linehaul = np.maximum(m.rate * qty, m.minimum.fillna(0)).round(2)
-    fuel = (linehaul * m.fuel_surcharge_pct.fillna(0) / 100).round(2)
-    return pd.Series((linehaul + fuel).to_numpy(), index=m.shipment_id.to_numpy())
+    def cents(x: pd.Series) -> pd.Series:
+        return np.floor(x * 100 + 0.5 + 1e-9) / 100 if half_up else x.round(2)
+
+    linehaul = cents(np.maximum(m.rate * qty, m.minimum.fillna(0)))
+    fuel = cents(linehaul * m.fuel_surcharge_pct.fillna(0) / 100)
+    return pd.Series((linehaul + fuel).round(2).to_numpy(), index=m.shipment_id.to_numpy())
+
+
+def test_no_charge_ends_on_a_half_cent(typed):
+    """Half-even (pandas) and half-up (DuckDB, Decimal) rounding give the same expected charge everywhere."""
+    sh = typed["shipments"]
+    even = _expected_charges(sh[sh.status != "cancelled"], typed["rate_cards"])
+    up = _expected_charges(sh[sh.status != "cancelled"], typed["rate_cards"], half_up=True)
+    assert (even.sort_index() == up.sort_index()).all()
 
 
 def test_revenue_is_the_rate_card_charge_except_planted_errors(typed, planted):
@@ -209,7 +220,8 @@ def test_invoices_and_lines_agree(typed, planted):
     for d in dups.itertuples():
         same = lines[(lines.invoice_id == d.invoice_id) & (lines.shipment_id == d.shipment_id)]
         dup_line = same[same.line_no == d.line_no].iloc[0]
-        twin = same[(same.line_no < d.line_no) & (same.charge_type == dup_line.charge_type) & (same.amount == dup_line.amount)]
+        earlier = same[same.line_no < d.line_no]
+        twin = earlier[(earlier.charge_type == dup_line.charge_type) & (earlier.amount == dup_line.amount)]
         assert len(twin) == 1, f"duplicate {d} has no identical earlier line"
     billed = lines[~is_dup].groupby("shipment_id").amount.sum()
     revenue = sh.set_index("shipment_id").revenue.loc[billed.index]
@@ -351,7 +363,8 @@ def test_replaces_out_dir_only_when_complete(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["book"]
 
 
-@pytest.mark.parametrize("kwargs", [dict(accounts=0), dict(quarters=0), dict(shipments=100), dict(end_quarter="2026Q5")])
+@pytest.mark.parametrize(
+    "kwargs", [dict(accounts=0), dict(quarters=0), dict(shipments=100), dict(end_quarter="2026Q5")])
 def test_bad_arguments_raise_and_write_nothing(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         generate_book(tmp_path / "book", **kwargs)
