@@ -510,7 +510,8 @@ def build_all(sc: Scorecard) -> dict[str, AnyChart | None]:
 # --- offline rendering ----------------------------------------------------------------------------------
 
 
-def _spec(chart: AnyChart) -> dict:
+def spec(chart: AnyChart) -> dict:
+    """Chart → Vega-Lite dict with the 'kam' theme applied (not schema-validated: the tests do that)."""
     # Schema validation costs more than the rendering; the builders' specs are validated in the tests.
     with alt.theme.enable(THEME_NAME):
         return chart.to_dict(validate=False)
@@ -529,7 +530,7 @@ def external_references(svg: str) -> list[str]:
 
 def to_svg(chart: AnyChart) -> str:
     """Chart → standalone SVG text, rendered in-process by vl-convert with no network access."""
-    svg = vlc.vegalite_to_svg(_spec(chart), vl_version=_vl_version(), allowed_base_urls=[])
+    svg = vlc.vegalite_to_svg(spec(chart), vl_version=_vl_version(), allowed_base_urls=[])
     return _stable_ids(svg)
 
 
@@ -552,4 +553,4 @@ def _stable_ids(svg: str) -> str:
 
 def to_png(chart: AnyChart, scale: float = 2) -> bytes:
     """Chart → PNG bytes at ``scale`` × the chart's pixel size, rendered offline by vl-convert."""
-    return vlc.vegalite_to_png(_spec(chart), vl_version=_vl_version(), scale=scale, allowed_base_urls=[])
+    return vlc.vegalite_to_png(spec(chart), vl_version=_vl_version(), scale=scale, allowed_base_urls=[])

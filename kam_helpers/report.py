@@ -54,6 +54,21 @@ def kpi_row(kpi: Kpi, currency: str | None) -> dict:
     }
 
 
+class ChartView:
+    """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
+    interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
+
+    def __init__(self, chart: "charts.AnyChart", title: str) -> None:
+        self.chart, self.title = chart, title
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        return {
+            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(self.chart),
+            "image/svg+xml": charts.to_svg(self.chart),
+            "text/plain": f"<chart: {self.title}>",
+        }
+
+
 @dataclass
 class QbrReport:
     """One account's QBR for one quarter: data, scorecard and narrative, with display methods."""
@@ -92,14 +107,13 @@ class QbrReport:
                 return Markdown(f"## {s.title}\n\n{s.markdown}")
         raise KeyError(f"the narrative has no section {key!r}")
 
-    def chart(self, name: str) -> HTML:
-        """A chart of :mod:`kam_helpers.charts` as inline SVG, or a note when its data is absent."""
-        builder = getattr(charts, name)
-        chart = builder(self.scorecard)
+    def chart(self, name: str) -> "ChartView | HTML":
+        """A chart of :mod:`kam_helpers.charts`, or a note when its data is absent."""
+        chart = getattr(charts, name)(self.scorecard)
         title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
         if chart is None:
             return HTML(f'<div class="kam-note">{html.escape(title)}: no data for this in the workspace.</div>')
-        return HTML(f'<figure class="kam-chart" aria-label="{html.escape(title)}">{charts.to_svg(chart)}</figure>')
+        return ChartView(chart, title)
 
     def scorecard_table(self) -> HTML:
         """Every KPI with prior quarter, last year, target and RAG."""
