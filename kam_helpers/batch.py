@@ -26,8 +26,8 @@ from . import paths
 from .errors import KamError, UnknownAccountError
 from .quarters import Quarter
 from .render import write_atomic
+from .scorecard import KPI_MIMETYPE
 
-KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
 NOTEBOOK = "qbr.ipynb"
 FAILED_DIR = "_failed"
 WORK_DIR = "_work"
@@ -88,15 +88,22 @@ def _worker_init() -> None:
     util.Finalize(None, kernels.WARM.shutdown, exitpriority=10)
 
 
-def _scorecard_output(nb: nbformat.NotebookNode) -> tuple[dict, str | None]:
-    """The headline KPIs and account name the notebook published (display data of KPI_MIMETYPE)."""
+def _published(nb: nbformat.NotebookNode) -> dict:
+    """What the notebook published for the batch (display data of KPI_MIMETYPE): name, kpis, owner, as_of."""
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if KPI_MIMETYPE in data:
-                payload = data[KPI_MIMETYPE]
-                return dict(payload.get("kpis", {})), payload.get("name")
-    return {}, None
+            if KPI_MIMETYPE in out.get("data", {}):
+                return dict(out["data"][KPI_MIMETYPE])
+    return {}
+
+
+def _footer(published: dict, quarter: str) -> str:
+    parts = [published.get("name"), f"Quarterly business review {quarter}"]
+    if published.get("owner"):
+        parts.append(f"prepared by {published['owner']}")
+    if published.get("as_of"):
+        parts.append(f"data as of {published['as_of']}")
+    return " · ".join(p for p in parts if p)
 
 
 def render_account(job: Job) -> AccountResult:
@@ -127,8 +134,10 @@ def render_account(job: Job) -> AccountResult:
             cwd=str(Path(job.notebook).parent),
         )
         nb = nbformat.read(partial, as_version=4)
-        kpis, name = _scorecard_output(nb)
-        html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}")
+        published = _published(nb)
+        kpis, name = dict(published.get("kpis", {})), published.get("name")
+        html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}",
+                                footer=_footer(published, job.quarter))
         final = out / job.account_id
         write_atomic(final / NOTEBOOK, nbformat.writes(nb))
         write_atomic(final / "qbr.html", html)

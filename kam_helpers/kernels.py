@@ -9,6 +9,8 @@ nbclient engine does, so the output notebook has the same cells, outputs and exe
 from __future__ import annotations
 
 import atexit
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -37,7 +39,12 @@ class _WarmKernel:
         alive = self.km is not None and run_sync(self.km.is_alive)()
         if not alive or kernel_name != self.kernel_name:
             self.shutdown()
-            self.km = AsyncKernelManager(kernel_name=kernel_name)
+            # ipc: local sockets instead of TCP ports, in a folder of this worker's own (a shared socket path
+            # would mix two workers' messages)
+            self._sockets = tempfile.TemporaryDirectory(prefix="kam-kernel-")
+            self.km = AsyncKernelManager(
+                kernel_name=kernel_name, transport="ipc", ip=str(Path(self._sockets.name) / "kernel")
+            )
             self.kernel_name = kernel_name
         return self.km
 

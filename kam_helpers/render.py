@@ -7,17 +7,23 @@ import os
 import tempfile
 from pathlib import Path
 
-import nbformat
-from nbconvert import HTMLExporter
+from typing import TYPE_CHECKING
 
 from .paths import TEMPLATES_DIR
+
+if TYPE_CHECKING:
+    import nbformat
+    from nbconvert import HTMLExporter
 
 REPORT_CSS = TEMPLATES_DIR / "report.css"
 
 
 @functools.lru_cache(maxsize=1)
-def _exporter() -> HTMLExporter:
-    # One exporter per process: building it costs far more than an export.
+def _exporter() -> "HTMLExporter":
+    # One exporter per process: building it costs far more than an export. Imported here so that the batch's
+    # driver process, which only writes files, does not pay for nbconvert.
+    from nbconvert import HTMLExporter
+
     exporter = HTMLExporter(
         template_name="kam_report",
         extra_template_basedirs=[str(TEMPLATES_DIR / "nbconvert")],
@@ -34,8 +40,10 @@ def report_css() -> str:
     return REPORT_CSS.read_text(encoding="utf-8")
 
 
-def notebook_to_html(nb: nbformat.NotebookNode, title: str, footer: str = "") -> str:
+def notebook_to_html(nb: "nbformat.NotebookNode", title: str, footer: str = "") -> str:
     """Executed notebook → self-contained HTML (inline styles and SVG charts, no script or font from a network)."""
+    import nbformat
+
     nb = nbformat.from_dict(nb)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)

@@ -18,10 +18,9 @@ from .account_data import AccountData
 from .formatting import fmt_kpi, fmt_pp, fmt_growth
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
-from .scorecard import Kpi, Scorecard
+from .scorecard import KPI_MIMETYPE, Kpi, Scorecard
 from .store import Workspace
 
-KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
 CARD_KPIS = ("revenue", "shipments", "gross_margin_pct", "otd_pct", "otp_pct", "damage_ratio_pct",
              "invoice_accuracy_pct", "cases_opened")
 CHART_TITLES = {
@@ -124,8 +123,10 @@ class QbrReport:
         )
 
     def action_items(self) -> HTML:
-        """Action items with owner and due date."""
-        return HTML(_env.get_template("actions.html.j2").render(items=self.narrative.action_items))
+        """The action items section: what we will do, who owns it, by when."""
+        section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
+        title = section.title if section else "Action items"
+        return HTML(_env.get_template("actions.html.j2").render(title=title, items=self.narrative.action_items))
 
     def publish(self) -> None:
         """Hand the headline KPIs to the batch (a display output the HTML export does not show)."""
@@ -134,6 +135,8 @@ class QbrReport:
         kpis = dict(self.scorecard.headline())
         kpis["currency"] = self.currency
         kpis["assessment"] = narrative.assess(self.scorecard).overall
+        as_of = self.data.as_of
         payload = {"account_id": self.scorecard.account_id, "name": self.scorecard.name,
-                   "quarter": str(self.scorecard.quarter), "kpis": kpis}
+                   "quarter": str(self.scorecard.quarter), "owner": self.scorecard.account.get("owner"),
+                   "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None, "kpis": kpis}
         display({KPI_MIMETYPE: payload, "text/plain": ""}, raw=True)

@@ -12,6 +12,10 @@ import pandas as pd
 
 from .quarters import Quarter
 
+# The notebook publishes the headline scorecard to the batch as display data of this mimetype (the HTML
+# export does not render it).
+KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
+
 Unit = Literal["money", "pct", "count", "days", "hours", "kg"]
 Rag = Literal["green", "amber", "red"]
 
