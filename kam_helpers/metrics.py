@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .account_data import AccountData
+from .columns import dates as _dates
+from .columns import numbers as _numbers
 from .quarters import Quarter
 from .rating import expected_charges
 from .scorecard import Kpi, Rag, Scorecard, Unit
@@ -147,19 +149,8 @@ def in_period(frame: pd.DataFrame, column: str, period: Period) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- column access
 
 
-def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Column as datetime64 (all NaT when absent)."""
-    if column not in frame.columns:
-        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    values = frame[column]
-    return values if pd.api.types.is_datetime64_any_dtype(values) else pd.to_datetime(values, errors="coerce")
 
 
-def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Column as float64 (all NaN when absent)."""
-    if column not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype="float64")
-    return pd.to_numeric(frame[column], errors="coerce").astype("float64")
 
 
 def _flags(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -2,9 +2,13 @@
 
 Input: a raw table per model table whose columns are the model's field names, every value text, plus
 ``_row`` (the row number in the source file, header = row 1) and ``_file`` (the source file's name).
-Output: a typed table with only the rows that passed, and every problem found in ``_problems``
-(table, file, row, column, value, expected, account_id). The SQL is generated from
+Output: a typed table ``typed_<table>`` with only the rows that passed (published as ``<table>`` once every
+table is checked), and every problem found in ``_problems`` (table, file, row, column, value, expected,
+account_id). The SQL is generated from
 :mod:`kam_helpers.schema`, so the same checks can run in a company's warehouse.
+
+A loader whose raw columns come from differently named source columns (``kam import``) may create the temp
+table ``_column_labels (table_name, field, label)``: problems then name ``label``, the source's column.
 """
 
 from __future__ import annotations
@@ -91,13 +95,20 @@ def _formats_for(table: Table, f: Field, fmt: Formats) -> Formats:
     return fmt.per_column.get(f"{table.name}.{f.name}", fmt)
 
 
-def _account_expr(table: Table, raw: str, con: duckdb.DuckDBPyConnection) -> str:
+def _account_expr(table: Table, con: duckdb.DuckDBPyConnection) -> str:
     """SQL giving the account a raw row belongs to (so a bad row can be charged to its account)."""
     if "account_id" in table.columns:
         return "trim(r.account_id)"
     if table.name == "invoice_lines" and _exists(con, "raw_invoices"):
-        return f"(SELECT max(trim(i.account_id)) FROM raw_invoices i WHERE trim(i.invoice_id) = trim(r.invoice_id))"
+        return "(SELECT max(trim(i.account_id)) FROM raw_invoices i WHERE trim(i.invoice_id) = trim(r.invoice_id))"
     return "NULL"
+
+
+def _labels(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """field → the column name problems give it (the source's own name when the loader recorded one)."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_column_labels'").fetchone()[0]:
+        return {}
+    return dict(con.execute("SELECT field, label FROM _column_labels WHERE table_name = ?", [table]).fetchall())
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -105,14 +116,14 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = Formats()) -> int:
-    """raw_<table> (text) → typed <table> with the good rows; problems appended to _problems.
+    """raw_<table> (text) → typed_<table> with the good rows; problems appended to _problems.
 
     Returns the number of rows rejected. Reference checks to other tables run later, in
     :func:`check_references`, once every table is typed.
     """
     raw = f"raw_{table.name}"
     con.execute(PROBLEMS_DDL)
-    account = _account_expr(table, raw, con)
+    account = _account_expr(table, con)
     select = [f"r._row AS _row", f"r._file AS _file", f"{account} AS _account"]
     for f in table.fields:
         ff = _formats_for(table, f, fmt)
@@ -141,11 +152,12 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
     for rule in table.rules:
         checks.append((rule.columns[-1], f"NOT COALESCE({rule.sql}, TRUE)", _q("_raw_" + rule.columns[-1]), rule.expected))
 
+    labels = _labels(con, table.name)
     for column, condition, value, expected in checks:
         con.execute(
             f"INSERT INTO _problems SELECT ?, _file, _row, ?, CAST({value} AS VARCHAR), ?, _account "
             f"FROM _typed WHERE {condition}",
-            [table.name, column, expected],
+            [table.name, labels.get(column, column), expected],
         )
     _check_keys(con, table)
 
@@ -189,7 +201,7 @@ def _check_keys(con: duckdb.DuckDBPyConnection, table: Table) -> None:
           FROM _typed WHERE {' AND '.join(_q(k) + ' IS NOT NULL' for k in table.key)}
         ) WHERE n > 1
         """,
-        [table.name, shown, " + ".join(table.key)],
+        [table.name, _labels(con, table.name).get(shown, shown), " + ".join(table.key)],
     )
 
 
@@ -209,7 +221,7 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
             orphan = f"{_q(column)} IS NOT NULL AND {_q(column)} NOT IN (SELECT {_q(ref_col)} FROM {target})"
             con.execute(
                 f"INSERT INTO _problems SELECT ?, _file, _row, ?, {_q(column)}, ?, _account FROM {typed} WHERE {orphan}",
-                [table.name, column, f"an {ref_col} that exists in {ref_file or ref_table}" if ref_col[0] in "aeiou" else f"a {ref_col} that exists in {ref_file or ref_table}"],
+                [table.name, _labels(con, table.name).get(column, column), f"an {ref_col} that exists in {ref_file or ref_table}" if ref_col[0] in "aeiou" else f"a {ref_col} that exists in {ref_file or ref_table}"],
             )
             removed += con.execute(f"DELETE FROM {typed} WHERE {orphan}").fetchone()[0]
     return removed
