@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import time
 import traceback
@@ -23,9 +24,10 @@ from pathlib import Path
 import nbformat
 
 from . import paths
-from .errors import KamError, UnknownAccountError
+from .errors import ConfigError, KamError, UnknownAccountError
 from .quarters import Quarter
 from .render import write_atomic
+from .formats import ALL_FORMATS, FILENAMES, parse_formats
 from .scorecard import KPI_MIMETYPE
 
 NOTEBOOK = "qbr.ipynb"
@@ -44,6 +46,8 @@ class Job:
     out_dir: str  # reports/<quarter>
     fingerprint: str
     engine: str = "kam-warm"
+    formats: tuple[str, ...] = ALL_FORMATS
+    template: str = ""  # company PowerPoint template for the deck ('' = the default)
 
 
 @dataclass
@@ -122,11 +126,15 @@ def render_account(job: Job) -> AccountResult:
     work = out / WORK_DIR / job.account_id
     work.mkdir(parents=True, exist_ok=True)
     partial = work / NOTEBOOK
+    office = [f for f in job.formats if f != "html"]
+    parameters = {"account_id": job.account_id, "quarter": job.quarter, "workspace": job.workspace}
+    if office:
+        parameters.update(pack_dir=str(work), pack_formats=",".join(office), pack_template=job.template)
     try:
         pm.execute_notebook(
             job.notebook,
             str(partial),
-            parameters={"account_id": job.account_id, "quarter": job.quarter, "workspace": job.workspace},
+            parameters=parameters,
             engine_name=job.engine,
             kernel_name="python3",
             progress_bar=False,
@@ -136,15 +144,22 @@ def render_account(job: Job) -> AccountResult:
         nb = nbformat.read(partial, as_version=4)
         published = _published(nb)
         kpis, name = dict(published.get("kpis", {})), published.get("name")
-        html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}",
-                                footer=_footer(published, job.quarter))
         final = out / job.account_id
+        final.mkdir(parents=True, exist_ok=True)
+        written = [NOTEBOOK]
         write_atomic(final / NOTEBOOK, nbformat.writes(nb))
-        write_atomic(final / "qbr.html", html)
+        if "html" in job.formats:
+            html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}",
+                                    footer=_footer(published, job.quarter))
+            write_atomic(final / FILENAMES["html"], html)
+            written.append(FILENAMES["html"])
+        for fmt in office:  # complete files the notebook wrote into the work folder: a rename puts each in place
+            os.replace(work / FILENAMES[fmt], final / FILENAMES[fmt])
+            written.append(FILENAMES[fmt])
         shutil.rmtree(out / FAILED_DIR / job.account_id, ignore_errors=True)
         return AccountResult(
             job.account_id, "ok", time.perf_counter() - start,
-            outputs=[f"{job.account_id}/{NOTEBOOK}", f"{job.account_id}/qbr.html"],
+            outputs=[f"{job.account_id}/{f}" for f in written],
             kpis=kpis, name=name, fingerprint=job.fingerprint,
         )
     except PapermillExecutionError as exc:
@@ -188,6 +203,10 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def _digest_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _previous_manifest(path: Path) -> dict[str, dict]:
     try:
         return {a["account_id"]: a for a in json.loads(path.read_text())["accounts"]}
@@ -206,13 +225,16 @@ def run_batch(
     executor: cf.Executor | None = None,
     notebook: str | Path | None = None,
     engine: str = "kam-warm",
+    formats: str | Iterable[str] = ALL_FORMATS,
+    template: str | Path | None = None,
     progress: bool = True,
     on_result: Callable[[AccountResult], None] | None = None,
 ) -> BatchResult:
     """Render the QBR of each account for a quarter → BatchResult (manifest.json and index.html written).
 
     ``quarter`` defaults to the last complete quarter in the data, ``accounts`` to every account with
-    shipments in it. Accounts whose data, notebook and code are unchanged since their last good report are
+    shipments in it. ``formats`` are of ALL_FORMATS (html, pptx, xlsx, pdf); ``template`` is a company .pptx for
+    the deck. Accounts whose data, notebook, code and options are unchanged since their last good report are
     skipped unless ``force``.
     """
     from tqdm.auto import tqdm
@@ -241,11 +263,16 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     nb_path = Path(notebook) if notebook else paths.notebooks_dir() / NOTEBOOK
     code = code_digest()
+    formats = tuple(f for f in ALL_FORMATS if f in parse_formats(formats))
+    template_path = Path(template).resolve() if template else None
+    if template_path and not template_path.is_file():
+        raise ConfigError(f"deck template {template_path}: no such file (expected a .pptx)")
+    options = f"{','.join(formats)}|{_digest_file(template_path) if template_path else ''}"
     previous = _previous_manifest(out_dir / "manifest.json")
 
     jobs, results = [], []
     for account_id in ids:
-        fp = hashlib.sha256(f"{digests[account_id]}|{code}|{q}|{engine}".encode()).hexdigest()
+        fp = hashlib.sha256(f"{digests[account_id]}|{code}|{q}|{engine}|{options}".encode()).hexdigest()
         before = previous.get(account_id)
         current = (
             before and before.get("status") == "ok" and before.get("fingerprint") == fp
@@ -254,7 +281,8 @@ def run_batch(
         if current and not force:
             results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0}))
             continue
-        jobs.append(Job(account_id, str(q), str(workspace_dir.resolve()), str(nb_path.resolve()), str(out_dir), fp, engine))
+        jobs.append(Job(account_id, str(q), str(workspace_dir.resolve()), str(nb_path.resolve()), str(out_dir), fp,
+                        engine, formats, str(template_path or "")))
 
     own_executor = executor is None and bool(jobs)
     ex = local_executor(min(workers, len(jobs))) if own_executor else executor

@@ -551,6 +551,11 @@ def _stable_ids(svg: str) -> str:
     return _CLIP_ID.sub(lambda m: f"c{digest}-{order[m.group(1)]}", svg)
 
 
+def svg_to_png(svg: str, scale: float = 2) -> bytes:
+    """SVG text from :func:`to_svg` → PNG bytes at ``scale`` (vl-convert, offline; cheaper than re-rendering)."""
+    return vlc.svg_to_png(svg, scale=scale)
+
+
 def to_png(chart: AnyChart, scale: float = 2) -> bytes:
     """Chart → PNG bytes at ``scale`` × the chart's pixel size, rendered offline by vl-convert."""
     return vlc.vegalite_to_png(spec(chart), vl_version=_vl_version(), scale=scale, allowed_base_urls=[])

@@ -1,4 +1,4 @@
-"""The `kam` command: sample, validate, qbr, accounts, schema, where."""
+"""The `kam` command: sample, validate, qbr, accounts, schema, serve, where."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
     accounts = args.accounts.split(",") if args.accounts else None
     result = run_batch(
         args.quarter, accounts, workers=args.workers, workspace=workspace, out=args.out, force=args.force,
-        progress=not args.quiet,
+        formats=args.formats, template=args.template, progress=not args.quiet,
     )
     done = [r for r in result.results if r.status == "ok"]
     skipped = sum(r.skipped for r in done)
@@ -83,6 +83,19 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
         print(f"FAILED {r.account_id}{cell}\n  {r.error}")
     print(f"Manifest: {result.manifest}\nIndex:    {result.index}")
     return 1 if result.failed else 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from .importer import import_source
+
+    workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
+    try:
+        report = import_source(args.source, args.mapping, workspace, strict=args.strict, url_env=args.url_env)
+    except DataValidationError as exc:
+        print(f"kam import: {exc}\nNothing was changed: the workspace {workspace} is as it was.", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
 
 
 def _cmd_accounts(args: argparse.Namespace) -> int:
@@ -116,6 +129,14 @@ def _cmd_where(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import APPS, ServeOptions, serve
+
+    pools = {name: args.pool_size for name in APPS} if args.pool_size is not None else dict(APPS)
+    return serve(ServeOptions(port=args.port, workspace=Path(args.workspace) if args.workspace else None,
+                              pools=pools, cull_idle_timeout=args.cull_idle))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kam", description="KAM Workspace: QBR packs for every key account.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,9 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel workers (default 2)")
     p.add_argument("--out", default=None, help="output folder (default: reports/<quarter>)")
     p.add_argument("--force", action="store_true", help="render again even when inputs are unchanged")
+    p.add_argument("--formats", default="html,pptx,xlsx,pdf", help="files of the pack (default: html,pptx,xlsx,pdf)")
+    p.add_argument("--template", default=None, help="company PowerPoint template (.pptx) for the decks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     ws_option(p)
     p.set_defaults(func=_cmd_qbr)
+
+    p = sub.add_parser("import", help="load your exports (CSV/Excel/Parquet, or a SQL database) through a mapping")
+    p.add_argument("source", nargs="?", help="folder or file of exports, or env:VAR for a SQLAlchemy URL held in $VAR")
+    p.add_argument("--mapping", required=True, help="mapping YAML (see data/mappings/example.yml)")
+    p.add_argument("--url-env", default=None, help="read from the database whose SQLAlchemy URL is in this variable")
+    p.add_argument("--strict", action="store_true", help="refuse the whole import if any row fails")
+    ws_option(p)
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("accounts", help="list the accounts of the workspace")
     ws_option(p)
@@ -155,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the data model as Markdown")
     p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("serve", help="serve the workspace's apps (explorer, book of business, QBR) with Voilà on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
+    p.add_argument("--pool-size", type=int, default=None, help="preheated kernels per app (default: 1-2 per app)")
+    p.add_argument("--cull-idle", type=int, default=120, help="seconds before an idle kernel is shut down (default 120)")
+    ws_option(p)
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("where", help="print where the index, workspace or reports are")
     p.add_argument("what", choices=["index", "workspace", "reports"])

@@ -7,8 +7,10 @@ in JupyterLab, in the exported HTML (charts as inline SVG, so nothing loads from
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from IPython.display import HTML, Markdown
@@ -57,13 +59,13 @@ class ChartView:
     """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
     interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
 
-    def __init__(self, chart: "charts.AnyChart", title: str) -> None:
-        self.chart, self.title = chart, title
+    def __init__(self, chart: "charts.AnyChart", svg: str, title: str) -> None:
+        self.chart, self.svg, self.title = chart, svg, title
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         return {
             f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(self.chart),
-            "image/svg+xml": charts.to_svg(self.chart),
+            "image/svg+xml": self.svg,
             "text/plain": f"<chart: {self.title}>",
         }
 
@@ -75,6 +77,8 @@ class QbrReport:
     data: AccountData
     scorecard: Scorecard
     narrative: narrative.Narrative
+    # Rendered once per report and shared by the page, the deck and the PDF.
+    _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, account_id: str = "", quarter: str = "", workspace: str | Path = "") -> "QbrReport":
@@ -106,13 +110,36 @@ class QbrReport:
                 return Markdown(f"## {s.title}\n\n{s.markdown}")
         raise KeyError(f"the narrative has no section {key!r}")
 
+    def _memo(self, key: tuple, make: "Callable[[], Any]") -> Any:
+        if key not in self._rendered:
+            self._rendered[key] = make()
+        return self._rendered[key]
+
+    def chart_object(self, name: str) -> "charts.AnyChart | None":
+        """The Altair chart ``name`` of :mod:`kam_helpers.charts` for this scorecard (None without data)."""
+        return self._memo(("chart", name), lambda: getattr(charts, name)(self.scorecard))
+
+    def chart_svg(self, name: str) -> str | None:
+        chart = self.chart_object(name)
+        return None if chart is None else self._memo(("svg", name), lambda: charts.to_svg(chart))
+
+    def chart_png(self, name: str, scale: float = 2) -> bytes | None:
+        """The chart as PNG (for decks and PDFs), converted from the same SVG the page shows."""
+        svg = self.chart_svg(name)
+        return None if svg is None else self._memo(("png", name, scale), lambda: charts.svg_to_png(svg, scale))
+
+    @property
+    def prior_scorecard(self) -> Scorecard:
+        """The scorecard of the quarter before (for last QBR's commitments)."""
+        return self._memo(("prior",), lambda: metrics.scorecard(self.data, self.scorecard.quarter.prior))
+
     def chart(self, name: str) -> "ChartView | HTML":
         """A chart of :mod:`kam_helpers.charts`, or a note when its data is absent."""
-        chart = getattr(charts, name)(self.scorecard)
         title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
-        if chart is None:
+        svg = self.chart_svg(name)
+        if svg is None:
             return HTML(f'<div class="kam-note">{html.escape(title)}: no data for this in the workspace.</div>')
-        return ChartView(chart, title)
+        return ChartView(self.chart_object(name), svg, title)
 
     def scorecard_table(self) -> HTML:
         """Every KPI with prior quarter, last year, target and RAG."""
@@ -127,6 +154,14 @@ class QbrReport:
         section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
         title = section.title if section else "Action items"
         return HTML(_env.get_template("actions.html.j2").render(title=title, items=self.narrative.action_items))
+
+    def write_pack(self, folder: str | Path, formats: str = "pptx,xlsx,pdf", template: str | Path = "") -> None:
+        """Write the Office files of the QBR pack (deck, workbook, PDF) into ``folder``; nothing when folder is ''."""
+        if not folder:
+            return
+        from .pack import write_pack
+
+        write_pack(self, Path(folder), formats, template=Path(template) if template else None)
 
     def publish(self) -> None:
         """Hand the headline KPIs to the batch (a display output the HTML export does not show)."""

@@ -124,7 +124,7 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
     raw = f"raw_{table.name}"
     con.execute(PROBLEMS_DDL)
     account = _account_expr(table, con)
-    select = [f"r._row AS _row", f"r._file AS _file", f"{account} AS _account"]
+    select = ["r._row AS _row", "r._file AS _file", f"{account} AS _account"]
     for f in table.fields:
         ff = _formats_for(table, f, fmt)
         clean = _clean(f.name, ff)

@@ -13,6 +13,7 @@ import pytest
 
 from kam_helpers import cli
 from kam_helpers.batch import BatchResult, run_batch
+from kam_helpers.errors import ConfigError
 from kam_helpers.paths import notebooks_dir
 from kam_helpers.sources import folder_loader
 from kam_helpers.store import Workspace, build_workspace
@@ -28,6 +29,22 @@ def batch(book: Book, tmp_path_factory: pytest.TempPathFactory) -> BatchResult:
 
 def _texts(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text(errors="ignore") for p in folder.iterdir() if p.is_file()}
+
+
+def test_index_links_every_file_of_every_pack(batch: BatchResult) -> None:
+    index = batch.index.read_text()
+    for entry in json.loads(batch.manifest.read_text())["accounts"]:
+        for output in entry["outputs"]:
+            assert f'href="{output}"' in index
+
+
+def test_formats_choose_the_files_and_unknown_ones_are_refused(book: Book, tmp_path: Path) -> None:
+    out = tmp_path / "q"
+    result = run_batch(book.quarter, ["ACC-004"], workspace=book.workspace, out=out, formats="html", progress=False)
+    assert result.results[0].outputs == ["ACC-004/qbr.ipynb", "ACC-004/qbr.html"]
+    assert sorted(p.name for p in (out / "ACC-004").iterdir()) == ["qbr.html", "qbr.ipynb"]
+    with pytest.raises(ConfigError, match="'docx'"):
+        run_batch(book.quarter, ["ACC-004"], workspace=book.workspace, out=out, formats="html,docx", progress=False)
 
 
 def test_every_account_gets_a_notebook_and_an_html_report(batch: BatchResult, book: Book) -> None:
@@ -58,7 +75,9 @@ def test_manifest_carries_status_seconds_outputs_and_headline_kpis(batch: BatchR
     for entry in doc["accounts"]:
         assert entry["status"] == "ok" and entry["error"] is None
         assert entry["seconds"] > 0
-        assert entry["outputs"] == [f"{entry['account_id']}/qbr.ipynb", f"{entry['account_id']}/qbr.html"]
+        files = ["qbr.ipynb", "qbr.html", "qbr.pptx", "activity.xlsx", "qbr.pdf"]
+        assert entry["outputs"] == [f"{entry['account_id']}/{f}" for f in files]
+        assert all((batch.manifest.parent / o).stat().st_size > 0 for o in entry["outputs"])
         kpis = entry["kpis"]
         for key in ("revenue", "shipments", "otd_pct", "gross_margin_pct", "invoice_accuracy_pct", "cases_opened"):
             assert key in kpis
@@ -113,7 +132,9 @@ def test_the_batch_output_equals_a_plain_papermill_run(batch: BatchResult, book:
     )
     ours = nbformat.read(batch.manifest.parent / "ACC-003" / "qbr.ipynb", as_version=4)
     theirs = nbformat.read(plain, as_version=4)
-    assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+    # The batch also passes where to write the deck, workbook and PDF: only the injected parameters differ.
+    injected = lambda c: "injected-parameters" in c.metadata.get("tags", [])  # noqa: E731
+    assert [c.source for c in ours.cells if not injected(c)] == [c.source for c in theirs.cells if not injected(c)]
     assert [c.get("outputs") for c in ours.cells] == [c.get("outputs") for c in theirs.cells]
     assert [c.get("execution_count") for c in ours.cells] == [c.get("execution_count") for c in theirs.cells]
 

@@ -1,0 +1,253 @@
+"""kam import: exports + mapping → workspace; bad exports as a new user would produce them; upsert; file kinds."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kam_helpers.cli import main
+from kam_helpers.errors import DataValidationError
+from kam_helpers.importer import import_source
+from kam_helpers.schema import TABLES
+from kam_helpers.store import STORE_FILE, Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+TMS = Path(__file__).parent / "fixtures" / "import" / "tms"
+EXAMPLE = ROOT / "data" / "mappings" / "example.yml"
+
+
+def tables(workspace: Path) -> dict[str, pd.DataFrame]:
+    """Every model table of a workspace as a DataFrame in key order."""
+    with Workspace.open(workspace) as ws:
+        return {
+            t: ws.query(f"SELECT * FROM {t} ORDER BY {', '.join(TABLES[t].key)}") for t in sorted(ws.tables)
+        }
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    shutil.copytree(TMS, folder)
+    return folder
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A workspace already built from the clean exports (so 'unchanged' means something)."""
+    ws = tmp_path / "ws"
+    import_source(TMS, EXAMPLE, ws)
+    return ws
+
+
+def test_the_example_mapping_imports_the_tms_exports(tmp_path: Path) -> None:
+    report = import_source(TMS, EXAMPLE, tmp_path / "ws")
+    assert report.rejected == [] and report.skipped == [] and report.rejects_file is None
+    assert report.rows == {"accounts": 2, "shipments": 8}
+    data = tables(tmp_path / "ws")
+    ships = data["shipments"].set_index("shipment_id")
+    assert ships.loc["L-1001", "mode"] == "FTL" and ships.loc["L-1003", "mode"] == "Parcel"
+    assert ships.loc["L-1001", "weight_kg"] == 12000.5 and ships.loc["L-1001", "revenue"] == 2450.0
+    assert pd.isna(ships.loc["L-1003", "pallets"])  # N/A is missing
+    assert ships.loc["L-2003", "status"] == "in_transit" and pd.isna(ships.loc["L-2003", "delivery_actual"])
+    assert ships.loc["L-1002", "delivery_actual"] == pd.Timestamp("2026-07-11 09:15")
+    assert data["accounts"].set_index("account_id").loc["C200", "contract_start"] == pd.Timestamp("2024-07-01")
+    assert "shipments" in data and "invoices" not in data  # unmapped tables are absent, not empty
+
+
+def test_reimporting_the_same_data_changes_nothing(workspace: Path) -> None:
+    before = tables(workspace)
+    import_source(TMS, EXAMPLE, workspace)
+    after = tables(workspace)
+    assert before.keys() == after.keys()
+    for name in before:
+        pd.testing.assert_frame_equal(before[name], after[name])
+
+
+def test_an_import_upserts_by_key_and_keeps_other_rows(workspace: Path, exports: Path) -> None:
+    loads = exports / "loads.csv"
+    lines = loads.read_text().splitlines()
+    header, l1002 = lines[0], next(line for line in lines if line.startswith("L-1002"))
+    loads.write_text("\n".join([header, l1002.replace("610.25", "650.00"), l1002.replace("L-1002", "L-1005")]) + "\n")
+    (exports / "customers.csv").unlink()
+    mapping = exports.parent / "loads-only.yml"
+    text = EXAMPLE.read_text()
+    mapping.write_text(text[: text.index("  accounts:")] + text[text.index("  shipments:") :])
+    report = import_source(exports, mapping, workspace)
+    assert report.rows == {"accounts": 2, "shipments": 9}
+    ships = tables(workspace)["shipments"].set_index("shipment_id")
+    assert ships.loc["L-1002", "revenue"] == 650.0  # replaced
+    assert ships.loc["L-1005", "revenue"] == 610.25  # added
+    assert ships.loc["L-2001", "carrier"] == "Delta Cargo"  # kept
+
+
+def _edit(exports: Path, name: str, old: str, new: str) -> None:
+    path = exports / name
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def _drop_column(exports: Path, name: str, column: str) -> None:
+    path = exports / name
+    rows = list(csv.reader(path.read_text().splitlines()))
+    i = rows[0].index(column)
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows([r[:i] + r[i + 1 :] for r in rows])
+
+
+def _latin1(exports: Path, name: str, old: str, new: str) -> None:
+    path = exports / name
+    path.write_bytes(path.read_text().replace(old, new, 1).encode("latin-1"))
+
+
+# (case, how the export is spoiled, file, row, column, words of the expectation, whole-file problem)
+BAD_EXPORTS = [
+    ("missing required column", lambda e: _drop_column(e, "loads.csv", "Service"),
+     "loads.csv", 1, "Service", "a column named 'Service' in the header row", True),
+    ("renamed header", lambda e: _edit(e, "loads.csv", ",Delivered,", ",Delivered On,"),
+     "loads.csv", 1, "Delivered", "did the export rename it to 'Delivered On'", True),
+    ("date in another format", lambda e: _edit(e, "loads.csv", "07/11/2026 09:15", "2026-07-11T09:15"),
+     "loads.csv", 3, "Delivered", "a date and time written as %m/%d/%Y %H:%M", False),
+    ("text in a number column", lambda e: _edit(e, "loads.csv", "610.25", "six hundred"),
+     "loads.csv", 3, "Billed Amount", "a number", False),
+    ("duplicated key", lambda e: _edit(e, "loads.csv", "L-1002", "L-1001"),
+     "loads.csv", 3, "Load #", "a unique shipment_id (row 2 has the same)", False),
+    ("delivered before picked up", lambda e: _edit(e, "loads.csv", "07/03/2026 12:00", "06/30/2026 12:00"),
+     "loads.csv", 2, "Delivered", "delivery_actual on or after pickup_actual", False),
+    ("unknown account", lambda e: _edit(e, "loads.csv", "L-2001,C200", "L-2001,C999"),
+     "loads.csv", 6, "Customer No", "an account_id that exists in customers.csv", False),
+    ("empty file", lambda e: (e / "loads.csv").write_bytes(b""),
+     "loads.csv", None, None, "the whole file is empty", True),
+    ("latin-1 file", lambda e: _latin1(e, "customers.csv", "Borealis Pharma", "Boréalis Pharma"),
+     "customers.csv", 3, "Customer Name", "add `encoding: latin-1`", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, spoil, file, row, column, expected, whole_file", BAD_EXPORTS, ids=[c[0] for c in BAD_EXPORTS])
+def test_a_bad_export_is_named_by_file_row_and_column_and_a_refused_import_changes_nothing(
+    workspace: Path, exports: Path, case: str, spoil, file: str, row: int | None, column: str | None,
+    expected: str, whole_file: bool,
+) -> None:  # fmt: skip
+    spoil(exports)
+    sources = {p.name: p.read_bytes() for p in exports.iterdir()}
+    store = digest(workspace / STORE_FILE)
+    listing = sorted(p.name for p in workspace.iterdir())
+
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, EXAMPLE, workspace, strict=True)
+    hits = [p for p in err.value.problems if p.file == file and p.row == row and p.column == column]
+    assert hits, str(err.value)
+    assert expected in hits[0].expected, str(err.value)
+    where = f"{file}, row {row}, column {column!r}" if row is not None else f"{file}: expected"
+    assert where in str(err.value)
+    if row is None:
+        assert "whole file" in str(err.value)  # a whole-file problem says so instead of naming a row
+    assert digest(workspace / STORE_FILE) == store  # byte-for-byte unchanged
+    assert sorted(p.name for p in workspace.iterdir()) == listing  # no rejects file, no temp file left
+    assert {p.name: p.read_bytes() for p in exports.iterdir()} == sources  # sources are only read
+
+    if whole_file:  # refused even without --strict
+        with pytest.raises(DataValidationError):
+            import_source(exports, EXAMPLE, workspace)
+        assert digest(workspace / STORE_FILE) == store
+    else:  # without --strict the bad row is left out, reported and written to the rejects file
+        report = import_source(exports, EXAMPLE, workspace)
+        hits = [p for p in report.rejected if p.file == file and p.row == row and p.column == column]
+        assert hits and expected in hits[0].expected, report.summary()
+        assert f"{file}, row {row}, column {column!r}" in report.summary()
+        rejects = pd.read_csv(report.rejects_file, dtype=str, keep_default_na=False)
+        assert list(rejects.columns) == ["file", "row", "column", "value", "expected", "table", "account_id"]
+        assert ((rejects["file"] == file) & (rejects["row"] == str(row)) & (rejects["column"] == column)).any()
+        assert {p.name: p.read_bytes() for p in exports.iterdir()} == sources
+
+
+def test_a_latin1_export_is_read_when_the_mapping_says_so(exports: Path, tmp_path: Path) -> None:
+    _latin1(exports, "customers.csv", "Borealis Pharma", "Boréalis Pharma")
+    mapping = tmp_path / "latin1.yml"
+    mapping.write_text(EXAMPLE.read_text().replace("  encoding: utf-8", "  encoding: latin-1", 1))
+    import_source(exports, mapping, tmp_path / "ws")
+    assert "Boréalis Pharma" in tables(tmp_path / "ws")["accounts"]["name"].tolist()
+
+
+def test_excel_and_parquet_exports_give_the_same_workspace_as_csv(tmp_path: Path) -> None:
+    import_source(TMS, EXAMPLE, tmp_path / "csv")
+    for suffix in ("xlsx", "parquet"):
+        folder = tmp_path / suffix
+        folder.mkdir()
+        for name in ("customers", "loads"):
+            frame = pd.read_csv(TMS / f"{name}.csv", dtype=str, keep_default_na=False)
+            getattr(frame, "to_excel" if suffix == "xlsx" else "to_parquet")(folder / f"{name}.{suffix}", index=False)
+        mapping = tmp_path / f"{suffix}.yml"
+        mapping.write_text(EXAMPLE.read_text().replace(".csv", f".{suffix}"))
+        import_source(folder, mapping, tmp_path / f"ws-{suffix}")
+        want, got = tables(tmp_path / "csv"), tables(tmp_path / f"ws-{suffix}")
+        for name in want:
+            pd.testing.assert_frame_equal(want[name], got[name])
+
+
+LINES = """\ufeffID,Order,Client,Mode,Due,Arrived,Weight,Freight,Value\r1,A-1,Acme,Truck,2-Jun-06,1-Jun-06,See A-1 (ID#:2),See A-1 (ID#:2),100\r2,A-1,Acme,Truck,2-Jun-06,1-Jun-06,40,15.5,50\r3,A-2,Acme,Air Charter,5-Jun-06,9-Jun-06,Weight Captured Separately,Freight Included in Commodity Cost,7\r4,A-1,Acme,Truck,1-Jun-06,1-Jun-06,5,See A-1 (ID#:2),1"""
+
+LINES_MAPPING = """
+source: {dates: ["%d-%b-%y"], timestamps: ["%d-%b-%y"]}
+tables:
+  accounts:
+    file: lines.csv
+    group_by: ['"Client"']
+    fields: {account_id: Client, name: Client}
+  shipments:
+    file: lines.csv
+    group_by: ['"Order"']
+    references: {pattern: 'ID#:(\\d+)', key: ID, columns: [Weight, Freight]}
+    fields:
+      shipment_id: Order
+      account_id: Client
+      mode: {column: Mode, map: {Truck: FTL, Air Charter: Air}}
+      origin: {value: Plant}
+      destination: Client
+      delivery_promised: {column: Due, agg: min}
+      delivery_actual: {column: Arrived, agg: max}
+      status: {value: delivered}
+      weight_kg: {column: Weight, agg: sum, missing: [Weight Captured Separately]}
+      cost: {columns: [Freight], agg: sum, missing: [Freight Included in Commodity Cost]}
+      revenue: {column: Value, agg: sum}
+"""
+
+
+def test_lines_are_grouped_and_references_counted_once(tmp_path: Path) -> None:
+    """CR line ends, a BOM, d-Mon-yy dates, 'See ...' references: worked out by hand.
+    A-1 = rows 1, 2, 4: weight = row 2's 40 (rows 1 points at it) + row 4's 5 = 45; freight = row 2's 15.5
+    once (rows 1 and 4 point at it); value 100 + 50 + 1; promised = earliest Due (1-Jun-06)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "lines.csv").write_bytes(LINES.encode("utf-8"))
+    (tmp_path / "m.yml").write_text(LINES_MAPPING)
+    report = import_source(tmp_path / "src", tmp_path / "m.yml", tmp_path / "ws")
+    assert report.rejected == []
+    ships = tables(tmp_path / "ws")["shipments"].set_index("shipment_id")
+    a1, a2 = ships.loc["A-1"], ships.loc["A-2"]
+    assert (a1["weight_kg"], a1["cost"], a1["revenue"], a1["mode"]) == (45.0, 15.5, 151.0, "FTL")
+    assert a1["delivery_promised"] == pd.Timestamp("2006-06-01") and a1["delivery_actual"] == pd.Timestamp("2006-06-01")
+    assert pd.isna(a2["weight_kg"]) and pd.isna(a2["cost"]) and a2["mode"] == "Air"
+
+
+def test_kam_import_prints_a_summary_and_refuses_with_exit_code_2(
+    exports: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tmp_path / "ws"
+    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws)]) == 0
+    assert "shipments" in capsys.readouterr().out
+    _edit(exports, "loads.csv", "610.25", "six hundred")
+    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "loads.csv, row 3, column 'Billed Amount'" in err and "Nothing was changed" in err
+    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert "1 source row(s) rejected" in out and "rejects" in out

@@ -1,0 +1,55 @@
+"""Tests of kam_helpers.pack: the files next to qbr.html, unknown formats, and client isolation."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from kam_helpers import pack
+from kam_helpers.report import QbrReport
+from kam_helpers.store import Workspace
+from test_deck import ACCOUNT, QUARTER
+
+
+@pytest.fixture(scope="module")
+def written(book, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    out = tmp_path_factory.mktemp("pack") / QUARTER / ACCOUNT
+    return pack.write_pack(QbrReport.load(ACCOUNT, QUARTER, book.workspace), out)
+
+
+def test_writes_every_format(written: list[Path]) -> None:
+    assert [p.name for p in written] == ["qbr.pptx", "activity.xlsx", "qbr.pdf"]
+    assert not [p for p in written[0].parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_formats_are_parsed_and_checked(book, tmp_path: Path) -> None:
+    assert pack.parse_formats("html, PPTX,xlsx,pptx") == ("html", "pptx", "xlsx")
+    with pytest.raises(pack.FormatError, match="'docx'.*expected"):
+        pack.parse_formats("pptx,docx")
+    report = QbrReport.load(ACCOUNT, QUARTER, book.workspace)
+    assert [p.name for p in pack.write_pack(report, tmp_path, ["html", "xlsx"])] == ["activity.xlsx"]
+    with pytest.raises(pack.TemplateError):
+        pack.write_pack(report, tmp_path / "bad", template=tmp_path / "missing.pptx")
+    assert not (tmp_path / "bad").exists()  # nothing half-written
+
+
+def test_no_other_client_anywhere(written: list[Path], book) -> None:
+    with Workspace.open(book.workspace) as ws:
+        accounts = ws.accounts()
+    others = accounts[accounts["account_id"] != ACCOUNT]
+    needles = [str(v) for v in others["account_id"]] + [str(v) for v in others["name"]]
+    own = accounts.loc[accounts["account_id"] == ACCOUNT, "name"].item()
+    texts: dict[str, str] = {}
+    for path in written[:2]:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                texts[f"{path.name}:{name}"] = z.read(name).decode("utf-8", errors="replace")
+    reader = PdfReader(str(written[2]))
+    texts["qbr.pdf"] = "\n".join(p.extract_text() for p in reader.pages) + str(dict(reader.metadata))
+    assert any(own in t for t in texts.values()) and any("docProps" in k for k in texts)
+    for where, text in texts.items():
+        for needle in needles:
+            assert needle not in text, f"{needle!r} in {where}"

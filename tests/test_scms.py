@@ -1,0 +1,136 @@
+"""The real USAID SCMS dataset, end to end: kam import with data/mappings/scms_usaid.yml, checked against an
+independent plain-pandas computation from the raw CSV, then the real QBR batch for 2014Q4.
+
+Run with ``pytest -s tests/test_scms.py`` to see the import's reject summary.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kam_helpers import paths
+from kam_helpers.importer import ImportReport, import_source
+from kam_helpers.metrics import scorecard
+from kam_helpers.store import Workspace
+
+SCMS = paths.PROJECT_ROOT / ".." / "shared" / "realdata" / "scms_usaid"
+CSV = SCMS / "SCMS_Delivery_History_Dataset.csv"
+MAPPING = paths.PROJECT_ROOT / "data" / "mappings" / "scms_usaid.yml"
+
+pytestmark = pytest.mark.skipif(not CSV.exists(), reason=f"the real SCMS dataset is not at {CSV}")
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ImportReport]:
+    ws = tmp_path_factory.mktemp("scms") / "ws"
+    report = import_source(SCMS, MAPPING, ws)
+    print("\n" + report.summary())
+    return ws, report
+
+
+@pytest.fixture(scope="module")
+def expected() -> pd.DataFrame:
+    """Plain pandas, straight from the raw CSV: per country and quarter of delivery, the shipments (ASN/DN),
+    OTD % (delivered by the earliest scheduled date of the shipment's lines) and Line Item Value."""
+    raw = pd.read_csv(CSV, encoding="utf-8-sig", keep_default_na=False, dtype=str)
+    assert len(raw) == 10_324
+    lines = raw[raw["Shipment Mode"] != "N/A"].assign(
+        promised=lambda d: pd.to_datetime(d["Scheduled Delivery Date"], format="%d-%b-%y"),
+        actual=lambda d: pd.to_datetime(d["Delivered to Client Date"], format="%d-%b-%y"),
+        value=lambda d: d["Line Item Value"].astype(float),
+    )
+    ships = lines.groupby("ASN/DN #").agg(
+        country=("Country", "first"), promised=("promised", "min"), actual=("actual", "max"), value=("value", "sum")
+    )
+    ships["quarter"] = ships["actual"].dt.to_period("Q").astype(str)
+    ships["on_time"] = ships["actual"] <= ships["promised"]
+    return ships.groupby(["country", "quarter"]).agg(
+        shipments=("value", "size"), otd_pct=("on_time", "mean"), revenue=("value", "sum")
+    ).assign(otd_pct=lambda d: d["otd_pct"] * 100)
+
+
+def test_the_import_reports_what_it_left_out_and_why(imported: tuple[Path, ImportReport]) -> None:
+    ws, report = imported
+    assert report.rejected == []  # every mapped value of the real file is readable
+    assert len(report.skipped) == 360  # Shipment Mode N/A: no mode to give them
+    assert {(p.column, p.value) for p in report.skipped} == {("Shipment Mode", "N/A")}
+    rejects = pd.read_csv(report.rejects_file, dtype=str, keep_default_na=False)
+    assert len(rejects) == 360 and rejects["row"].astype(int).min() >= 2
+    assert report.rows == {"accounts": 43, "shipments": 7_030 - rejects_asns()}
+    assert "360 source row(s) skipped by the mapping" in report.summary()
+
+
+def rejects_asns() -> int:
+    raw = pd.read_csv(CSV, encoding="utf-8-sig", keep_default_na=False, dtype=str)
+    return raw.loc[raw["Shipment Mode"] == "N/A", "ASN/DN #"].nunique()
+
+
+def test_counts_otd_and_value_per_country_and_quarter_match_the_raw_csv(
+    imported: tuple[Path, ImportReport], expected: pd.DataFrame
+) -> None:
+    ws, _ = imported
+    with Workspace.open(ws) as store:
+        ids = dict(zip(store.accounts()["name"], store.accounts()["account_id"]))
+        # Every country and quarter, from the store.
+        got = store.query(
+            "SELECT a.name AS country, CAST(year(delivery_actual) AS VARCHAR) || 'Q' || "
+            "CAST(quarter(delivery_actual) AS VARCHAR) AS quarter, count(*) AS shipments, sum(revenue) AS revenue "
+            "FROM shipments s JOIN accounts a USING (account_id) GROUP BY ALL"
+        ).set_index(["country", "quarter"]).sort_index()
+        want = expected[["shipments", "revenue"]].sort_index()
+        assert got.index.equals(want.index)
+        assert (got["shipments"] == want["shipments"]).all()
+        assert got["revenue"].to_numpy() == pytest.approx(want["revenue"].to_numpy(), rel=1e-9)
+        # A few countries and quarters through the scorecard the reports use.
+        for country in ("South Africa", "Nigeria", "Côte d'Ivoire", "Congo, DRC", "Vietnam"):
+            data = store.account_data(ids[country])
+            for quarter in ("2014Q4", "2012Q1", "2009Q3"):
+                kpis = scorecard(data, quarter).kpis
+                row = expected.loc[(country, quarter)] if (country, quarter) in expected.index else None
+                if row is None:
+                    assert kpis["shipments"].value == 0
+                    continue
+                assert kpis["shipments"].value == row["shipments"], (country, quarter)
+                assert kpis["otd_pct"].value == pytest.approx(row["otd_pct"]), (country, quarter)
+                assert kpis["revenue"].value == pytest.approx(row["revenue"]), (country, quarter)
+                assert kpis["cases_opened"].value is None and kpis["invoice_accuracy_pct"].value is None
+
+
+def _text(path: Path) -> str:
+    page = re.sub(r"<(svg|style|script)\b.*?</\1>", " ", path.read_text(encoding="utf-8"), flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_the_2014q4_batch_reports_every_country_and_says_no_data_for_missing_tables(
+    imported: tuple[Path, ImportReport], expected: pd.DataFrame, tmp_path: Path
+) -> None:
+    from kam_helpers.batch import run_batch
+
+    ws, _ = imported
+    countries = sorted(c for c, q in expected.index if q == "2014Q4")
+    assert len(countries) == 19
+    result = run_batch("2014Q4", workspace=ws, out=tmp_path / "reports", workers=2, progress=False)
+    with Workspace.open(ws) as store:
+        names = dict(zip(store.accounts()["account_id"], store.accounts()["name"]))
+    by_name = {names[r.account_id]: r for r in result.results}
+    assert sorted(by_name) == countries
+    assert not result.failed, [(r.account_id, r.error) for r in result.failed]
+    manifest = json.loads(Path(result.manifest).read_text())
+    assert sorted(a["account_id"] for a in manifest["accounts"]) == sorted(r.account_id for r in result.results)
+    for country in countries:
+        r = by_name[country]
+        kpis = r.kpis
+        assert kpis["shipments"] == expected.loc[(country, "2014Q4"), "shipments"]
+        assert kpis["cases_opened"] is None and kpis["invoice_accuracy_pct"] is None  # absent, not zero
+        text = _text(tmp_path / "reports" / r.account_id / "qbr.html")
+        billing = text[text.index("Billing ¶") : text.index("Complaints")]
+        complaints = text[text.index("Complaints") : text.index("Opportunities")]
+        assert re.search(r"no [a-z ]*data", billing), billing
+        assert re.search(r"no [a-z ]*data", complaints), complaints
+        assert country in text
