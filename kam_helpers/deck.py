@@ -497,7 +497,7 @@ def _chart_slide(deck: _Deck, title: str, key: str, side: object = None) -> None
 
     def add_chart(slide: object) -> None:
         if png is None:
-            deck._text(slide, left, [Para("No data for this chart in the workspace.")], BODY_PT, MSO_ANCHOR.MIDDLE)
+            deck._text(slide, left, [Para(report.chart_note(CHART_OF[title]))], BODY_PT, MSO_ANCHOR.MIDDLE)
         else:
             deck.picture(slide, png, left)
         if side is not None:
@@ -602,7 +602,8 @@ def _service_side(deck: _Deck) -> object:
                                                  (sc.worst_carriers, "carrier", "Carrier"))):
             b = Box(half.left, half.top + n * (half.height + Inches(0.2)), half.width, half.height)
             if frame.empty:
-                deck._text(slide, b, [Para(f"{label}s behind late deliveries: no data in the workspace.")], TABLE_PT)
+                note = deck.report.chart_note("worst_lanes" if col == "lane" else "worst_carriers")
+                deck._text(slide, b, [Para(note)], TABLE_PT)
                 continue
             fracs = [3.4, 0.9, 1.1]
             w = Emu(int(b.width * fracs[0] / sum(fracs) - 2 * CELL_X)).pt

@@ -160,6 +160,13 @@ def _flags(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("boolean").fillna(False).astype(bool)
 
 
+def _recorded(frame: pd.DataFrame, column: str) -> pd.Series:
+    """True where the column holds a value (False everywhere when the column is absent)."""
+    if column not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame[column].notna()
+
+
 def _words(frame: pd.DataFrame, column: str) -> pd.Series:
     """Text column, stripped and lower-cased, '' where missing: for comparing statuses and categories."""
     if column not in frame.columns:
@@ -256,14 +263,21 @@ def gross_margin_pct(shipments: pd.DataFrame) -> float | None:
     return _ratio_pct(revenue(shipments) - cost(shipments), revenue(shipments))
 
 
-def weight_kg(shipments: pd.DataFrame) -> float:
-    """A period's shipments → total weight in kg."""
-    return float(_numbers(shipments, "weight_kg").sum())
+def _total(values: pd.Series) -> float | None:
+    """Sum of the recorded values; None when shipments exist but none records the measure (not 0)."""
+    if len(values) and values.isna().all():
+        return None
+    return float(values.sum())
 
 
-def pallets(shipments: pd.DataFrame) -> float:
-    """A period's shipments → total pallets."""
-    return float(_numbers(shipments, "pallets").sum())
+def weight_kg(shipments: pd.DataFrame) -> float | None:
+    """A period's shipments → total weight in kg (None when no shipment records a weight)."""
+    return _total(_numbers(shipments, "weight_kg"))
+
+
+def pallets(shipments: pd.DataFrame) -> float | None:
+    """A period's shipments → total pallets (None when no shipment records pallets)."""
+    return _total(_numbers(shipments, "pallets"))
 
 
 # ----------------------------------------------------------------------------------------------- service
@@ -278,7 +292,7 @@ def delivery_events(shipments: pd.DataFrame, as_of: pd.Timestamp | None = None) 
     undelivered promise counts as past. A shipment promised for a quarter's last day and undelivered at the end
     of that day is late in that quarter, so the per-quarter as-of min(quarter end, as_of) needs no extra filter:
     a promise inside the quarter is always before its end. ``on_time`` compares calendar days only;
-    ``otif`` is on time and neither short nor damaged.
+    ``otif`` is on time and neither short nor damaged; NaN (not measured) where neither flag is recorded.
     """
     ships = not_cancelled(shipments)
     actual, promised = _dates(ships, "delivery_actual"), _dates(ships, "delivery_promised")
@@ -288,6 +302,7 @@ def delivery_events(shipments: pd.DataFrame, as_of: pd.Timestamp | None = None) 
         overdue &= promised.dt.normalize() < pd.Timestamp(as_of).normalize()
     on_time = delivered & (actual.dt.normalize() <= promised.dt.normalize())
     in_full = ~_flags(ships, "short") & ~_flags(ships, "damaged")
+    recorded = _recorded(ships, "short") | _recorded(ships, "damaged")
     events = pd.DataFrame(
         {
             "shipment_id": ships["shipment_id"],
@@ -296,7 +311,7 @@ def delivery_events(shipments: pd.DataFrame, as_of: pd.Timestamp | None = None) 
             "date": actual.where(delivered, promised),
             "delivered": delivered,
             "on_time": on_time,
-            "otif": on_time & in_full,
+            "otif": (on_time & in_full).where(recorded),
         }
     )
     return events[(delivered & promised.notna()) | overdue]
@@ -323,8 +338,9 @@ def otd_pct(deliveries: pd.DataFrame, period: Period) -> float | None:
 
 
 def otif_pct(deliveries: pd.DataFrame, period: Period) -> float | None:
-    """delivery_events, period → % on time and in full (same population as OTD); None when none measured."""
-    return _pct(in_period(deliveries, "date", period)["otif"])
+    """delivery_events, period → % on time and in full (OTD's population, where shortage or damage is recorded);
+    None when none measured."""
+    return _pct(in_period(deliveries, "date", period)["otif"].dropna().astype(bool))
 
 
 def otp_pct(pickups: pd.DataFrame, period: Period) -> float | None:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .deck import RAG_FILL, font_file, markdown_lines, previous_actions
 from .formatting import fmt_date, fmt_quarter
-from .report import CHART_TITLES, QbrReport, kpi_row
+from .report import QbrReport, kpi_row
 
 FONT = "DejaVu"
 INK, MUTED, ACCENT, LINE = (31, 41, 51), (97, 110, 124), (31, 78, 121), (228, 231, 235)
@@ -75,7 +75,7 @@ def _chart(pdf: _Doc, report: QbrReport, name: str) -> None:
     if png is None:
         pdf.set_font(FONT, "", 9)
         pdf.set_text_color(*MUTED)
-        pdf.multi_cell(0, 5, f"{CHART_TITLES.get(name, name)}: no data for this in the workspace.",
+        pdf.multi_cell(0, 5, report.chart_note(name),
                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         return
     with Image.open(io.BytesIO(png)) as img:

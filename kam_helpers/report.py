@@ -17,7 +17,7 @@ from IPython.display import HTML, Markdown
 
 from . import charts, metrics, narrative
 from .account_data import AccountData
-from .formatting import fmt_kpi, fmt_pp, fmt_growth
+from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .scorecard import KPI_MIMETYPE, Kpi, Scorecard
@@ -133,12 +133,23 @@ class QbrReport:
         """The scorecard of the quarter before (for last QBR's commitments)."""
         return self._memo(("prior",), lambda: metrics.scorecard(self.data, self.scorecard.quarter.prior))
 
+    def chart_note(self, name: str) -> str:
+        """Why chart ``name`` has nothing to draw: nothing happened (no late deliveries, no cases) or the
+        workspace holds no data for it."""
+        sc, title = self.scorecard, CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        quarter = fmt_quarter(sc.quarter)
+        if name in ("worst_lanes", "worst_carriers") and sc.value("otd_pct") is not None:
+            return f"No late deliveries in {quarter}: every measured delivery was on time."
+        if name == "cases_by_category" and sc.available.get("cases"):
+            return f"No cases were opened or closed in {quarter}."
+        return f"{title}: no data for this in the workspace."
+
     def chart(self, name: str) -> "ChartView | HTML":
-        """A chart of :mod:`kam_helpers.charts`, or a note when its data is absent."""
+        """A chart of :mod:`kam_helpers.charts`, or a note saying why there is none."""
         title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
         svg = self.chart_svg(name)
         if svg is None:
-            return HTML(f'<div class="kam-note">{html.escape(title)}: no data for this in the workspace.</div>')
+            return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
         return ChartView(self.chart_object(name), svg, title)
 
     def scorecard_table(self) -> HTML:

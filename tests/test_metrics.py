@@ -681,9 +681,24 @@ def test_scorecard_tolerates_missing_optional_values() -> None:
     )  # fmt: skip
     card = m.scorecard(account(shipments=ships), Q)
     assert card.value("revenue") == 100.0 and card.value("weight_kg") == 100.0  # B only
-    assert card.value("otd_pct") == 50.0 and card.value("otif_pct") == 50.0  # unknown short/damage = in full
+    # A records neither shortage nor damage, so OTIF cannot judge it; B is measured and late: 0 of 1 -> 0.0
+    assert card.value("otd_pct") == 50.0 and card.value("otif_pct") == 0.0
     assert card.worst_carriers["carrier"].tolist() == ["Acme"]
     assert set(card.top_lanes["lane"]) == {"Lyon → Paris"}
+
+
+def test_measures_no_shipment_records_are_none_not_zero() -> None:
+    # Real exports (SCMS) carry no pallets and no shortage/damage flags: the KPIs say "no data", not 0 / 100%.
+    ships = shipments(
+        {"shipment_id": "A", "short": None, "damaged": None, "pallets": None, "delivery_promised": "2026-02-03",
+         "delivery_actual": "2026-02-03"},
+        {"shipment_id": "B", "short": None, "damaged": None, "pallets": None, "delivery_promised": "2026-02-03",
+         "delivery_actual": "2026-02-04"},
+    )  # fmt: skip
+    card = m.scorecard(account(shipments=ships), Q)
+    assert card.value("otd_pct") == 50.0  # 1 of 2 on time
+    assert card.value("otif_pct") is None and card.value("pallets") is None
+    assert card.value("weight_kg") == 200.0  # the fixture's default 100 kg each
 
 
 def test_scorecard_does_not_mutate_inputs() -> None:
