@@ -208,12 +208,17 @@ def _to_date(v: Any) -> dt.date | None:
 # --- judgement ------------------------------------------------------------------------------------------
 
 
+# A trend judged against fewer shipments than this says more about chance than about the account.
+MIN_TREND_BASE = 20
+
+
 def _volume_growth(sc: Scorecard) -> tuple[float | None, str | None]:
-    """Shipment growth used for the trend: YoY when known (seasonality), else QoQ → (pct, 'yoy'|'qoq')."""
+    """Shipment growth used for the trend: YoY when known (seasonality), else QoQ → (pct, 'yoy'|'qoq');
+    (None, None) when the comparison quarter had fewer than MIN_TREND_BASE shipments."""
     kpi = _kpi(sc, "shipments")
-    if kpi.growth_yoy_pct is not None:
+    if kpi.growth_yoy_pct is not None and (kpi.last_year or 0) >= MIN_TREND_BASE:
         return kpi.growth_yoy_pct, "yoy"
-    if kpi.growth_qoq_pct is not None:
+    if kpi.growth_qoq_pct is not None and (kpi.prior or 0) >= MIN_TREND_BASE:
         return kpi.growth_qoq_pct, "qoq"
     return None, None
 
