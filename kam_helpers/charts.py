@@ -485,9 +485,8 @@ def quarterly_trend(sc: Scorecard) -> AnyChart | None:
             x=x, y=y2, text="gm_label:N"
         )
         layers += [line, text]
-    chart = alt.layer(*layers).properties(
-        width=WIDTH, height=HEIGHT, title=_title("Revenue (bars) and gross margin % (line) by quarter", sc)
-    )
+    heading = "Revenue (bars) and gross margin % (line) by quarter" if len(layers) > 1 else "Revenue by quarter"
+    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(heading, sc))
     return chart.resolve_scale(y="independent") if len(layers) > 1 else chart
 
 

@@ -17,17 +17,19 @@ from IPython.display import HTML, Markdown
 
 from . import charts, metrics, narrative
 from .account_data import AccountData
+from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .scorecard import KPI_MIMETYPE, Kpi, Scorecard
 from .store import Workspace
 
+AUDIENCES = ("client", "internal")
 CARD_KPIS = ("revenue", "shipments", "gross_margin_pct", "otd_pct", "otp_pct", "damage_ratio_pct",
              "invoice_accuracy_pct", "cases_opened")
 CHART_TITLES = {
     "volume_revenue_trend": "Monthly volume and revenue",
-    "quarterly_trend": "Revenue and gross margin by quarter",
+    "quarterly_trend": "Revenue by quarter",
     "mode_mix": "Revenue by mode",
     "otd_vs_sla": "On-time delivery vs SLA",
     "worst_lanes": "Late deliveries by lane",
@@ -75,19 +77,28 @@ class QbrReport:
     """One account's QBR for one quarter: data, scorecard and narrative, with display methods."""
 
     data: AccountData
-    scorecard: Scorecard
+    scorecard: Scorecard  # what this audience sees (a client's view has no cost or margin)
     narrative: narrative.Narrative
+    internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def load(cls, account_id: str = "", quarter: str = "", workspace: str | Path = "") -> "QbrReport":
-        """Parameters of the notebook → QbrReport (reads only this account's rows from the store)."""
+    def load(
+        cls, account_id: str = "", quarter: str = "", workspace: str | Path = "", audience: str = "client"
+    ) -> "QbrReport":
+        """Parameters of the notebook → QbrReport (reads only this account's rows from the store).
+
+        ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
+        """
+        if audience not in AUDIENCES:
+            raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
         with Workspace.open(workspace or None) as ws:
             q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
             data = ws.account_data(account_id or ws.account_ids()[0])
-        sc = metrics.scorecard(data, q)
-        return cls(data, sc, narrative.build_narrative(sc))
+        full = metrics.scorecard(data, q)
+        sc = full.for_client() if audience == "client" else full
+        return cls(data, sc, narrative.build_narrative(sc), internal=full)
 
     @property
     def currency(self) -> str | None:
@@ -131,7 +142,11 @@ class QbrReport:
     @property
     def prior_scorecard(self) -> Scorecard:
         """The scorecard of the quarter before (for last QBR's commitments)."""
-        return self._memo(("prior",), lambda: metrics.scorecard(self.data, self.scorecard.quarter.prior))
+        def prior() -> Scorecard:
+            sc = metrics.scorecard(self.data, self.scorecard.quarter.prior)
+            return sc if self.internal is None or self.scorecard is self.internal else sc.for_client()
+
+        return self._memo(("prior",), prior)
 
     def chart_note(self, name: str) -> str:
         """Why chart ``name`` has nothing to draw: nothing happened (no late deliveries, no cases) or the
@@ -178,7 +193,7 @@ class QbrReport:
         """Hand the headline KPIs to the batch (a display output the HTML export does not show)."""
         from IPython.display import display
 
-        kpis = dict(self.scorecard.headline())
+        kpis = dict((self.internal or self.scorecard).headline())
         kpis["currency"] = self.currency
         kpis["assessment"] = narrative.assess(self.scorecard).overall
         as_of = self.data.as_of

@@ -5,7 +5,7 @@ This module only declares the shapes; :mod:`kam_helpers.metrics` computes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pandas as pd
@@ -15,6 +15,10 @@ from .quarters import Quarter
 # The notebook publishes the headline scorecard to the batch as display data of this mimetype (the HTML
 # export does not render it).
 KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
+
+# What a client never sees: our cost of serving them and the margin we make on them.
+INTERNAL_KPIS = ("cost", "gross_margin_pct")
+INTERNAL_COLUMNS = ("cost", "gross_margin_pct")
 
 Unit = Literal["money", "pct", "count", "days", "hours", "kg"]
 Rag = Literal["green", "amber", "red"]
@@ -95,6 +99,16 @@ class Scorecard:
     def value(self, key: str) -> float | None:
         kpi = self.kpis.get(key)
         return None if kpi is None else kpi.value
+
+    def for_client(self) -> "Scorecard":
+        """The same scorecard without what a client never sees (INTERNAL_KPIS and their columns)."""
+        drop = lambda frame: frame.drop(columns=[c for c in INTERNAL_COLUMNS if c in frame.columns])  # noqa: E731
+        return replace(
+            self,
+            kpis={k: v for k, v in self.kpis.items() if k not in INTERNAL_KPIS},
+            quarterly=drop(self.quarterly),
+            monthly=drop(self.monthly),
+        )
 
     def headline(self) -> dict[str, float | None]:
         """The manifest's ``kpis``: revenue, shipments, otd_pct, gross_margin_pct, invoice_accuracy_pct,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
     pools = {name: {"pool_size": int(size)} for name, size in opts.pools.items()}
     pools["default"] = {"pool_size": 0}  # other notebooks in the folder start a kernel on demand
     return [
-        python, "-m", "voila", str(opts.notebooks),
+        python, "-W", "ignore::DeprecationWarning", "-m", "voila", str(opts.notebooks),
         "--no-browser",
         f"--Voila.ip={HOST}",
         f"--Voila.port={int(opts.port)}",
@@ -78,6 +78,8 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
         f"--MappingKernelManager.cull_interval={int(opts.cull_interval)}",
         "--MappingKernelManager.cull_connected=False",
         "--VoilaConfiguration.file_allowlist=[]",
+        # a JupyterLab-only extension (the "preview in Voilà" button) that warns on every page
+        "--VoilaConfiguration.extension_denylist=['@voila-dashboards/jupyterlab-preview']",
     ]
 
 
@@ -222,7 +224,7 @@ def notice_html(exc: BaseException, account_id: str = "", quarter: str = "") -> 
     else:
         title, text = "Not available", html.escape(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return (
-        f'<header class="kam-header"><div class="kam-eyebrow">KAM Workspace</div><h1>{title}</h1></header>'
+        f'<header class="kam-header"><div class="kam-eyebrow">Quarterly business review</div><h1>{title}</h1></header>'
         f'<div class="kam-error kam-notice">{text} '
         f'<a href="/voila/render/portfolio.ipynb">Open the book of business</a> to pick an account.</div>'
     )
@@ -246,13 +248,15 @@ class PageNotice:
         return lambda *args, **kwargs: None
 
 
-def report_or_notice(load: Callable[..., Any], account_id: str, quarter: str, workspace: str | Path = "") -> Any:
-    """``load(account_id, quarter, workspace)``; on a KamError under Voilà a :class:`PageNotice` instead.
+def report_or_notice(
+    load: Callable[..., Any], account_id: str, quarter: str, workspace: str | Path = "", *more: Any
+) -> Any:
+    """``load(account_id, quarter, workspace, *more)``; on a KamError under Voilà a :class:`PageNotice` instead.
     Outside Voilà the error propagates (papermill records the failing cell)."""
     from .errors import KamError
 
     try:
-        return load(account_id, quarter, workspace)
+        return load(account_id, quarter, workspace, *more)
     except KamError as exc:
         if not in_voila():
             raise

@@ -110,6 +110,27 @@ def test_no_report_names_another_client(batch: BatchResult, book: Book) -> None:
                 assert other_name not in text, f"{account_id}/{fname} contains {other_name}"
 
 
+def test_what_the_client_receives_never_shows_our_cost_or_margin(batch: BatchResult) -> None:
+    import zipfile
+
+    from pypdf import PdfReader
+
+    folder = batch.manifest.parent / "ACC-002"
+    html = (folder / "qbr.html").read_text()
+    assert "On-time delivery" in html and "Invoice accuracy" in html
+    texts = {"qbr.html": html, "qbr.pdf": "\n".join(p.extract_text() for p in PdfReader(folder / "qbr.pdf").pages)}
+    for office in ("qbr.pptx", "activity.xlsx"):
+        with zipfile.ZipFile(folder / office) as z:
+            texts[office] = "\n".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist() if n.endswith(".xml"))
+    for name, text in texts.items():
+        assert "gross margin" not in text.lower(), f"{name} shows the margin"
+        assert not re.search(r"\bCost\b", text), f"{name} shows our cost"
+    # ... while the KAM's book of business and the manifest keep it
+    assert "Gross margin" in batch.index.read_text()
+    entry = next(a for a in json.loads(batch.manifest.read_text())["accounts"] if a["account_id"] == "ACC-002")
+    assert entry["kpis"]["gross_margin_pct"] is not None
+
+
 def test_healthy_and_at_risk_summaries_differ_in_substance(batch: BatchResult) -> None:
     def summary(account_id: str) -> str:
         nb = nbformat.read(batch.manifest.parent / account_id / "qbr.ipynb", as_version=4)
