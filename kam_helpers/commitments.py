@@ -22,6 +22,7 @@ from typing import Literal
 
 from . import metrics, narrative
 from .account_data import AccountData
+from .formatting import fmt_quarter, fmt_value
 from .quarters import Quarter
 from .scorecard import Kpi, Scorecard
 
@@ -42,14 +43,9 @@ class CarriedItem:
     evidence: str
 
 
-def _fmt(kpi: Kpi, value: float | None) -> str:
-    if value is None:
-        return "no data"
-    if kpi.unit == "pct":
-        return f"{value:.1f}%"
-    if kpi.unit == "money":
-        return f"{value:,.0f}"
-    return f"{value:,.1f}" if value != int(value) else f"{value:,.0f}"
+def _fmt(kpi: Kpi, value: float | None, currency: str | None = None) -> str:
+    """A value in the KPI's unit as every report writes it (formatting.fmt_value)."""
+    return "no data" if value is None else fmt_value(value, kpi.unit, currency)
 
 
 def judge(key: str, now: Scorecard, before: Scorecard, data: AccountData) -> tuple[bool | None, str]:
@@ -67,20 +63,21 @@ def judge(key: str, now: Scorecard, before: Scorecard, data: AccountData) -> tup
             if data.shipments is not None else None
         if left is None:
             return None, "no invoice lines in the data"
-        return left == 0, f"{left} of {before.quarter}'s shipments are still unbilled"
+        return left == 0, f"{left} of {fmt_quarter(before.quarter)}'s shipments are still unbilled"
     kpi, prior = now.kpis.get(key), before.kpis.get(key)
+    cur = now.account.get("currency")
     if kpi is None or kpi.value is None:
         return None, f"{key}: no data this quarter"
     if key == "cases_backlog":
-        return kpi.value == 0, f"{_fmt(kpi, kpi.value)} cases open at the end of {now.quarter}"
+        return kpi.value == 0, f"{_fmt(kpi, kpi.value, cur)} cases open at the end of {fmt_quarter(now.quarter)}"
     if kpi.target is not None:
         met = kpi.rag == "green"
-        return met, (f"{kpi.label} {_fmt(kpi, kpi.value)} in {now.quarter} vs target {_fmt(kpi, kpi.target)} "
+        return met, (f"{kpi.label} {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)} vs target {_fmt(kpi, kpi.target, cur)} "
                      f"({kpi.rag})")
     if prior is None or prior.value is None:
-        return None, f"{kpi.label} {_fmt(kpi, kpi.value)} in {now.quarter}; nothing to compare with"
+        return None, f"{kpi.label} {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)}; nothing to compare with"
     better = kpi.value > prior.value if kpi.higher_is_better else kpi.value < prior.value
-    return better, f"{kpi.label} {_fmt(kpi, prior.value)} in {before.quarter} → {_fmt(kpi, kpi.value)} in {now.quarter}"
+    return better, f"{kpi.label} {_fmt(kpi, prior.value, cur)} in {fmt_quarter(before.quarter)} → {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)}"
 
 
 def status(met: bool | None, due: dt.date, quarter: Quarter) -> Status:
@@ -93,12 +90,15 @@ def status(met: bool | None, due: dt.date, quarter: Quarter) -> Status:
     return "overdue" if due < quarter.end else "open"
 
 
-def carry_over(data: AccountData, quarter: Quarter | str) -> list[CarriedItem]:
+def carry_over(
+    data: AccountData, quarter: Quarter | str, *, now: Scorecard | None = None, before: Scorecard | None = None
+) -> list[CarriedItem]:
     """AccountData, quarter under review → the previous quarter's QBR action items with status and evidence
-    (empty when the previous quarter had no scorecard to act on, e.g. no shipments at all)."""
+    (empty when the previous quarter had no scorecard to act on, e.g. no shipments at all). ``now`` and
+    ``before`` are the two quarters' scorecards when the caller has them already (e.g. a client's view)."""
     q = Quarter.parse(quarter)
-    before = metrics.scorecard(data, q.prior)
-    now = metrics.scorecard(data, q)
+    before = before if before is not None else metrics.scorecard(data, q.prior)
+    now = now if now is not None else metrics.scorecard(data, q)
     if before.value("shipments") in (None, 0):
         return []
     items = []

@@ -19,6 +19,7 @@ import datetime as dt
 import importlib.util
 import io
 import re
+from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,10 +33,9 @@ from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from . import narrative
+from . import commitments
 from .errors import ConfigError
 from .formatting import fmt_date, fmt_quarter
-from .narrative import ActionItem
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .report import QbrReport, kpi_row
@@ -55,7 +55,7 @@ CELL_X, CELL_Y = Pt(5), Pt(3)  # table cell margins
 BULLET_INDENT = Pt(16)
 PARA_SPACE_PT = 5  # space before each paragraph but the first
 RAG_FILL = {"green": ("2E7D32", "FFFFFF"), "amber": ("F9A825", "3D2B00"), "red": ("C62828", "FFFFFF"),
-            "done": ("2E7D32", "FFFFFF"), "open": ("E4E7EB", "1F2933")}
+            "done": ("2E7D32", "FFFFFF"), "open": ("E4E7EB", "1F2933"), "overdue": ("C62828", "FFFFFF")}
 ELLIPSIS = "…"
 
 
@@ -171,18 +171,17 @@ def notes_text(markdown: str) -> str:
 # --- last QBR's action items -----------------------------------------------------------------------------
 
 
-def previous_actions(report: QbrReport) -> tuple[Quarter, list[tuple[ActionItem, str]] | None]:
-    """QbrReport → (prior quarter, [(action item the prior QBR produced, 'done' | 'open')]), None for the list
-    when the workspace holds no data for the prior quarter. 'done' = the KPI behind the item is green now."""
+def previous_actions(report: QbrReport) -> tuple[Quarter, list[tuple[Any, str]] | None]:
+    """QbrReport → (prior quarter, [(action item agreed at the prior QBR, 'done' | 'open' | 'overdue')]), None
+    for the list when the workspace holds no data for the prior quarter. The items and their status come from
+    :func:`kam_helpers.commitments.carry_over` (via the report's insights), with the evidence on each item."""
     prior = report.scorecard.quarter.prior
     psc = report.prior_scorecard
     if not (psc.value("shipments") or psc.value("cases_opened") or psc.value("invoice_accuracy_pct") is not None):
         return prior, None
-    now = report.scorecard.kpis
-    return prior, [
-        (item, "done" if item.reason_kpi in now and now[item.reason_kpi].rag == "green" else "open")
-        for item in narrative.action_items(psc)
-    ]
+    carried = report.insights.carried if report.insights is not None else commitments.carry_over(
+        report.data, report.scorecard.quarter, now=report.scorecard, before=psc)
+    return prior, [(item, item.status) for item in carried]
 
 
 # --- template --------------------------------------------------------------------------------------------
@@ -542,9 +541,9 @@ def _last_qbr(deck: _Deck) -> None:
         deck.bullets(title, [Para(text)], text)
         return
     done = sum(status == "done" for _, status in items)
-    notes = (f"Of the {len(items)} action items agreed at the {fmt_quarter(prior)} QBR, {done} are done (the KPI "
-             f"behind them is on target now) and {len(items) - done} are still open.\n"
-             + "\n".join(f"• {it.text} ({it.owner}, due {fmt_date(it.due)}): {st}" for it, st in items))
+    notes = (f"Of the {len(items)} action items agreed at the {fmt_quarter(prior)} QBR, {done} are done and "
+             f"{len(items) - done} are not done yet.\n"
+             + "\n".join(f"• {it.text} ({it.owner}, due {fmt_date(it.due)}): {st}; {it.evidence}" for it, st in items))
     rows = [[it.text, it.owner, fmt_date(it.due), st] for it, st in items]
     _table_slides(deck, title, notes, ["Action", "Owner", "Due", "Status"], rows, [6.2, 2.2, 1.5, 1.1],
                   status_col=3, wrap={0: 3, 1: 2})

@@ -29,6 +29,7 @@ from .scorecard import Kpi, Rag, Scorecard, Unit
 PACKAGED_TEMPLATES = Path(__file__).parent / "templates" / "narrative"
 
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("last_qbr", "Last QBR's action items"),
     ("executive_summary", "Executive summary"),
     ("volume", "Volume and spend"),
     ("service", "Service performance"),
@@ -588,13 +589,14 @@ def _bullets(markdown: str) -> list[str]:
     return [line for line in plain if line and not line.startswith(("|", "#"))]
 
 
-def context(sc: Scorecard) -> dict[str, Any]:
+def context(sc: Scorecard, insights: Any = None) -> dict[str, Any]:
     """Scorecard → the variables every template sees.
 
     account, name, owner, currency, quarter / prior_quarter / last_year_quarter (Quarter), k (every key of
     KPI_KEYS → Kpi, value None when missing), a (Assessment), fig (:func:`derive`), has (section → the
     workspace holds data for it), available (table → bool), actions (ActionItem list), recovery (the
-    on-time delivery actions), service_keys / billing_keys / case_keys.
+    on-time delivery actions), service_keys / billing_keys / case_keys, ins (the figures of
+    :class:`kam_helpers.insights.Insights` when given, else empty: forecast, audit, gaps, carried, pace_pct …).
     """
     a = assess(sc)
     fig = derive(sc)
@@ -628,14 +630,16 @@ def context(sc: Scorecard) -> dict[str, Any]:
         "service_keys": SERVICE_KEYS,
         "billing_keys": BILLING_KEYS,
         "case_keys": CASE_KEYS,
+        "ins": insights.figures(sc.account.get("currency")) if insights is not None else {},
     }
 
 
-def build_narrative(sc: Scorecard, *, template_dir: Path | None = None) -> Narrative:
-    """Scorecard → Narrative: each section rendered from ``<template_dir>/<key>.md.j2`` when that file exists,
-    else from the packaged template; sections in the order of SECTIONS."""
+def build_narrative(sc: Scorecard, *, template_dir: Path | None = None, insights: Any = None) -> Narrative:
+    """Scorecard (and Insights, when computed) → Narrative: each section rendered from
+    ``<template_dir>/<key>.md.j2`` when that file exists, else from the packaged template; sections in the
+    order of SECTIONS."""
     env = _environment(None if template_dir is None else str(Path(template_dir)))
-    ctx = context(sc)
+    ctx = context(sc, insights)
     sections = []
     for key, default_title in SECTIONS:
         rendered = env.get_template(f"{key}.md.j2").render(**ctx)

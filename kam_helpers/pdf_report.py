@@ -169,7 +169,7 @@ def build_pdf(report: QbrReport) -> bytes:
            [40, 15, 15, 15, 13, 14], [r["rag"] for r in rows], 5, "LRRRRC")
 
     for s in report.narrative.sections:
-        if s.key in ("executive_summary", "action_items"):
+        if s.key in ("last_qbr", "executive_summary", "action_items"):
             continue
         _heading(pdf, s.title)
         _paragraphs(pdf, s.markdown)

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from IPython.display import HTML, Markdown
 
-from . import charts, metrics, narrative
+from . import charts, insights, metrics, narrative
 from .account_data import AccountData
 from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
@@ -80,6 +80,7 @@ class QbrReport:
     scorecard: Scorecard  # what this audience sees (a client's view has no cost or margin)
     narrative: narrative.Narrative
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
+    insights: "insights.Insights | None" = None
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -96,9 +97,13 @@ class QbrReport:
         with Workspace.open(workspace or None) as ws:
             q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
             data = ws.account_data(account_id or ws.account_ids()[0])
-        full = metrics.scorecard(data, q)
-        sc = full.for_client() if audience == "client" else full
-        return cls(data, sc, narrative.build_narrative(sc), internal=full)
+            full = metrics.scorecard(data, q)
+            view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
+            sc, before = view(full), view(metrics.scorecard(data, q.prior))
+            found = insights.gather(data, q, ws, now=sc, before=before, internal=audience == "internal")
+        report = cls(data, sc, narrative.build_narrative(sc, insights=found), internal=full, insights=found)
+        report._rendered[("prior",)] = before
+        return report
 
     @property
     def currency(self) -> str | None:
@@ -175,6 +180,21 @@ class QbrReport:
             )
         )
 
+    def last_qbr(self) -> HTML:
+        """The action items agreed at the last QBR, each with its status and the evidence for it."""
+        section = next((s for s in self.narrative.sections if s.key == "last_qbr"), None)
+        items = self.insights.carried if self.insights else []
+        return HTML(_env.get_template("last_qbr.html.j2").render(
+            title=section.title if section else "Last QBR's action items", items=items,
+            prior=fmt_quarter(self.scorecard.quarter.prior)))
+
+    def health(self) -> HTML | None:
+        """The account's health score with its drivers: for internal readers only (None in a client's report)."""
+        score = self.insights.health if self.insights else None
+        if score is None:
+            return None
+        return HTML(_env.get_template("health.html.j2").render(h=score))
+
     def action_items(self) -> HTML:
         """The action items section: what we will do, who owns it, by when."""
         section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
@@ -195,7 +215,7 @@ class QbrReport:
 
         kpis = dict((self.internal or self.scorecard).headline())
         kpis["currency"] = self.currency
-        kpis["assessment"] = narrative.assess(self.scorecard).overall
+        kpis["assessment"] = narrative.assess(self.internal or self.scorecard).overall
         as_of = self.data.as_of
         payload = {"account_id": self.scorecard.account_id, "name": self.scorecard.name,
                    "quarter": str(self.scorecard.quarter), "owner": self.scorecard.account.get("owner"),

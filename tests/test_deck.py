@@ -115,7 +115,7 @@ def test_last_qbr_items_have_a_status(prs: Presentation, report: QbrReport) -> N
     assert str(prior) == "2026Q2" and items
     table = next(sh.table for sh in slides_titled(prs, "Last QBR's action items")[0].shapes if sh.has_table)
     statuses = [r.cells[3].text for r in list(table.rows)[1:]]
-    assert statuses == [s for _, s in items] and set(statuses) <= {"done", "open"}
+    assert statuses == [s for _, s in items] and set(statuses) <= {"done", "open", "overdue"}
 
 
 def test_no_prior_quarter_data_is_said(book) -> None:
