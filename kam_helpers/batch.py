@@ -28,7 +28,6 @@ from .errors import ConfigError, KamError, UnknownAccountError
 from .quarters import Quarter
 from .render import write_atomic
 from .formats import ALL_FORMATS, FILENAMES, parse_formats
-from .scorecard import KPI_MIMETYPE
 
 NOTEBOOK = "qbr.ipynb"
 FAILED_DIR = "_failed"
@@ -92,13 +91,26 @@ def _worker_init() -> None:
     util.Finalize(None, kernels.WARM.shutdown, exitpriority=10)
 
 
-def _published(nb: nbformat.NotebookNode) -> dict:
-    """What the notebook published for the batch (display data of KPI_MIMETYPE): name, kpis, owner, as_of."""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if KPI_MIMETYPE in out.get("data", {}):
-                return dict(out["data"][KPI_MIMETYPE])
-    return {}
+def headline(job: Job) -> dict:
+    """The account's headline KPIs for the manifest and the KAM's index, computed in the worker from the store
+    (never read from the client's notebook, which carries only what the client may see):
+    name, owner, as_of, kpis (revenue, shipments, otd_pct, gross_margin_pct, invoice_accuracy_pct,
+    cases_opened, currency, assessment, health_score, health_band)."""
+    from . import health, metrics, narrative
+    from .store import Workspace
+
+    with Workspace.open(job.workspace) as ws:
+        data = ws.account_data(job.account_id)
+    sc = metrics.scorecard(data, job.quarter)
+    kpis = {**sc.headline(), "currency": data.account.get("currency"), "assessment": narrative.assess(sc).overall}
+    try:
+        score = health.health_score(data, job.quarter, with_history=False)
+        kpis.update(health_score=round(score.score, 1), health_band=score.band)
+    except KamError:  # no measure has data this quarter
+        kpis.update(health_score=None, health_band=None)
+    as_of = data.as_of
+    return {"name": data.name, "owner": data.account.get("owner"), "kpis": kpis,
+            "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None}
 
 
 def _footer(published: dict, quarter: str) -> str:
@@ -142,8 +154,8 @@ def render_account(job: Job) -> AccountResult:
             cwd=str(Path(job.notebook).parent),
         )
         nb = nbformat.read(partial, as_version=4)
-        published = _published(nb)
-        kpis, name = dict(published.get("kpis", {})), published.get("name")
+        published = headline(job)
+        kpis, name = published["kpis"], published["name"]
         final = out / job.account_id
         final.mkdir(parents=True, exist_ok=True)
         written = [NOTEBOOK]

@@ -44,6 +44,8 @@ def index_rows(results: Sequence["AccountResult"]) -> list[dict]:
                 "invoice_accuracy_pct": k.get("invoice_accuracy_pct"),
                 "cases_opened": k.get("cases_opened"),
                 "health": k.get("assessment"),
+                "health_score": k.get("health_score"),
+                "health_band": k.get("health_band"),
                 "outputs": r.outputs,
                 "seconds": r.seconds,
             }

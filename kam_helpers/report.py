@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
-from .scorecard import KPI_MIMETYPE, Kpi, Scorecard
+from .scorecard import Kpi, Scorecard
 from .store import Workspace
 
 AUDIENCES = ("client", "internal")
@@ -208,16 +208,3 @@ class QbrReport:
         from .pack import write_pack
 
         write_pack(self, Path(folder), formats, template=Path(template) if template else None)
-
-    def publish(self) -> None:
-        """Hand the headline KPIs to the batch (a display output the HTML export does not show)."""
-        from IPython.display import display
-
-        kpis = dict((self.internal or self.scorecard).headline())
-        kpis["currency"] = self.currency
-        kpis["assessment"] = narrative.assess(self.internal or self.scorecard).overall
-        as_of = self.data.as_of
-        payload = {"account_id": self.scorecard.account_id, "name": self.scorecard.name,
-                   "quarter": str(self.scorecard.quarter), "owner": self.scorecard.account.get("owner"),
-                   "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None, "kpis": kpis}
-        display({KPI_MIMETYPE: payload, "text/plain": ""}, raw=True)

@@ -12,10 +12,6 @@ import pandas as pd
 
 from .quarters import Quarter
 
-# The notebook publishes the headline scorecard to the batch as display data of this mimetype (the HTML
-# export does not render it).
-KPI_MIMETYPE = "application/vnd.kam.scorecard+json"
-
 # What a client never sees: our cost of serving them and the margin we make on them.
 INTERNAL_KPIS = ("cost", "gross_margin_pct")
 INTERNAL_COLUMNS = ("cost", "gross_margin_pct")

@@ -118,7 +118,7 @@ def test_what_the_client_receives_never_shows_our_cost_or_margin(batch: BatchRes
     folder = batch.manifest.parent / "ACC-002"
     html = (folder / "qbr.html").read_text()
     assert "On-time delivery" in html and "Invoice accuracy" in html
-    texts = {"qbr.html": html, "qbr.pdf": "\n".join(p.extract_text() for p in PdfReader(folder / "qbr.pdf").pages)}
+    texts = {"qbr.html": html, "qbr.ipynb": (folder / "qbr.ipynb").read_text(), "qbr.pdf": "\n".join(p.extract_text() for p in PdfReader(folder / "qbr.pdf").pages)}
     for office in ("qbr.pptx", "activity.xlsx"):
         with zipfile.ZipFile(folder / office) as z:
             texts[office] = "\n".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist() if n.endswith(".xml"))
