@@ -45,7 +45,8 @@ MIN_ETS_QUARTERS = 8  # two full years: enough for ETS to estimate a seasonal pa
 MIN_TREND_QUARTERS = 6  # enough for a damped-trend ETS without seasonality
 MIN_SEASONAL_QUARTERS = 4  # a year: the same quarter last year exists
 MIN_BACKTEST_TRAIN = 4
-MAX_BACKTEST_ORIGINS = 12  # the last three years at most: recent accuracy, bounded cost
+MAX_BACKTEST_ORIGINS = 8  # the last two years at most: recent accuracy, bounded cost
+MAX_FIT_QUARTERS = 16  # models are fitted on the last four years: older quarters add cost more than accuracy
 PARTIAL_DAYS = 14
 LEVEL = 0.80  # prediction interval coverage
 Method = Literal["ets", "ets_trend", "seasonal_naive", "naive"]
@@ -155,7 +156,9 @@ def ets(y: np.ndarray, horizon: int, level: float = LEVEL, seasonal: bool = True
 
 def predict(y: np.ndarray, horizon: int, level: float = LEVEL) -> tuple[pd.DataFrame, Method]:
     """History, horizon → (point/lower/upper, method) by :func:`choose_method`; ETS falls back to seasonal
-    naive when it does not fit or gives non-finite values. Volumes are never negative: values are clipped at 0."""
+    naive when it does not fit or gives non-finite values. Volumes are never negative: values are clipped at 0.
+    Only the last MAX_FIT_QUARTERS quarters are used."""
+    y = np.asarray(y, dtype="float64")[-MAX_FIT_QUARTERS:]
     method = choose_method(len(y))
     out = None
     if method in ("ets", "ets_trend"):
