@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the workspace's apps (explorer, book of business, QBR) with Voilà on 127.0.0.1")
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
     p.add_argument("--pool-size", type=int, default=None, help="preheated kernels per app (default: 1-2 per app)")
-    p.add_argument("--cull-idle", type=int, default=120, help="seconds before an idle kernel is shut down (default 120)")
+    p.add_argument("--cull-idle", type=int, default=60,
+                   help="seconds before the idle kernel of a closed page is shut down (default 60)")
     ws_option(p)
     p.set_defaults(func=_cmd_serve)
 

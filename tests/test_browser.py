@@ -1,0 +1,323 @@
+"""The apps in a real browser: Playwright drives Debian's Chromium against a real `kam serve` on 127.0.0.1.
+
+Every test fails on a request to a host other than 127.0.0.1 / localhost and on any error in the browser
+console. Screenshots of each app go to a temporary folder whose path is printed (``pytest -s`` shows it).
+The helpers at the top (Server, Guard, screenshot) are also used by benchmarks/bench_voila.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from kam_helpers.serve import APPS
+
+CHROMIUM = os.environ.get("KAM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+CHART = ".vega-embed svg, .vega-embed canvas"
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_sample_workspace(root: Path) -> Path:
+    """A sample book (ACC-001 healthy, ACC-002 at risk, 2026Q3 the last quarter) → the workspace folder."""
+    from kam_helpers.quarters import Quarter
+    from kam_helpers.sample import generate_book
+    from kam_helpers.sources import folder_loader
+    from kam_helpers.store import build_workspace
+
+    generate_book(root / "exports", end_quarter=Quarter(2026, 3))
+    build_workspace(root / "ws", folder_loader(root / "exports"))
+    return root / "ws"
+
+
+@dataclass
+class Server:
+    """A `kam serve` subprocess in its own process group (so stopping it stops its kernels)."""
+
+    workspace: Path
+    log: Path
+    extra: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> "Server":
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._log = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kam_helpers.cli", "serve", "--port", str(self.port), "--workspace",
+             str(self.workspace), *self.extra],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kam serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"kam serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def wait_for_pools(self, notebooks: int, timeout: float = 90) -> None:
+        """Wait until the log says every preheated pool is filled (``notebooks`` of them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log.read_text().count("is filled with") >= notebooks:
+                return
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self._log.close()
+
+    def memory_mb(self) -> float:
+        """Resident memory of the server and every process under it (its kernels), in MB."""
+        parents: dict[int, int] = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    parents[int(pid)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+        tree, grew = {self.proc.pid}, True
+        while grew:
+            more = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+            tree |= more
+            grew = bool(more)
+        total = 0
+        for pid in tree:
+            try:
+                with open(f"/proc/{pid}/statm") as fh:
+                    total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            except OSError:
+                continue
+        return total / 1e6
+
+
+@dataclass
+class Guard:
+    """What a page did that a test must fail on: non-local requests and console/page errors."""
+
+    external: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page) -> None:  # noqa: ANN001 - a playwright Page
+        def route(r) -> None:  # noqa: ANN001
+            url = urlparse(r.request.url)
+            if url.scheme in ("data", "blob", "about") or url.hostname in LOCAL_HOSTS:
+                r.continue_()
+            else:
+                self.external.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("websocket", lambda ws: None if urlparse(ws.url).hostname in LOCAL_HOSTS
+                else self.external.append(ws.url))
+        page.on("console", lambda m: self.errors.append(f"console.error: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: self.errors.append(f"failed request: {r.url} {r.failure}")
+                if not r.url.startswith("data:") else None)
+
+    def check(self) -> None:
+        assert not self.external, f"requests to other hosts than 127.0.0.1: {self.external}"
+        assert not self.errors, "errors in the browser:\n" + "\n".join(self.errors)
+
+
+def launch(playwright):  # noqa: ANN001, ANN201
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def screenshot(page, path: Path) -> Path:  # noqa: ANN001
+    """Whole app to a PNG: Voilà scrolls inside its own panel, so grow the viewport to the content first."""
+    height = page.evaluate(
+        "() => Math.max(document.body.scrollHeight, ...Array.from(document.querySelectorAll('*'))"
+        ".map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": int(min(max(height, 600) + 40, 9000))})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(path))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ the tests
+
+pytestmark = pytest.mark.skipif(not chromium_available(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def server(book, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+    srv = Server(book.workspace, tmp_path_factory.mktemp("serve") / "kam-serve.log").start()
+    srv.wait_for_pools(len(APPS))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("screenshots")
+    print(f"\nscreenshots of the apps: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):  # noqa: ANN001, ANN201
+    """A fresh page whose non-local requests and console errors fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    guard = Guard()
+    guard.attach(pg)
+    pg.guard = guard
+    yield pg
+    context.close()
+    guard.check()
+
+
+def open_app(page, server: Server, path: str, charts: int = 0) -> None:  # noqa: ANN001
+    page.goto(server.url + path)
+    page.wait_for_selector("#rendered_cells", state="visible")
+    if charts:
+        page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= {charts}")
+
+
+def no_code_no_traceback(page) -> None:  # noqa: ANN001
+    text = page.inner_text("body")
+    assert "Traceback" not in text and "Error" not in text.replace("kam-error", "")
+    assert "from kam_helpers" not in page.content()
+    assert page.locator(".jp-InputArea .cm-content, .jp-InputArea pre").count() == 0
+
+
+def test_landing_page_lists_the_apps(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    page.goto(server.url + "/")
+    titles = page.locator(".kam-app-title").all_inner_texts()
+    assert titles == ["Book of business", "Account explorer", "Quarterly business review"]
+    hrefs = page.locator(".kam-app-card a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert hrefs == ["/voila/render/portfolio.ipynb", "/voila/render/account_explorer.ipynb",
+                     "/voila/render/qbr.ipynb"]
+    screenshot(page, shots / "landing.png")
+
+
+def test_explorer_draws_then_switches_account_in_place(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/account_explorer.ipynb", charts=4)
+    header = page.locator(".kam-x-header")
+    assert "Alder & Finch Retail" in header.inner_text()
+    cards_before = page.locator(".kam-x-cards").inner_text()
+    chart_before = page.locator(".kam-chart-volume_revenue_trend .vega-embed").inner_html()
+    no_code_no_traceback(page)
+    screenshot(page, shots / "explorer-ACC-001.png")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.locator(".kam-x-controls select").first.select_option(label="Brennvik Automotive (ACC-002)")
+    page.wait_for_function("() => document.querySelector('.kam-x-header').innerText.includes('Brennvik')")
+    page.wait_for_function(
+        "() => document.querySelector('.kam-chart-volume_revenue_trend .vega-embed svg, "
+        ".kam-chart-volume_revenue_trend .vega-embed canvas') !== null && "
+        "document.querySelector('.kam-chart-volume_revenue_trend .vega-embed').innerHTML.includes('Brennvik')"
+    )
+    assert page.locator(".kam-x-cards").inner_text() != cards_before
+    assert page.locator(".kam-chart-volume_revenue_trend .vega-embed").inner_html() != chart_before
+    assert "At risk" in header.inner_text()
+    assert page.locator(CHART).count() >= 4
+
+    # the drill-down: open cases only, then the shipment activity as CSV
+    page.locator(".kam-x-controls select").nth(2).select_option(label="Open cases")
+    page.wait_for_function(
+        "() => { const k = Array.from(document.querySelectorAll('.kam-drill tr td:first-child'), e => e.innerText);"
+        " return k.length > 0 && k.every(t => t === 'Open case'); }"
+    )
+    kinds = page.locator(".kam-drill tr td:first-child").all_inner_texts()
+    assert kinds and set(kinds) == {"Open case"}
+    page.get_by_role("button", name="Shipments as CSV").click()
+    link = page.locator("a.kam-download")
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename.startswith("ACC-002-shipments-") and download.suggested_filename.endswith(".csv")
+    assert Path(download.path()).read_bytes().decode("utf-8-sig").startswith("shipment_id,")
+    screenshot(page, shots / "explorer-ACC-002.png")
+
+
+def test_portfolio_ranks_at_risk_first_and_links_each_account(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/portfolio.ipynb")
+    page.wait_for_selector(".kam-book")
+    rows = page.locator(".kam-book-row")
+    assert rows.count() == 12
+    health = page.locator(".kam-book-row .kam-health").all_inner_texts()
+    assert health == sorted(health, key=["At risk", "Watch", "Healthy"].index)
+    ids = rows.evaluate_all("els => els.map(e => e.dataset.account)")
+    assert ids.index("ACC-002") < ids.index("ACC-001")
+    links = page.locator(".kam-book-row[data-account='ACC-002'] a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))")
+    assert links == ["/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q3",
+                     "/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3"]
+    no_code_no_traceback(page)
+    screenshot(page, shots / "portfolio.png")
+
+
+def test_qbr_page_renders_the_account_and_quarter_in_the_url(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3", charts=7)
+    header = page.locator(".kam-header").first.inner_text()
+    assert "Brennvik Automotive" in header and "2026Q3" in header
+    no_code_no_traceback(page)
+    screenshot(page, shots / "qbr-ACC-002.png")
+
+
+def test_explorer_opens_on_the_account_in_the_url(page, server: Server) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q2", charts=4)
+    header = page.locator(".kam-x-header").inner_text()
+    assert "Brennvik Automotive" in header and "Q2 2026" in header
+
+
+def test_unknown_account_shows_a_message_not_a_traceback(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/qbr.ipynb?account_id=ACC-999&quarter=2026Q3")
+    page.wait_for_selector(".kam-notice")
+    assert "There is no account ACC-999" in page.locator(".kam-notice").inner_text()
+    assert page.locator(CHART).count() == 0
+    no_code_no_traceback(page)
+    screenshot(page, shots / "qbr-unknown-account.png")
