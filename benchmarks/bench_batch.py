@@ -6,6 +6,8 @@ Builds a sample book of ``--accounts`` accounts in a temporary folder, then time
   floor  – QbrReport built and every display method called in this process, no notebook (imports timed apart)
   plain  – a sequential loop of papermill.execute_notebook, one fresh kernel per account (what users write)
   batch  – kam's batch (warm kernels in worker processes), with HTML export, manifest and index
+           (--formats html, the like-for-like comparison), and once more with the whole pack (deck,
+           workbook, PDF) for what a quarterly run really costs
 and prints seconds per account with ratios. It also checks that the batch's notebooks carry exactly the
 outputs of the plain papermill runs.
 """
@@ -77,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()
 
     from kam_helpers.batch import run_batch
     from kam_helpers.quarters import Quarter
@@ -99,8 +101,12 @@ def main() -> None:
         imports, work = floor_seconds(root / "ws", ids, str(quarter))
         t0 = time.perf_counter()
         result = run_batch(quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "batch", force=True,
-                           progress=False)
+                           formats="html", progress=False)
         batch = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_batch(quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "pack", force=True,
+                  progress=False)
+        pack = time.perf_counter() - t0
         failed = [r.account_id for r in result.failed]
         (root / "plain").mkdir()
         plain = plain_loop(root / "ws", ids, str(quarter), root / "plain")
@@ -111,12 +117,13 @@ def main() -> None:
         rows = [
             ("floor: in-process, no notebook", floor),
             ("floor incl. imports once", floor_all),
-            (f"kam qbr batch ({args.workers} workers)", batch / n),
+            (f"kam qbr batch ({args.workers} workers), html", batch / n),
             ("plain papermill loop", plain / n),
+            ("kam qbr batch, whole pack (+pptx/xlsx/pdf)", pack / n),
         ]
-        print(f"{'':34} {'s/account':>10} {'x floor':>8} {'x plain':>8}")
+        print(f"{'':44} {'s/account':>10} {'x floor':>8} {'x plain':>8}")
         for label, value in rows:
-            print(f"{label:34} {value:10.3f} {value / floor:8.2f} {value / (plain / n):8.2f}")
+            print(f"{label:44} {value:10.3f} {value / floor:8.2f} {value / (plain / n):8.2f}")
         print(f"\nbatch vs floor incl. imports: {batch / n / floor_all:.2f}x; batch vs plain loop: {batch / plain:.2f}x")
         print(f"outputs identical to plain papermill: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
         if failed:
