@@ -177,7 +177,14 @@ def warm_up(workspace: str | Path = "") -> None:
     try:
         report = QbrReport.load("", "", workspace)
         report.chart("otd_vs_sla")._repr_mimebundle_()
-    except Exception:  # noqa: BLE001
+        # statsmodels' first fits in a process cost ~1 s each: take them here, not on a visitor's first switch
+        from . import forecast
+        from .store import Workspace
+
+        with Workspace.open(workspace or None) as ws:
+            for account_id in ws.account_ids()[1:3]:
+                forecast.forecast(ws.account_data(account_id), report.scorecard.quarter)
+    except Exception:  # noqa: BLE001 - warming is best effort; the page reports real problems
         pass
 
 

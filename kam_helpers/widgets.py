@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import html
 import io
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,8 +27,23 @@ import ipywidgets as W
 import jinja2
 import pandas as pd
 
+from . import audit as audit_mod
 from . import charts, metrics, narrative
-from .formatting import fmt_count, fmt_date, fmt_growth, fmt_money, fmt_pct, fmt_quarter
+from . import forecast as forecast_mod
+from . import health as health_mod
+from . import renewal as renewal_mod
+from .errors import KamError
+from .formatting import (
+    MINUS,
+    currency_symbol,
+    fmt_count,
+    fmt_date,
+    fmt_growth,
+    fmt_money,
+    fmt_pct,
+    fmt_pp,
+    fmt_quarter,
+)
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .report import CARD_KPIS, kpi_row
@@ -260,6 +276,226 @@ def quarters_of(last: Quarter, first: Quarter | None = None, n: int = QUARTERS_S
     return [q for q in out if first is None or q >= first]
 
 
+# --------------------------------------------------------------------------------------------- account intelligence
+# The KAM's internal panels of the explorer: health, forecast, invoice audit, renewal and the rate what-if.
+# Each panel is a pure function of the analysis result (kam_helpers.health / forecast / audit / renewal).
+
+WHAT_IF_MIN, WHAT_IF_MAX, WHAT_IF_STEP = -10.0, 10.0, 0.5  # the rate-change slider, in %
+AUDIT_ROWS = 25  # audit exceptions shown (the download holds them all)
+BAND_LABELS = {"green": ("Green", "kam-green"), "amber": ("Amber", "kam-amber"), "red": ("Red", "kam-red")}
+TREND_WORDS = {"improving": "▲ improving", "steady": "► steady", "declining": "▼ declining"}
+AUDIT_KIND_LABELS = {
+    "overbilled": "Over-billed", "underbilled": "Under-billed", "missing_fuel": "Fuel surcharge missing",
+    "unauthorised_accessorial": "Accessorial not on the rate card", "duplicate_line": "Duplicate line",
+    "unbilled": "Delivered, not invoiced", "unrated": "No rate card applies", "sla_credit": "SLA credit owed",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Analyses:
+    """The analyses of one account and quarter, each the result or, when it has no data, why (a sentence)."""
+
+    health: "health_mod.HealthScore | str"
+    forecast: "forecast_mod.Forecast | str"
+    audit: "audit_mod.Audit | str"
+    renewal: "renewal_mod.Renewal | str"
+
+
+def compute_analyses(data: "Any", quarter: Quarter | str) -> Analyses:
+    """AccountData, quarter → Analyses: health (with history), forecast of the next 4 quarters, invoice audit
+    of the quarter, renewal status. An analysis that raises a KamError (no data) is replaced by its message."""
+    q = Quarter.parse(quarter)
+
+    def attempt(fn: Any) -> Any:
+        try:
+            return fn(data, q)
+        except KamError as e:
+            return str(e)
+
+    return Analyses(attempt(health_mod.health_score), attempt(forecast_mod.forecast),
+                    attempt(audit_mod.invoice_audit), attempt(renewal_mod.renewal))
+
+
+def _missing_note(what: str, why: str) -> str:
+    return f'<div class="kam-note">{html.escape(what)}: {html.escape(why)}</div>'
+
+
+def money_exact(x: float | None, currency: str | None) -> str:
+    """Money to the unit for figures compared side by side: 2_091_553.28 → '€2,091,553' (−: U+2212)."""
+    if x is None or pd.isna(x):
+        return "–"
+    v = round(float(x))
+    return f"{MINUS if v < 0 else ''}{currency_symbol(currency)}{abs(v):,.0f}"
+
+
+def health_html(h: "health_mod.HealthScore | str") -> str:
+    """HealthScore → the health panel: score /100 in its band colour, change vs the prior quarter, the drivers'
+    sentences, the redistribution notes and the score of the last quarters."""
+    if isinstance(h, str):
+        return _missing_note("No health score", h)
+    label, cls = BAND_LABELS.get(h.band, (str(h.band), "kam-none"))
+    hist = h.history
+    if len(hist) >= 2 and not pd.isna(hist["change"].iloc[-1]):
+        change = float(hist["change"].iloc[-1])
+        sign = "+" if change > 0 else (MINUS if change < 0 else "±")
+        delta = (f"{sign}{abs(change):.1f} points vs {fmt_quarter(hist['quarter'].iloc[-2])}"
+                 f"{' · ' + TREND_WORDS[h.trend] if h.trend in TREND_WORDS else ''}")
+    else:
+        delta = "no prior quarter to compare with"
+    drivers = "".join(f"<li>{html.escape(d.text)}</li>" for d in h.drivers)
+    drivers = (f'<div class="kam-label-line">What costs points</div><ul class="kam-x-drivers">{drivers}</ul>'
+               if drivers else '<div class="kam-muted">No measure costs points.</div>')
+    notes = "".join(f'<div class="kam-muted kam-x-redistributed">{html.escape(n)}</div>' for n in h.redistributed)
+    past = " · ".join(f"{fmt_quarter(r.quarter)} {r.score:.0f}" for r in hist.tail(QUARTERS_SHOWN).itertuples()
+                      if not pd.isna(r.score))
+    past_html = f'<div class="kam-muted">Score by quarter: {html.escape(past)}</div>' if len(hist) > 1 else ""
+    return (
+        f'<div class="kam-x-split kam-x-health-panel" data-score="{h.score:.1f}" data-band="{html.escape(h.band)}">'
+        f'<div class="kam-card {cls} kam-x-score"><div class="kam-label">Health score</div>'
+        f'<div class="kam-value">{h.score:.0f}<span class="kam-x-of">/100</span></div>'
+        f'<div><span class="kam-rag {cls}">{label}</span></div>'
+        f'<div class="kam-delta kam-x-trend">{html.escape(delta)}</div></div>'
+        f'<div class="kam-x-detail">{drivers}{notes}{past_html}</div></div>'
+    )
+
+
+def forecast_html(fc: "forecast_mod.Forecast | str", currency: str | None) -> str:
+    """Forecast → the next quarters of shipments and revenue with their interval (after the last actual
+    quarter), and beside the table, always, the forecast's note: method, interval and backtest accuracy."""
+    if isinstance(fc, str):
+        return _missing_note("No forecast", fc)
+    frame = fc.frame.set_index(["metric", "quarter"])
+    last = fc.history.iloc[-1]
+    body = [f'<tr class="kam-x-actual"><td>{fmt_quarter(last["quarter"])} <span class="kam-muted">actual</span></td>'
+            f'<td class="num">{fmt_count(last["shipments"])}</td><td></td>'
+            f'<td class="num">{fmt_money(last["revenue"], currency)}</td><td></td></tr>']
+    for q in fc.frame["quarter"].drop_duplicates():
+        s, r = frame.loc[("shipments", q)], frame.loc[("revenue", q)]
+        body.append(
+            f'<tr class="kam-x-forecast-row" data-quarter="{html.escape(q)}"><td>{fmt_quarter(q)}</td>'
+            f'<td class="num">{fmt_count(s["point"])}</td>'
+            f'<td class="num kam-muted">{fmt_count(s["lower"])}–{fmt_count(s["upper"])}</td>'
+            f'<td class="num">{fmt_money(r["point"], currency)}</td>'
+            f'<td class="num kam-muted">{fmt_money(r["lower"], currency)}–{fmt_money(r["upper"], currency)}</td></tr>'
+        )
+    level = f"{fc.level:.0%}"
+    head = (f'<tr><th>Quarter</th><th class="num">Shipments</th><th class="num">{level} interval</th>'
+            f'<th class="num">Revenue</th><th class="num">{level} interval</th></tr>')
+    warnings = "".join(f'<div class="kam-muted">{html.escape(w)}</div>' for w in fc.warnings)
+    return (f'<div class="kam-x-split kam-x-forecast-panel"><table class="kam-table kam-x-forecast">{head}'
+            f'{"".join(body)}</table><div class="kam-note kam-x-forecast-note">{html.escape(fc.note)}{warnings}'
+            f"</div></div>")
+
+
+def audit_html(a: "audit_mod.Audit | str", currency: str | None, limit: int = AUDIT_ROWS) -> str:
+    """Audit → what was checked, totals by kind and by charge type, and the exception rows (at most ``limit``).
+    Amount = billed − expected: positive means the client was over-charged."""
+    if isinstance(a, str):
+        return _missing_note("No invoice audit", a)
+    period = fmt_quarter(a.quarter) if a.quarter else "all shipments"
+    n = len(a.exceptions)
+    lead = (f'<p class="kam-x-audit-lead">{fmt_count(a.shipments_checked)} shipment(s) of {period} re-rated against '
+            f"the rate card: <b>{fmt_count(n)}</b> exception(s), net {html.escape(money_exact(a.net_amount, currency))}"
+            " (billed − expected; positive = the client was over-charged).</p>")
+
+    def totals(frame: pd.DataFrame, column: str, title: str, labels: Mapping[str, str]) -> str:
+        if frame.empty:
+            return ""
+        rows = "".join(f'<tr><td>{html.escape(labels.get(str(k), str(k)))}</td><td class="num">{int(c):,}</td>'
+                       f'<td class="num">{html.escape(money_exact(v, currency))}</td></tr>'
+                       for k, c, v in frame[[column, "count", "amount"]].itertuples(index=False))
+        return (f'<table class="kam-table kam-x-audit-{column}"><tr><th>{title}</th><th class="num">Count</th>'
+                f'<th class="num">Amount</th></tr>{rows}</table>')
+
+    sums = (f'<div class="kam-x-split">{totals(a.by_kind, "kind", "Kind", AUDIT_KIND_LABELS)}'
+            f'{totals(a.by_charge_type, "charge_type", "Charge type", {})}</div>')
+    notes = "".join(f'<div class="kam-muted">{html.escape(x)}</div>' for x in a.notes)
+    if not n:
+        return lead + notes + '<div class="kam-note">No exception: every checked charge matches the rate card.</div>'
+    body = []
+    for r in a.exceptions.head(limit).itertuples(index=False):
+        line = "" if pd.isna(r.line_no) else f"{int(r.line_no)}"
+        body.append(
+            f'<tr class="kam-x-audit-row"><td>{html.escape(AUDIT_KIND_LABELS.get(r.kind, r.kind))}</td>'
+            f"<td>{html.escape(str(r.shipment_id or ''))}</td><td>{html.escape(str(r.invoice_id or ''))}</td>"
+            f'<td class="num">{line}</td><td>{html.escape(str(r.charge_type or ""))}</td>'
+            f"<td>{fmt_date(r.ship_date) if not pd.isna(r.ship_date) else ''}</td>"
+            f'<td class="num">{html.escape(money_exact(r.billed, currency))}</td>'
+            f'<td class="num">{html.escape(money_exact(r.expected, currency))}</td>'
+            f'<td class="num">{html.escape(money_exact(r.amount, currency))}</td>'
+            f"<td>{html.escape(str(r.detail or ''))}</td></tr>"
+        )
+    head = ('<tr><th>Kind</th><th>Shipment</th><th>Invoice</th><th class="num">Line</th><th>Charge</th>'
+            '<th>Ship date</th><th class="num">Billed</th><th class="num">Expected</th><th class="num">Amount</th>'
+            "<th>Detail</th></tr>")
+    more = (f'<div class="kam-muted">Showing {limit} of {n:,}; the download holds every exception.</div>'
+            if n > limit else f'<div class="kam-muted">{n:,} exception(s).</div>')
+    return f'{lead}{sums}{notes}<table class="kam-table kam-x-audit">{head}{"".join(body)}</table>{more}'
+
+
+def audit_xlsx_bytes(a: "audit_mod.Audit") -> bytes:
+    """Audit → the billing team's workbook (audit.to_excel: Summary and Exceptions sheets) as bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kam-audit-") as tmp:
+        return audit_mod.to_excel(a, Path(tmp) / "audit.xlsx").read_bytes()
+
+
+def renewal_html(r: "renewal_mod.Renewal | str") -> str:
+    """Renewal → cards: days to renewal, shipments of the last four quarters against the commitment, pace of the
+    contract year and its projection."""
+    if isinstance(r, str):
+        return _missing_note("No renewal status", r)
+    days = r.days_to_renewal
+    days_text = "–" if days is None else (f"{days:,}" if days >= 0 else "ended")
+    days_cls = "none" if days is None else ("red" if days < 90 else "amber" if days < 180 else "green")
+    commit = "–" if r.pct_of_commitment_4q is None else fmt_pct(r.pct_of_commitment_4q)
+    pace_cls = "none" if r.pace_pct is None else ("green" if r.pace_pct >= 100 else "amber" if r.pace_pct >= 90 else "red")
+    cards = [
+        ("Days to renewal", days_text, f"contract ends {fmt_date(r.contract_end)}" if r.contract_end else "no contract end", days_cls),
+        ("Last 4 quarters", fmt_count(r.actual_last_4q), "shipments" + (f", {commit} of {fmt_count(r.committed_annual)} committed"
+                                                                        if r.committed_annual else ""), "none"),
+        ("Contract-year pace", fmt_pct(r.pace_pct) if r.pace_pct is not None else "–",
+         f"projected {fmt_count(r.projected_year)} shipments" if r.projected_year is not None else "no commitment to pace", pace_cls),
+    ]  # fmt: skip
+    return '<div class="kam-cards">' + "".join(
+        f'<div class="kam-card kam-{c}"><div class="kam-label">{html.escape(k)}</div><div class="kam-value">{html.escape(v)}'
+        f'</div><div class="kam-delta">{html.escape(d)}</div></div>' for k, v, d, c in cards) + "</div>"
+
+
+def what_if_html(w: "renewal_mod.WhatIf | str", currency: str | None) -> str:
+    """WhatIf → revenue, cost and gross margin before and after the rate change, on the last four quarters."""
+    if isinstance(w, str):
+        return _missing_note("No what-if", w)
+    sign = "+" if w.change_pct > 0 else (MINUS if w.change_pct < 0 else "±")
+    volume = ("volume unchanged" if not w.volume_change_pct
+              else f"volume {'+' if w.volume_change_pct > 0 else MINUS}{abs(w.volume_change_pct):.1f}%")
+    span = f"{fmt_quarter(w.quarters[0])} – {fmt_quarter(w.quarters[-1])}"
+
+    def diff(before: float | None, after: float | None, pct: bool = False) -> str:
+        if before is None or after is None:
+            return "–"
+        if pct:
+            return fmt_pp(after - before)
+        return ("+" if round(after - before) >= 1 else "") + money_exact(after - before, currency)
+
+    rows = [("Revenue", "revenue", money_exact(w.revenue_before, currency), money_exact(w.revenue_after, currency),
+             diff(w.revenue_before, w.revenue_after)),
+            ("Cost", "cost", money_exact(w.cost_before, currency), money_exact(w.cost_after, currency),
+             diff(w.cost_before, w.cost_after)),
+            ("Gross margin", "margin", money_exact(w.margin_before, currency), money_exact(w.margin_after, currency),
+             diff(w.margin_before, w.margin_after)),
+            ("Gross margin %", "margin_pct", fmt_pct(w.margin_pct_before), fmt_pct(w.margin_pct_after),
+             diff(w.margin_pct_before, w.margin_pct_after, pct=True))]
+    body = "".join(f'<tr><td>{k}</td><td class="num" data-field="{f}_before">{html.escape(b)}</td>'
+                   f'<td class="num" data-field="{f}_after"><b>{html.escape(a)}</b></td>'
+                   f'<td class="num kam-muted">{html.escape(d)}</td></tr>' for k, f, b, a, d in rows)
+    return (f'<div class="kam-x-whatif" data-change="{w.change_pct:+.1f}"><p>Rates <b>{sign}{abs(w.change_pct):.1f}%</b>'
+            f" applied to the activity of the last four quarters ({span}), {volume}:</p>"
+            f'<table class="kam-table kam-x-whatif-table"><tr><th></th><th class="num">Actual</th>'
+            f'<th class="num">With the change</th><th class="num">Difference</th></tr>{body}</table></div>')
+
+
 # --------------------------------------------------------------------------------------------- data access
 
 
@@ -306,8 +542,10 @@ class AccountSource:
 
 
 class AccountExplorer:
-    """Pick an account and a quarter: header, KPI cards, four charts, a drill-down of exceptions and the
-    shipment activity as CSV or Excel. ``select(account_id, quarter)`` is what the dropdowns call."""
+    """Pick an account and a quarter: header, KPI cards, the health score, four charts, the forecast with its
+    accuracy, renewal with a rate what-if slider, the invoice audit (CSV / Excel), a drill-down of exceptions
+    and the shipment activity as CSV or Excel. ``select(account_id, quarter)`` is what the dropdowns call.
+    Cost and margin appear: this is the KAM's internal view."""
 
     def __init__(self, workspace: str | Path = "", account_id: str = "", quarter: str = "") -> None:
         self.source = AccountSource(workspace)
@@ -337,6 +575,25 @@ class AccountExplorer:
         self.charts = {name: W.Output(layout=W.Layout(min_height="120px")) for name in EXPLORER_CHARTS}
         self.table = W.HTML()
         self.status = W.HTML()
+        # account intelligence (internal): health, forecast, renewal with the rate what-if, invoice audit
+        self.health = W.HTML()
+        self.forecast = W.HTML()
+        self.renewal = W.HTML()
+        self.rate = W.FloatSlider(value=0.0, min=WHAT_IF_MIN, max=WHAT_IF_MAX, step=WHAT_IF_STEP,
+                                  description="Rate change %", readout_format="+.1f", continuous_update=False,
+                                  style={"description_width": "110px"}, layout=W.Layout(width="460px"))
+        self.what_if = W.HTML()
+        self.audit = W.HTML()
+        self.audit_csv_button = W.Button(description="Audit as CSV")
+        self.audit_xlsx_button = W.Button(description="Audit as Excel")
+        self.audit_download = W.HTML()
+        self._analyses: OrderedDict[tuple[str, str], Analyses] = OrderedDict()
+        self._what_ifs: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
+        for widget, cls in ((self.health, "kam-x-health"), (self.forecast, "kam-x-forecast-box"),
+                            (self.renewal, "kam-x-renewal"), (self.what_if, "kam-x-whatif-box"),
+                            (self.audit, "kam-x-audit-box"), (self.audit_download, "kam-x-download"),
+                            (self.rate, "kam-x-rate")):
+            widget.add_class(cls)
         for widget, cls in ((self.header, "kam-x-header"), (self.cards, "kam-x-cards"), (self.table, "kam-x-table"),
                             (self.download, "kam-x-download")):
             widget.add_class(cls)
@@ -352,6 +609,9 @@ class AccountExplorer:
             w.observe(self._on_filter, names="value")
         self.csv_button.on_click(lambda _: self.prepare_download("csv"))
         self.xlsx_button.on_click(lambda _: self.prepare_download("xlsx"))
+        self.rate.observe(self._on_rate, names="value")
+        self.audit_csv_button.on_click(lambda _: self.prepare_audit_download("csv"))
+        self.audit_xlsx_button.on_click(lambda _: self.prepare_audit_download("xlsx"))
 
     @classmethod
     def for_page(cls, account_id: str = "", quarter: str = "", workspace: str = "") -> "AccountExplorer":
@@ -376,8 +636,14 @@ class AccountExplorer:
         filters = box([self.show, self.search, self.sort, self.descending], "kam-x-controls")
         dates = box([self.start, self.end, self.csv_button, self.xlsx_button], "kam-x-controls")
         drill_title = W.HTML('<h2>Exceptions: late or damaged shipments and open cases</h2>')
-        return box([self.header, controls, self.status, self.cards, grid, drill_title, filters, dates, self.download,
-                    self.table], "kam-explorer", vertical=True)
+        title = lambda text: W.HTML(f"<h2>{html.escape(text)}</h2>")  # noqa: E731
+        audit_buttons = box([self.audit_csv_button, self.audit_xlsx_button], "kam-x-controls")
+        return box([self.header, controls, self.status, self.cards,
+                    title("Account health (internal)"), self.health, grid,
+                    title("Forecast: the next four quarters"), self.forecast,
+                    title("Renewal and rate what-if (internal)"), self.renewal, self.rate, self.what_if,
+                    title("Invoice audit against the rate card"), audit_buttons, self.audit_download, self.audit,
+                    drill_title, filters, dates, self.download, self.table], "kam-explorer", vertical=True)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.view._repr_mimebundle_(**kwargs)
@@ -428,6 +694,75 @@ class AccountExplorer:
         self._exceptions = exceptions_table(data)
         self.download.value = ""
         self._render_table()
+        self._render_analyses()
+
+    # -- account intelligence
+
+    def analyses(self) -> Analyses:
+        """The selected account's and quarter's analyses, computed once per (account, quarter) and cached."""
+        key = (self.account.value, self.quarter.value)
+        if key not in self._analyses:
+            self._analyses[key] = compute_analyses(self.source.data(key[0]), key[1])
+            while len(self._analyses) > CACHE_SIZE:
+                self._analyses.popitem(last=False)
+        self._analyses.move_to_end(key)
+        return self._analyses[key]
+
+    def _render_analyses(self) -> None:
+        a = self.analyses()
+        currency = self.scorecard().account.get("currency")
+        self.health.value = health_html(a.health)
+        self.forecast.value = forecast_html(a.forecast, currency)
+        self.renewal.value = renewal_html(a.renewal)
+        self.audit.value = audit_html(a.audit, currency)
+        self.audit_download.value = ""
+        self._render_what_if()
+
+    def rate_change(self) -> float:
+        """The slider's value as a float within [WHAT_IF_MIN, WHAT_IF_MAX] (0 for anything not a number)."""
+        try:
+            value = float(self.rate.value)
+        except (TypeError, ValueError):
+            return 0.0
+        if not math.isfinite(value):
+            return 0.0
+        return min(max(value, WHAT_IF_MIN), WHAT_IF_MAX)
+
+    def what_if_result(self) -> Any:
+        """renewal.rate_change_what_if for the selection and the slider's rate change (cached), or why not."""
+        key = (self.account.value, self.quarter.value, self.rate_change())
+        if key not in self._what_ifs:
+            try:
+                self._what_ifs[key] = renewal_mod.rate_change_what_if(self.source.data(key[0]), key[1], key[2])
+            except KamError as e:
+                self._what_ifs[key] = str(e)
+            while len(self._what_ifs) > 8 * CACHE_SIZE:
+                self._what_ifs.popitem(last=False)
+        return self._what_ifs[key]
+
+    def _render_what_if(self) -> None:
+        self.what_if.value = what_if_html(self.what_if_result(), self.scorecard().account.get("currency"))
+
+    def _on_rate(self, change: Mapping[str, Any]) -> None:
+        self._render_what_if()
+
+    def prepare_audit_download(self, kind: str) -> str:
+        """'csv' or 'xlsx' → the download link of the quarter's invoice-audit exceptions (also shown)."""
+        a = self.analyses().audit
+        if isinstance(a, str):
+            self.audit_download.value = _missing_note("Nothing to download", a)
+            return self.audit_download.value
+        stem = f"{self.account.value}-invoice-audit-{self.quarter.value}"
+        if kind == "csv":
+            frame = a.exceptions.assign(ship_date=a.exceptions["ship_date"].dt.date)
+            link = download_link(to_csv_bytes(frame), f"{stem}.csv", "text/csv", "Download CSV")
+        elif kind == "xlsx":
+            link = download_link(audit_xlsx_bytes(a), f"{stem}.xlsx",
+                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Download Excel")
+        else:
+            raise ValueError(f"unknown download {kind!r}")
+        self.audit_download.value = f'<div class="kam-note">{len(a.exceptions):,} exception(s) ready: {link}</div>'
+        return self.audit_download.value
 
     def period(self) -> tuple[dt.date, dt.date]:
         """The drill-down's and download's dates: From/To when set, else the selected quarter."""
@@ -477,20 +812,28 @@ class BookRow:
     health: str
     concerns: tuple[str, ...]
     days_to_renewal: int | None
+    health_score: float | None = None  # health.health_score (0–100), None when it has no data
+    health_band: str | None = None  # green / amber / red
 
 
 HEALTH_ORDER = {"at_risk": 0, "watch": 1, "healthy": 2}
 
 
-def book_row(sc: Scorecard) -> BookRow:
-    """Scorecard → its BookRow (health from narrative.assess, renewal from the contract end)."""
+BOOK_SORT_CHOICES = (("At risk first", "risk"), ("Health score, lowest first", "health_score"),
+                     ("Revenue, largest first", "revenue"), ("Renewal, soonest first", "renewal"))
+
+
+def book_row(sc: Scorecard, health: "health_mod.HealthScore | None" = None) -> BookRow:
+    """Scorecard (, its HealthScore) → its BookRow (assessment from narrative.assess, renewal from the
+    contract end, health score and band from ``health``)."""
     rev = sc.kpis.get("revenue")
     growth = None if rev is None else (rev.growth_yoy_pct if rev.growth_yoy_pct is not None else rev.growth_qoq_pct)
     a = narrative.assess(sc)
     otd = sc.kpis.get("otd_pct")
     return BookRow(sc.account_id, sc.name, sc.account.get("currency"), sc.value("revenue"), growth,
                    sc.value("otd_pct"), otd.rag if otd else None, sc.value("gross_margin_pct"), a.overall,
-                   tuple(a.concerns), narrative.days_to_renewal(sc))
+                   tuple(a.concerns), narrative.days_to_renewal(sc),
+                   None if health is None else float(health.score), None if health is None else health.band)
 
 
 def rank_book(rows: Iterable[BookRow]) -> list[BookRow]:
@@ -498,20 +841,44 @@ def rank_book(rows: Iterable[BookRow]) -> list[BookRow]:
     return sorted(rows, key=lambda r: (HEALTH_ORDER.get(r.health, 1), -(r.revenue or 0.0), r.account_id))
 
 
+def sort_book(rows: Iterable[BookRow], by: str = "risk") -> list[BookRow]:
+    """Rows → ordered by one of BOOK_SORT_CHOICES' values: 'risk' (rank_book), 'health_score' (lowest first),
+    'revenue' (largest first), 'renewal' (fewest days to renewal first; ended contracts before them). Rows
+    without the value go last; ties keep the at-risk-first order. Unknown ``by`` raises ValueError."""
+    if by not in {v for _, v in BOOK_SORT_CHOICES}:
+        raise ValueError(f"unknown sort {by!r}")
+    ranked = rank_book(rows)
+    if by == "risk":
+        return ranked
+    value = {"health_score": lambda r: r.health_score, "revenue": lambda r: None if r.revenue is None else -r.revenue,
+             "renewal": lambda r: r.days_to_renewal}[by]
+
+    def key(r: BookRow) -> tuple[bool, float]:
+        v = value(r)
+        missing = v is None or bool(pd.isna(v))
+        return (missing, 0.0 if missing else float(v))
+
+    return sorted(ranked, key=key)  # stable: ties keep the at-risk-first order
+
+
 @lru_cache(maxsize=4)
 def book_rows(workspace: str, quarter: str) -> tuple[tuple[BookRow, ...], str]:
     """(workspace folder, quarter or '') → (ranked rows of every account with data, the quarter shown).
     Accounts whose data cannot be loaded are left out (the batch and `kam validate` report them)."""
-    from .errors import KamError
-
     rows: list[BookRow] = []
     with Workspace.open(workspace or None) as ws:
         q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
         for account_id in ws.account_ids():
             try:
-                rows.append(book_row(metrics.scorecard(ws.account_data(account_id), q)))
+                data = ws.account_data(account_id)
+                sc = metrics.scorecard(data, q)
             except KamError:
                 continue
+            try:
+                health = health_mod.health_score(data, q, with_history=False)
+            except KamError:
+                health = None
+            rows.append(book_row(sc, health))
     return tuple(rank_book(rows)), str(q)
 
 
@@ -524,16 +891,22 @@ def book_html(rows: Iterable[BookRow], quarter: str) -> str:
         explorer = html.escape(app_url("account_explorer.ipynb", account_id=r.account_id, quarter=quarter))
         qbr = html.escape(app_url("qbr.ipynb", account_id=r.account_id, quarter=quarter))
         concerns = ", ".join(r.concerns[:3])
+        if r.health_score is None or pd.isna(r.health_score):
+            score = '<span class="kam-rag kam-none kam-x-book-score">–</span>'
+        else:
+            band = BAND_LABELS.get(r.health_band or "", ("", "kam-none"))[1]
+            score = f'<span class="kam-rag {band} kam-x-book-score">{r.health_score:.0f}</span>'
         body.append(
             f'<tr class="kam-book-row" data-account="{html.escape(r.account_id)}">'
             f"<td><b>{html.escape(r.name)}</b><div class=\"kam-muted\">{html.escape(r.account_id)}</div></td>"
             f"<td>{health_chip(r.health)}<div class=\"kam-muted\">{html.escape(concerns)}</div></td>"
+            f'<td class="num">{score}</td>'
             f'<td class="num">{fmt_money(r.revenue, r.currency)}</td><td class="num">{fmt_growth(r.growth_pct)}</td>'
             f'<td class="num"><span class="kam-rag {rag}">{fmt_pct(r.otd_pct)}</span></td>'
             f'<td class="num">{fmt_pct(r.gross_margin_pct)}</td><td class="num">{renewal}</td>'
             f'<td><a href="{explorer}">Explorer</a> · <a href="{qbr}">QBR</a></td></tr>'
         )
-    head = ("<tr><th>Account</th><th>Health</th><th class=\"num\">Revenue</th><th class=\"num\">Growth YoY</th>"
+    head = ("<tr><th>Account</th><th>Health</th><th class=\"num\">Score</th><th class=\"num\">Revenue</th><th class=\"num\">Growth YoY</th>"
             "<th class=\"num\">OTD</th><th class=\"num\">Gross margin</th><th class=\"num\">Days to renewal</th>"
             "<th>Open</th></tr>")
     return f'<table class="kam-table kam-book">{head}{"".join(body)}</table>'
@@ -558,12 +931,29 @@ def book_summary_html(rows: tuple[BookRow, ...], quarter: str) -> str:
 
 
 class BookOfBusiness:
-    """The book of business for one quarter as a page: headline counts and the ranked, linked table."""
+    """The book of business for one quarter as a page: headline counts and the linked table, at risk first or
+    sorted by the "Sort by" dropdown (health score, revenue, renewal), re-rendered in place."""
 
     def __init__(self, workspace: str | Path = "", quarter: str = "") -> None:
         self.rows, self.quarter = book_rows(str(workspace or ""), quarter)
-        self.view = W.HTML(book_summary_html(self.rows, self.quarter) + book_html(self.rows, self.quarter))
+        self.summary = W.HTML(book_summary_html(self.rows, self.quarter))
+        self.sort = W.Dropdown(options=list(BOOK_SORT_CHOICES), value="risk", description="Sort by",
+                               layout=W.Layout(width="320px"))
+        self.table = W.HTML()
+        self.table.add_class("kam-x-book-table")
+        controls = W.HBox([self.sort])
+        controls.add_class("kam-x-controls")
+        self.view = W.VBox([self.summary, controls, self.table])
         self.view.add_class("kam-x-book")
+        self._render()
+        self.sort.observe(lambda _: self._render(), names="value")
+
+    def visible_rows(self) -> list[BookRow]:
+        """The rows in the order the dropdown asks (only one of BOOK_SORT_CHOICES' values is accepted)."""
+        return sort_book(self.rows, str(self.sort.value))
+
+    def _render(self) -> None:
+        self.table.value = book_html(self.visible_rows(), self.quarter)
 
     @classmethod
     def for_page(cls, quarter: str = "", workspace: str = "") -> "BookOfBusiness":

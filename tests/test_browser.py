@@ -321,3 +321,52 @@ def test_unknown_account_shows_a_message_not_a_traceback(page, server: Server, s
     assert page.locator(CHART).count() == 0
     no_code_no_traceback(page)
     screenshot(page, shots / "qbr-unknown-account.png")
+
+
+def test_explorer_panels_and_the_what_if_slider(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q3", charts=4)
+    page.wait_for_selector(".kam-x-health-panel")
+    assert "/100" in page.locator(".kam-x-health-panel .kam-x-score").inner_text()
+    assert page.locator(".kam-x-drivers li").count() >= 1
+    assert page.locator(".kam-x-forecast-row").count() == 4
+    assert "MAPE" in page.locator(".kam-x-forecast-note").inner_text()  # accuracy shown beside the forecast
+    assert page.locator(".kam-x-audit-row").count() >= 1
+    cell = ".kam-x-whatif td[data-field='revenue_after']"
+    before = page.locator(cell).inner_text()
+    assert before == page.locator(".kam-x-whatif td[data-field='revenue_before']").inner_text()
+    handle = page.locator(".kam-x-rate .noUi-handle")
+    handle.focus()
+    for _ in range(4):  # 4 steps of 0.5 %: rates +2 %
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('.kam-x-whatif').dataset.change === '+2.0'")
+    assert page.locator(cell).inner_text() != before
+    assert "+2.0%" in page.locator(".kam-x-whatif p").inner_text()
+    page.get_by_role("button", name="Audit as Excel").click()
+    link = page.locator(".kam-x-download a.kam-download").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    assert info.value.suggested_filename == "ACC-002-invoice-audit-2026Q3.xlsx"
+    no_code_no_traceback(page)
+    page.evaluate("() => document.querySelectorAll('*').forEach(e => { if (e.scrollTop) e.scrollTop = 0; })")
+    screenshot(page, shots / "explorer-panels-ACC-002.png")
+
+
+def test_portfolio_sorts_in_place(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+    open_app(page, server, "/voila/render/portfolio.ipynb")
+    page.wait_for_selector(".kam-book")
+    first = page.locator(".kam-book-row").first.get_attribute("data-account")
+    assert first == "ACC-002"  # at risk first, by default
+    assert page.locator(".kam-book-row .kam-x-book-score").count() == 12
+    page.locator(".kam-x-book select").select_option(label="Revenue, largest first")
+    page.wait_for_function(
+        f"() => document.querySelector('.kam-book-row').dataset.account !== {first!r}")
+    revenue_first = page.locator(".kam-book-row").first.get_attribute("data-account")
+    page.locator(".kam-x-book select").select_option(label="Health score, lowest first")
+    page.wait_for_function(
+        f"() => document.querySelector('.kam-book-row').dataset.account !== {revenue_first!r}")
+    scores = [int(s) for s in page.locator(".kam-book-row .kam-x-book-score").all_inner_texts()]
+    assert scores == sorted(scores)
+    assert page.locator(".kam-book-row").count() == 12
+    no_code_no_traceback(page)
+    screenshot(page, shots / "portfolio-by-health.png")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kam_helpers import widgets
+from kam_helpers import audit, forecast, health, renewal, widgets
 from kam_helpers.account_data import AccountData
+from kam_helpers.store import Workspace
 
 
 def _data() -> AccountData:
@@ -117,10 +119,161 @@ def test_book_ranks_at_risk_first_and_links(book) -> None:  # noqa: ANN001
     assert health == sorted(health, key=widgets.HEALTH_ORDER.__getitem__)
     ids = [r.account_id for r in page.rows]
     assert ids.index("ACC-002") < ids.index("ACC-001")
-    assert "/voila/render/qbr.ipynb?account_id=ACC-002&amp;quarter=2026Q3" in page.view.value
+    assert "/voila/render/qbr.ipynb?account_id=ACC-002&amp;quarter=2026Q3" in page.table.value
 
 
 def test_rank_book_orders_by_health_then_revenue() -> None:
     row = lambda i, h, r: widgets.BookRow(i, i, "EUR", r, None, None, None, None, h, (), None)  # noqa: E731
     ranked = widgets.rank_book([row("a", "healthy", 9.0), row("b", "at_risk", 1.0), row("c", "at_risk", 5.0)])
     assert [r.account_id for r in ranked] == ["c", "b", "a"]
+
+
+# ------------------------------------------------------------------------------ account intelligence panels
+
+
+@pytest.fixture(scope="module")
+def acc002(book):  # noqa: ANN001, ANN201
+    """The explorer on ACC-002 (at risk) of the sample book, and that account's data."""
+    explorer = widgets.AccountExplorer(book.workspace, "ACC-002", str(book.quarter))
+    with Workspace.open(book.workspace) as ws:
+        data = ws.account_data("ACC-002")
+    return explorer, data
+
+
+def test_health_panel_shows_the_analysis(book, acc002) -> None:  # noqa: ANN001
+    explorer, data = acc002
+    h = health.health_score(data, book.quarter)
+    panel = explorer.health.value
+    assert f'data-score="{h.score:.1f}"' in panel and f'data-band="{h.band}"' in panel
+    assert f"{h.score:.0f}<span" in panel and f"kam-card kam-{h.band}" in panel
+    change = h.history["change"].iloc[-1]
+    assert f"{abs(change):.1f} points vs Q2 2026" in panel
+    assert h.drivers and all(html_escape(d.text) in panel for d in h.drivers)
+    assert all(html_escape(n) in panel for n in h.redistributed)
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_forecast_panel_shows_next_four_quarters_and_the_note(book, acc002) -> None:  # noqa: ANN001
+    explorer, data = acc002
+    fc = forecast.forecast(data, book.quarter)
+    panel = explorer.forecast.value
+    assert html_escape(fc.note) in panel and "MAPE" in panel  # accuracy beside the table, always
+    assert panel.count('class="kam-x-forecast-row"') == 4
+    for q in ("2026Q4", "2027Q1", "2027Q2", "2027Q3"):
+        assert f'data-quarter="{q}"' in panel
+    nxt = fc.next_quarter("shipments")
+    assert f"{nxt['lower']:,.0f}–{nxt['upper']:,.0f}" in panel
+
+
+def test_audit_panel_totals_rows_and_downloads(book, acc002) -> None:  # noqa: ANN001
+    explorer, data = acc002
+    a = audit.invoice_audit(data, book.quarter)
+    panel = explorer.audit.value
+    assert len(a.exceptions) > 0
+    assert f"<b>{len(a.exceptions)}</b> exception(s)" in panel
+    for kind, count, amount in a.by_kind.itertuples(index=False):
+        assert f"{widgets.AUDIT_KIND_LABELS[kind]}</td><td class=\"num\">{count:,}</td>" in panel
+        assert widgets.money_exact(amount, "EUR") in panel
+    assert panel.count('class="kam-x-audit-row"') == min(len(a.exceptions), widgets.AUDIT_ROWS)
+    csv = explorer.prepare_audit_download("csv")
+    assert 'download="ACC-002-invoice-audit-2026Q3.csv"' in csv
+    raw = base64.b64decode(csv.split("base64,", 1)[1].split('"', 1)[0]).decode("utf-8-sig")
+    back = pd.read_csv(io.StringIO(raw))
+    assert len(back) == len(a.exceptions) and back["amount"].sum() == pytest.approx(a.net_amount)
+    xlsx = explorer.prepare_audit_download("xlsx")
+    book_bytes = base64.b64decode(xlsx.split("base64,", 1)[1].split('"', 1)[0])
+    sheets = pd.read_excel(io.BytesIO(book_bytes), sheet_name=None)
+    assert set(sheets) == {"Summary", "Exceptions"} and len(sheets["Exceptions"]) == len(a.exceptions)
+    with pytest.raises(ValueError):
+        explorer.prepare_audit_download("exe")
+
+
+def test_renewal_panel_and_what_if_slider(book, acc002) -> None:  # noqa: ANN001
+    explorer, data = acc002
+    r = renewal.renewal(data, book.quarter)
+    assert f'<div class="kam-value">{r.days_to_renewal}</div>' in explorer.renewal.value
+    assert (explorer.rate.min, explorer.rate.max) == (-10.0, 10.0)
+    explorer.rate.value = 0.0
+    base = renewal.rate_change_what_if(data, book.quarter, 0.0)
+    before = explorer.what_if.value
+    assert f'data-field="revenue_after"><b>{widgets.money_exact(base.revenue_before, "EUR")}</b>' in before
+    explorer.rate.value = 4.5
+    w = renewal.rate_change_what_if(data, book.quarter, 4.5)
+    after = explorer.what_if.value
+    assert after != before and 'data-change="+4.5"' in after
+    assert explorer.what_if_result() == w
+    for field, value in (("revenue_before", w.revenue_before), ("revenue_after", w.revenue_after),
+                         ("margin_before", w.margin_before), ("margin_after", w.margin_after)):
+        assert f'data-field="{field}"' in after and widgets.money_exact(value, "EUR") in after
+    assert widgets.fmt_pct(w.margin_pct_after) in after and w.margin_after > w.margin_before
+    explorer.rate.value = -10.0
+    assert explorer.what_if_result() == renewal.rate_change_what_if(data, book.quarter, -10.0)
+    explorer.rate.value = 0.0
+
+
+def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:  # noqa: ANN001
+    explorer, _ = acc002
+    calls: list[str] = []
+    real = widgets.compute_analyses
+    monkeypatch.setattr(widgets, "compute_analyses", lambda d, q: calls.append(d.account_id) or real(d, q))
+    explorer.account.value = "ACC-001"
+    health_001 = explorer.health.value
+    explorer.account.value = "ACC-002"
+    explorer.account.value = "ACC-001"
+    assert explorer.health.value == health_001
+    assert calls == ["ACC-001"]  # ACC-002 was cached when the fixture built it
+    explorer.quarter.value = "2026Q2"
+    assert calls == ["ACC-001", "ACC-001"] and "Q1 2026" in explorer.health.value
+    explorer.select("ACC-002", str(book.quarter))
+
+
+def test_panels_say_why_when_an_analysis_has_no_data() -> None:
+    data = _data()  # no invoice lines, no rate cards
+    a = widgets.compute_analyses(data, "2026Q3")
+    assert isinstance(a.audit, str) and "nothing to audit" in a.audit
+    assert "No invoice audit" in widgets.audit_html(a.audit, "EUR")
+    assert "kam-note" in widgets.health_html("x: no data") and "No what-if" in widgets.what_if_html("y", None)
+
+
+def test_book_shows_health_score_and_sorts(book) -> None:  # noqa: ANN001
+    page = widgets.BookOfBusiness(book.workspace)
+    with Workspace.open(book.workspace) as ws:
+        expected = health.book_health(ws, book.quarter).set_index("account_id")["score"]
+    scores = {r.account_id: r.health_score for r in page.rows}
+    assert scores == pytest.approx(expected.to_dict())
+    assert 'kam-x-book-score">' in page.table.value
+    assert [r.account_id for r in page.visible_rows()] == [r.account_id for r in widgets.rank_book(page.rows)]
+    first = page.table.value
+    page.sort.value = "health_score"
+    got = [r.health_score for r in page.visible_rows()]
+    assert got == sorted(got) and page.table.value != first
+    first_two = [f'data-account="{r.account_id}"' for r in page.visible_rows()[:2]]
+    assert page.table.value.index(first_two[0]) < page.table.value.index(first_two[1])
+    page.sort.value = "revenue"
+    revenue = [r.revenue for r in page.visible_rows()]
+    assert revenue == sorted(revenue, reverse=True)
+    page.sort.value = "renewal"
+    days = [r.days_to_renewal for r in page.visible_rows() if r.days_to_renewal is not None]
+    assert days == sorted(days)
+    page.sort.value = "risk"
+    assert page.table.value == first
+
+
+def test_sort_book_orders_and_refuses_unknown_keys() -> None:
+    def row(i: str, h: str, rev: float | None, days: int | None, score: float | None) -> widgets.BookRow:
+        return widgets.BookRow(i, i, "EUR", rev, None, None, None, None, h, (), days, score, "red")
+
+    rows = [row("a", "healthy", 9.0, 300, 90.0), row("b", "at_risk", 1.0, None, 20.0),
+            row("c", "at_risk", 5.0, 40, None), row("d", "watch", None, -5, 55.0)]
+    ids = lambda by: [r.account_id for r in widgets.sort_book(rows, by)]  # noqa: E731
+    assert ids("risk") == ["c", "b", "d", "a"]
+    assert ids("health_score") == ["b", "d", "a", "c"]
+    assert ids("revenue") == ["a", "c", "b", "d"]
+    assert ids("renewal") == ["d", "c", "a", "b"]
+    with pytest.raises(ValueError):
+        widgets.sort_book(rows, "__class__")
