@@ -11,13 +11,15 @@ are replaced in one state update when the account or quarter changes, so the pag
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import datetime as dt
 import html
 import io
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -541,6 +543,17 @@ class AccountSource:
 # --------------------------------------------------------------------------------------------- the explorer
 
 
+def _after_reply(fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the kernel has answered the current widget message, when a kernel's event loop runs, so
+    the KPI cards and charts reach the page before the slower analysis panels; at once otherwise (tests)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        fn()
+        return
+    loop.call_soon(fn)
+
+
 class AccountExplorer:
     """Pick an account and a quarter: header, KPI cards, the health score, four charts, the forecast with its
     accuracy, renewal with a rate what-if slider, the invoice audit (CSV / Excel), a drill-down of exceptions
@@ -675,7 +688,7 @@ class AccountExplorer:
     def _on_change(self, change: Mapping[str, Any]) -> None:
         if not self._muted:
             self.status.value = ""
-            self._render()
+            self._render(defer_analyses=True)
 
     def _on_filter(self, change: Mapping[str, Any]) -> None:
         self._render_table()
@@ -684,7 +697,9 @@ class AccountExplorer:
     def scorecard(self) -> Scorecard:
         return self.source.scorecard(self.account.value, Quarter.parse(self.quarter.value))
 
-    def _render(self) -> None:
+    def _render(self, defer_analyses: bool = False) -> None:
+        """Redraw everything for the selection; a visitor's switch (``defer_analyses``) sees cards and charts
+        before the analysis panels are computed."""
         sc = self.scorecard()
         self.header.value = header_html(sc)
         self.cards.value = cards_html(sc)
@@ -694,7 +709,10 @@ class AccountExplorer:
         self._exceptions = exceptions_table(data)
         self.download.value = ""
         self._render_table()
-        self._render_analyses()
+        if defer_analyses:
+            _after_reply(self._render_analyses)
+        else:
+            self._render_analyses()
 
     # -- account intelligence
 
