@@ -543,6 +543,18 @@ class AccountSource:
 # --------------------------------------------------------------------------------------------- the explorer
 
 
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def file_link(kind: str, stem: str, csv: Callable[[], bytes], xlsx: Callable[[], bytes]) -> str:
+    """'csv' or 'xlsx', file name stem, builders of each → an offline download link (only the asked one is built)."""
+    if kind == "csv":
+        return download_link(csv(), f"{stem}.csv", "text/csv", "Download CSV")
+    if kind == "xlsx":
+        return download_link(xlsx(), f"{stem}.xlsx", XLSX_MIME, "Download Excel")
+    raise ValueError(f"unknown download {kind!r}")
+
+
 def _after_reply(fn: Callable[[], None]) -> None:
     """Run ``fn`` once the kernel has answered the current widget message, when a kernel's event loop runs, so
     the KPI cards and charts reach the page before the slower analysis panels; at once otherwise (tests)."""
@@ -771,14 +783,8 @@ class AccountExplorer:
             self.audit_download.value = _missing_note("Nothing to download", a)
             return self.audit_download.value
         stem = f"{self.account.value}-invoice-audit-{self.quarter.value}"
-        if kind == "csv":
-            frame = a.exceptions.assign(ship_date=a.exceptions["ship_date"].dt.date)
-            link = download_link(to_csv_bytes(frame), f"{stem}.csv", "text/csv", "Download CSV")
-        elif kind == "xlsx":
-            link = download_link(audit_xlsx_bytes(a), f"{stem}.xlsx",
-                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Download Excel")
-        else:
-            raise ValueError(f"unknown download {kind!r}")
+        link = file_link(kind, stem, lambda: to_csv_bytes(a.exceptions.assign(ship_date=a.exceptions["ship_date"].dt.date)),
+                         lambda: audit_xlsx_bytes(a))
         self.audit_download.value = f'<div class="kam-note">{len(a.exceptions):,} exception(s) ready: {link}</div>'
         return self.audit_download.value
 
@@ -801,13 +807,7 @@ class AccountExplorer:
         start, end = self.period()
         frame = activity_frame(self.source.data(self.account.value), start, end)
         stem = f"{self.account.value}-shipments-{start:%Y%m%d}-{end:%Y%m%d}"
-        if kind == "csv":
-            link = download_link(to_csv_bytes(frame), f"{stem}.csv", "text/csv", "Download CSV")
-        elif kind == "xlsx":
-            link = download_link(to_xlsx_bytes(frame), f"{stem}.xlsx",
-                                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Download Excel")
-        else:
-            raise ValueError(f"unknown download {kind!r}")
+        link = file_link(kind, stem, lambda: to_csv_bytes(frame), lambda: to_xlsx_bytes(frame))
         self.download.value = f'<div class="kam-note">{len(frame):,} shipment(s) ready: {link}</div>'
         return self.download.value
 
