@@ -90,31 +90,28 @@ def fmt_money_change(x: float | None, currency: str | None = None) -> str:
     return "+" + text if round(float(x)) >= 1 else text  # type: ignore[arg-type]
 
 
-def fmt_pct(x: float | None, digits: int = 1) -> str:
-    """A percentage on the 0–100 scale: 96.43 → '96.4%'."""
+def _signed(x: float | None, digits: int, plus: bool, suffix: str) -> str:
+    """x rounded to ``digits`` with a real minus (and '+' when ``plus``), no sign when it rounds to 0."""
     if _missing(x):
         return NA
     v = float(x)  # type: ignore[arg-type]
-    sign = "" if _is_zero(v, digits) else _sign(v, plus=False)
-    return f"{sign}{_fixed(v, digits)}%"
+    sign = "" if _is_zero(v, digits) else _sign(v, plus=plus)
+    return f"{sign}{_fixed(v, digits)}{suffix}"
+
+
+def fmt_pct(x: float | None, digits: int = 1) -> str:
+    """A percentage on the 0–100 scale: 96.43 → '96.4%'."""
+    return _signed(x, digits, plus=False, suffix="%")
 
 
 def fmt_pp(delta: float | None, digits: int = 1) -> str:
     """A change of a percentage, in points: 1.23 → '+1.2 pp', −0.8 → '−0.8 pp', 0.01 → '0.0 pp'."""
-    if _missing(delta):
-        return NA
-    v = float(delta)  # type: ignore[arg-type]
-    sign = "" if _is_zero(v, digits) else _sign(v, plus=True)
-    return f"{sign}{_fixed(v, digits)} pp"
+    return _signed(delta, digits, plus=True, suffix=" pp")
 
 
 def fmt_growth(pct: float | None, digits: int = 1) -> str:
     """A relative change in %: 4.12 → '+4.1%', −3 → '−3.0%', 0 → '0.0%'."""
-    if _missing(pct):
-        return NA
-    v = float(pct)  # type: ignore[arg-type]
-    sign = "" if _is_zero(v, digits) else _sign(v, plus=True)
-    return f"{sign}{_fixed(v, digits)}%"
+    return _signed(pct, digits, plus=True, suffix="%")
 
 
 def fmt_count(n: float | None) -> str:
