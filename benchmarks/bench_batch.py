@@ -55,8 +55,11 @@ def plain_loop(workspace: Path, ids: list[str], quarter: str, out: Path) -> floa
     start = time.perf_counter()
     for account_id in ids:
         pm.execute_notebook(
-            str(ROOT / "notebooks" / "qbr.ipynb"), str(out / f"{account_id}.ipynb"), progress_bar=False,
-            kernel_name="python3", parameters={"account_id": account_id, "quarter": quarter, "workspace": str(workspace)},
+            str(ROOT / "notebooks" / "qbr.ipynb"),
+            str(out / f"{account_id}.ipynb"),
+            progress_bar=False,
+            kernel_name="python3",
+            parameters={"account_id": account_id, "quarter": quarter, "workspace": str(workspace)},
         )
     return time.perf_counter() - start
 
@@ -100,12 +103,21 @@ def main() -> None:
 
         imports, work = floor_seconds(root / "ws", ids, str(quarter))
         t0 = time.perf_counter()
-        result = run_batch(quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "batch", force=True,
-                           formats="html", progress=False)
+        result = run_batch(
+            quarter,
+            ids,
+            workers=args.workers,
+            workspace=root / "ws",
+            out=root / "batch",
+            force=True,
+            formats="html",
+            progress=False,
+        )
         batch = time.perf_counter() - t0
         t0 = time.perf_counter()
-        run_batch(quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "pack", force=True,
-                  progress=False)
+        run_batch(
+            quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "pack", force=True, progress=False
+        )
         pack = time.perf_counter() - t0
         failed = [r.account_id for r in result.failed]
         (root / "plain").mkdir()
@@ -124,7 +136,9 @@ def main() -> None:
         print(f"{'':44} {'s/account':>10} {'x floor':>8} {'x plain':>8}")
         for label, value in rows:
             print(f"{label:44} {value:10.3f} {value / floor:8.2f} {value / (plain / n):8.2f}")
-        print(f"\nbatch vs floor incl. imports: {batch / n / floor_all:.2f}x; batch vs plain loop: {batch / plain:.2f}x")
+        print(
+            f"\nbatch vs floor incl. imports: {batch / n / floor_all:.2f}x; batch vs plain loop: {batch / plain:.2f}x"
+        )
         print(f"outputs identical to plain papermill: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
         if failed:
             print(f"failed accounts: {', '.join(failed)}")

@@ -23,7 +23,7 @@ QBR = ("/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3", 7)
 EXPLORER = ("/voila/render/account_explorer.ipynb", 4)
 
 
-def visit(browser, server: Server, path: str, charts: int) -> float:  # noqa: ANN001
+def visit(browser, server: Server, path: str, charts: int) -> float:
     """Seconds from the request to the last of ``charts`` charts drawn."""
     page = browser.new_page()
     start = time.perf_counter()
@@ -34,14 +34,14 @@ def visit(browser, server: Server, path: str, charts: int) -> float:  # noqa: AN
     return seconds
 
 
-def leave(page) -> None:  # noqa: ANN001
+def leave(page) -> None:
     """Navigate away (the page asks the server to shut its kernel down, as a closed tab does), then close."""
     page.goto("about:blank")
     page.wait_for_timeout(200)
     page.close()
 
 
-def switch_times(browser, server: Server, accounts: list[tuple[str, str]]) -> list[float]:  # noqa: ANN001
+def switch_times(browser, server: Server, accounts: list[tuple[str, str]]) -> list[float]:
     page = browser.new_page()
     page.goto(server.url + EXPLORER[0])
     page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= 4", timeout=120_000)
@@ -51,7 +51,10 @@ def switch_times(browser, server: Server, accounts: list[tuple[str, str]]) -> li
         page.locator(".kam-x-controls select").first.select_option(label=label)
         page.wait_for_function(
             "n => { const e = document.querySelector('.kam-chart-volume_revenue_trend .vega-embed');"
-            " return e && e.querySelector('svg') && e.textContent.includes(n); }", arg=name, timeout=60_000)
+            " return e && e.querySelector('svg') && e.textContent.includes(n); }",
+            arg=name,
+            timeout=60_000,
+        )
         out.append(time.perf_counter() - start)
     leave(page)
     return out
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from kam_helpers.store import Workspace
 
         with Workspace.open(workspace) as ws:
-            names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"]))
+            names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=False))
         accounts = [(f"{names[a]} ({a})", names[a]) for a in ("ACC-002", "ACC-003", "ACC-004", "ACC-005", "ACC-001")]
         rows: list[tuple[str, float]] = []
         with sync_playwright() as p:
@@ -82,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for label, (path, n) in (("QBR", QBR), ("explorer", EXPLORER)):
                     visit(browser, cold, path, n)  # first visit also warms the OS file cache
-                    rows.append((f"{label}: cold (no preheated kernel)",
-                                 statistics.median(visit(browser, cold, path, n) for _ in range(args.repeat))))
+                    rows.append(
+                        (
+                            f"{label}: cold (no preheated kernel)",
+                            statistics.median(visit(browser, cold, path, n) for _ in range(args.repeat)),
+                        )
+                    )
             finally:
                 cold.stop()
             hot = Server(workspace, root / "hot.log").start()
@@ -117,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         app = label.split(":")[0]
         ratio = f"{seconds / base[app]:.2f}" if app in base and "change" not in label else ""
         print(f"{label:<58} {seconds:8.2f} {ratio:>8}")
-    print(f"memory of server + kernels after 10 and {args.visits} explorer visits: "
-          f"{memory[0]:.0f} MB → {memory[-1]:.0f} MB ({memory[-1] / memory[0]:.2f}×)")
+    print(
+        f"memory of server + kernels after 10 and {args.visits} explorer visits: "
+        f"{memory[0]:.0f} MB → {memory[-1]:.0f} MB ({memory[-1] / memory[0]:.2f}×)"
+    )
     return 0
 
 

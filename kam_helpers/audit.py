@@ -34,8 +34,16 @@ from .errors import NoDataError
 from .quarters import Quarter
 from .rating import expected_charges
 
-KINDS = ("overbilled", "underbilled", "missing_fuel", "unauthorised_accessorial", "duplicate_line", "unbilled",
-         "unrated", "sla_credit")
+KINDS = (
+    "overbilled",
+    "underbilled",
+    "missing_fuel",
+    "unauthorised_accessorial",
+    "duplicate_line",
+    "unbilled",
+    "unrated",
+    "sla_credit",
+)
 BILLING_KINDS = ("overbilled", "underbilled", "missing_fuel", "unauthorised_accessorial")
 EXCEPTION_COLUMNS = {
     "kind": "str", "account_id": "str", "shipment_id": "str", "invoice_id": "str", "line_no": "Int64",
@@ -92,28 +100,44 @@ def billed_by_charge(lines: pd.DataFrame) -> pd.DataFrame:
     (of the first line), one row per shipment and charge type."""
     kept = lines[lines["shipment_id"].notna()].sort_values(["invoice_id", "line_no"], kind="stable")
     grouped = kept.groupby(["shipment_id", "charge_type"], sort=False)
-    return grouped.agg(billed=("amount", "sum"), invoice_id=("invoice_id", "first"),
-                       line_no=("line_no", "first")).reset_index()
+    return grouped.agg(
+        billed=("amount", "sum"), invoice_id=("invoice_id", "first"), line_no=("line_no", "first")
+    ).reset_index()
 
 
-def compare_charges(shipments: pd.DataFrame, rate_cards: pd.DataFrame | None, billed: pd.DataFrame,
-                    tolerance: float = 0.01) -> pd.DataFrame:
+def compare_charges(
+    shipments: pd.DataFrame, rate_cards: pd.DataFrame | None, billed: pd.DataFrame, tolerance: float = 0.01
+) -> pd.DataFrame:
     """shipments (with ship_date), rate_cards, billed_by_charge → exception rows of kinds overbilled,
     underbilled, missing_fuel, unauthorised_accessorial and unrated for shipments that have invoice lines."""
     invoiced = shipments[metrics._isin(shipments["shipment_id"], billed["shipment_id"])]
     charges = expected_charges(invoiced, rate_cards)
-    base = pd.DataFrame({"shipment_id": invoiced["shipment_id"].astype(str).to_numpy(),
-                         "ship_date": invoiced["ship_date"].to_numpy(), "rate_id": charges["rate_id"].to_numpy(),
-                         "linehaul": charges["linehaul"].to_numpy(), "fuel": charges["fuel"].to_numpy()})
+    base = pd.DataFrame(
+        {
+            "shipment_id": invoiced["shipment_id"].astype(str).to_numpy(),
+            "ship_date": invoiced["ship_date"].to_numpy(),
+            "rate_id": charges["rate_id"].to_numpy(),
+            "linehaul": charges["linehaul"].to_numpy(),
+            "fuel": charges["fuel"].to_numpy(),
+        }
+    )
     billed = billed.assign(shipment_id=billed["shipment_id"].astype(str))
     out = []
     unrated = base[base["rate_id"].isna() | base["linehaul"].isna()]
     if not unrated.empty:
         total = billed.groupby("shipment_id", as_index=False).agg(
-            billed=("billed", "sum"), invoice_id=("invoice_id", "first"), line_no=("line_no", "first"))
+            billed=("billed", "sum"), invoice_id=("invoice_id", "first"), line_no=("line_no", "first")
+        )
         u = unrated[["shipment_id", "ship_date"]].merge(total, on="shipment_id")
-        out.append(u.assign(kind="unrated", charge_type="all", expected=np.nan, amount=u["billed"],
-                            detail="no rate card row applies to this shipment"))
+        out.append(
+            u.assign(
+                kind="unrated",
+                charge_type="all",
+                expected=np.nan,
+                amount=u["billed"],
+                detail="no rate card row applies to this shipment",
+            )
+        )
     rated = base[base["rate_id"].notna() & base["linehaul"].notna()]
     for charge in _CHARGES:
         exp = rated[["shipment_id", "ship_date", "rate_id", charge]].rename(columns={charge: "expected"})
@@ -129,14 +153,25 @@ def compare_charges(shipments: pd.DataFrame, rate_cards: pd.DataFrame | None, bi
         out.append(rows)
     acc = billed[(billed["charge_type"] == "accessorial") & (billed["billed"].abs() > tolerance)]
     acc = acc.merge(base[["shipment_id", "ship_date"]], on="shipment_id")
-    out.append(acc.assign(kind="unauthorised_accessorial", expected=0.0, amount=acc["billed"],
-                          detail="accessorial charge not on the rate card"))
+    out.append(
+        acc.assign(
+            kind="unauthorised_accessorial",
+            expected=0.0,
+            amount=acc["billed"],
+            detail="accessorial charge not on the rate card",
+        )
+    )
     out = [o for o in out if not o.empty]
     return _frame(pd.concat(out, ignore_index=True)) if out else _empty()
 
 
-def unbilled(shipments: pd.DataFrame, lines: pd.DataFrame, as_of: pd.Timestamp, billing_lag_days: int = 14,
-             rate_cards: pd.DataFrame | None = None) -> pd.DataFrame:
+def unbilled(
+    shipments: pd.DataFrame,
+    lines: pd.DataFrame,
+    as_of: pd.Timestamp,
+    billing_lag_days: int = 14,
+    rate_cards: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """shipments (with ship_date), invoice_lines, as-of → 'unbilled' rows: delivered on or before
     as_of − billing_lag_days (by day), not cancelled, and no invoice line points at them; expected = the rate
     card value (NaN when unrated), amount = −expected (revenue not billed)."""
@@ -147,12 +182,22 @@ def unbilled(shipments: pd.DataFrame, lines: pd.DataFrame, as_of: pd.Timestamp, 
     if due.empty:
         return _empty()
     expected = expected_charges(due, rate_cards)["expected"].to_numpy()
-    return _frame(pd.DataFrame({
-        "kind": "unbilled", "shipment_id": due["shipment_id"].astype(str).to_numpy(), "charge_type": "all",
-        "ship_date": due["ship_date"].to_numpy(), "billed": 0.0, "expected": expected, "amount": -expected,
-        "detail": "delivered " + metrics._dates(due, "delivery_actual").dt.strftime("%Y-%m-%d").to_numpy()
-        + f", no invoice line after {billing_lag_days} days",
-    }))
+    return _frame(
+        pd.DataFrame(
+            {
+                "kind": "unbilled",
+                "shipment_id": due["shipment_id"].astype(str).to_numpy(),
+                "charge_type": "all",
+                "ship_date": due["ship_date"].to_numpy(),
+                "billed": 0.0,
+                "expected": expected,
+                "amount": -expected,
+                "detail": "delivered "
+                + metrics._dates(due, "delivery_actual").dt.strftime("%Y-%m-%d").to_numpy()
+                + f", no invoice line after {billing_lag_days} days",
+            }
+        )
+    )
 
 
 def sla_credits(data: AccountData, quarter: Quarter, rules: dict) -> pd.DataFrame:
@@ -176,10 +221,18 @@ def sla_credits(data: AccountData, quarter: Quarter, rules: dict) -> pd.DataFram
         if rule.get("cap_pct") is not None:
             pct = min(pct, float(rule["cap_pct"]))
         credit = round(revenue * pct / 100, 2)
-        rows.append(dict(kind="sla_credit", charge_type="credit", billed=np.nan, expected=np.nan, amount=-credit,
-                         detail=f"{kpi.label} {kpi.value:.1f} vs target {kpi.target:g} (tolerance "
-                                f"{kpi.tolerance or 0:g}): {short:.2f} points short × "
-                                f"{rule.get('credit_pct_per_missed_point')}% of {revenue:,.2f} revenue"))
+        rows.append(
+            dict(
+                kind="sla_credit",
+                charge_type="credit",
+                billed=np.nan,
+                expected=np.nan,
+                amount=-credit,
+                detail=f"{kpi.label} {kpi.value:.1f} vs target {kpi.target:g} (tolerance "
+                f"{kpi.tolerance or 0:g}): {short:.2f} points short × "
+                f"{rule.get('credit_pct_per_missed_point')}% of {revenue:,.2f} revenue",
+            )
+        )
     return _frame(pd.DataFrame(rows))
 
 
@@ -188,8 +241,13 @@ def sla_credits(data: AccountData, quarter: Quarter, rules: dict) -> pd.DataFram
 
 def _totals(exceptions: pd.DataFrame, column: str) -> pd.DataFrame:
     if exceptions.empty:
-        return pd.DataFrame({column: pd.Series([], dtype="str"), "count": pd.Series([], dtype="int64"),
-                             "amount": pd.Series([], dtype="float64")})
+        return pd.DataFrame(
+            {
+                column: pd.Series([], dtype="str"),
+                "count": pd.Series([], dtype="int64"),
+                "amount": pd.Series([], dtype="float64"),
+            }
+        )
     g = exceptions.groupby(column, sort=True).agg(count=("kind", "size"), amount=("amount", lambda s: s.sum()))
     return g.reset_index().astype({column: "str", "count": "int64", "amount": "float64"})
 
@@ -215,8 +273,11 @@ def invoice_audit(
     dup = duplicate_lines(lines)
     dups = lines[dup & metrics._isin(lines["shipment_id"].astype("string").fillna(""), ships["shipment_id"])]
     dup_rows = dups.merge(ships[["shipment_id", "ship_date"]], on="shipment_id", how="left").assign(
-        kind="duplicate_line", billed=lambda f: f["amount"], expected=0.0,
-        detail="same shipment, charge type and amount as an earlier line")
+        kind="duplicate_line",
+        billed=lambda f: f["amount"],
+        expected=0.0,
+        detail="same shipment, charge type and amount as an earlier line",
+    )
     parts = [_frame(dup_rows)]
     billed = billed_by_charge(lines[~dup])
     if data.rate_cards is None:
@@ -237,9 +298,15 @@ def invoice_audit(
     exceptions["kind"] = pd.Categorical(exceptions["kind"], categories=KINDS)
     exceptions = exceptions.sort_values(["kind", "ship_date", "shipment_id", "charge_type"], kind="stable")
     exceptions = _frame(exceptions.assign(kind=exceptions["kind"].astype(str)).reset_index(drop=True))
-    return Audit(account_id=data.account_id, quarter=q, exceptions=exceptions,
-                 by_kind=_totals(exceptions, "kind"), by_charge_type=_totals(exceptions, "charge_type"),
-                 shipments_checked=len(ships), notes=notes)
+    return Audit(
+        account_id=data.account_id,
+        quarter=q,
+        exceptions=exceptions,
+        by_kind=_totals(exceptions, "kind"),
+        by_charge_type=_totals(exceptions, "charge_type"),
+        shipments_checked=len(ships),
+        notes=notes,
+    )
 
 
 def _configured_credit_rules() -> dict:
@@ -262,14 +329,23 @@ def to_excel(audit: Audit, path: str | Path) -> Path:
         options = {"strings_to_formulas": False, "strings_to_urls": False}
         with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
             period = str(audit.quarter) if audit.quarter else "all shipments"
-            head = pd.DataFrame({"": [f"Invoice audit of {audit.account_id}, {period}",
-                                      f"{audit.shipments_checked} shipments checked", *audit.notes]})
+            head = pd.DataFrame(
+                {
+                    "": [
+                        f"Invoice audit of {audit.account_id}, {period}",
+                        f"{audit.shipments_checked} shipments checked",
+                        *audit.notes,
+                    ]
+                }
+            )
             head.to_excel(xl, sheet_name="Summary", index=False, header=False)
             audit.by_kind.to_excel(xl, sheet_name="Summary", index=False, startrow=len(head) + 1)
-            audit.by_charge_type.to_excel(xl, sheet_name="Summary", index=False,
-                                          startrow=len(head) + len(audit.by_kind) + 3)
+            audit.by_charge_type.to_excel(
+                xl, sheet_name="Summary", index=False, startrow=len(head) + len(audit.by_kind) + 3
+            )
             audit.exceptions.assign(ship_date=audit.exceptions["ship_date"].dt.date).to_excel(
-                xl, sheet_name="Exceptions", index=False, freeze_panes=(1, 0))
+                xl, sheet_name="Exceptions", index=False, freeze_panes=(1, 0)
+            )
             xl.sheets["Exceptions"].autofilter(0, 0, max(len(audit.exceptions), 1), len(EXCEPTION_COLUMNS) - 1)
         os.replace(tmp, path)
     finally:

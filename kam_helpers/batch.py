@@ -25,9 +25,9 @@ import nbformat
 
 from . import paths
 from .errors import ConfigError, KamError, UnknownAccountError
+from .formats import ALL_FORMATS, FILENAMES, parse_formats
 from .quarters import Quarter
 from .render import write_atomic
-from .formats import ALL_FORMATS, FILENAMES, parse_formats
 
 NOTEBOOK = "qbr.ipynb"
 FAILED_DIR = "_failed"
@@ -109,8 +109,12 @@ def headline(job: Job) -> dict:
     except KamError:  # no measure has data this quarter
         kpis.update(health_score=None, health_band=None)
     as_of = data.as_of
-    return {"name": data.name, "owner": data.account.get("owner"), "kpis": kpis,
-            "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None}
+    return {
+        "name": data.name,
+        "owner": data.account.get("owner"),
+        "kpis": kpis,
+        "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None,
+    }
 
 
 def _footer(published: dict, quarter: str) -> str:
@@ -161,8 +165,9 @@ def render_account(job: Job) -> AccountResult:
         written = [NOTEBOOK]
         write_atomic(final / NOTEBOOK, nbformat.writes(nb))
         if "html" in job.formats:
-            html = notebook_to_html(nb, title=f"QBR {job.quarter} · {name or job.account_id}",
-                                    footer=_footer(published, job.quarter))
+            html = notebook_to_html(
+                nb, title=f"QBR {job.quarter} · {name or job.account_id}", footer=_footer(published, job.quarter)
+            )
             write_atomic(final / FILENAMES["html"], html)
             written.append(FILENAMES["html"])
         for fmt in office:  # complete files the notebook wrote into the work folder: a rename puts each in place
@@ -170,13 +175,20 @@ def render_account(job: Job) -> AccountResult:
             written.append(FILENAMES[fmt])
         shutil.rmtree(out / FAILED_DIR / job.account_id, ignore_errors=True)
         return AccountResult(
-            job.account_id, "ok", time.perf_counter() - start,
+            job.account_id,
+            "ok",
+            time.perf_counter() - start,
             outputs=[f"{job.account_id}/{f}" for f in written],
-            kpis=kpis, name=name, fingerprint=job.fingerprint,
+            kpis=kpis,
+            name=name,
+            fingerprint=job.fingerprint,
         )
     except PapermillExecutionError as exc:
-        cell = {"index": exc.cell_index, "execution_count": exc.exec_count,
-                "source": (exc.source or "").strip().splitlines()[0] if exc.source else ""}
+        cell = {
+            "index": exc.cell_index,
+            "execution_count": exc.exec_count,
+            "source": (exc.source or "").strip().splitlines()[0] if exc.source else "",
+        }
         error = f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # a broken notebook file, a dead kernel, a full disk: record it, go on
         cell = None
@@ -186,7 +198,11 @@ def render_account(job: Job) -> AccountResult:
     if partial.exists():
         shutil.move(str(partial), failed / NOTEBOOK)
     return AccountResult(
-        job.account_id, "failed", time.perf_counter() - start, error=error, failed_cell=cell,
+        job.account_id,
+        "failed",
+        time.perf_counter() - start,
+        error=error,
+        failed_cell=cell,
         outputs=[f"{FAILED_DIR}/{job.account_id}/{NOTEBOOK}"] if (failed / NOTEBOOK).exists() else [],
         fingerprint=job.fingerprint,
     )
@@ -287,14 +303,27 @@ def run_batch(
         fp = hashlib.sha256(f"{digests[account_id]}|{code}|{q}|{engine}|{options}".encode()).hexdigest()
         before = previous.get(account_id)
         current = (
-            before and before.get("status") == "ok" and before.get("fingerprint") == fp
+            before
+            and before.get("status") == "ok"
+            and before.get("fingerprint") == fp
             and all((out_dir / o).exists() for o in before.get("outputs", []))
         )
         if current and not force:
             results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0}))
             continue
-        jobs.append(Job(account_id, str(q), str(workspace_dir.resolve()), str(nb_path.resolve()), str(out_dir), fp,
-                        engine, formats, str(template_path or "")))
+        jobs.append(
+            Job(
+                account_id,
+                str(q),
+                str(workspace_dir.resolve()),
+                str(nb_path.resolve()),
+                str(out_dir),
+                fp,
+                engine,
+                formats,
+                str(template_path or ""),
+            )
+        )
 
     own_executor = executor is None and bool(jobs)
     ex = local_executor(min(workers, len(jobs))) if own_executor else executor

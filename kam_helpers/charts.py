@@ -12,9 +12,7 @@ own figures.
 from __future__ import annotations
 
 import hashlib
-
 import re
-from typing import Union
 
 import altair as alt
 import pandas as pd
@@ -23,7 +21,7 @@ import vl_convert as vlc
 from .formatting import currency_symbol, fmt_quarter
 from .scorecard import Scorecard
 
-AnyChart = Union[alt.Chart, alt.LayerChart, alt.VConcatChart, alt.HConcatChart]
+AnyChart = alt.Chart | alt.LayerChart | alt.VConcatChart | alt.HConcatChart
 
 THEME_NAME = "kam"
 FONT = "Inter, 'Segoe UI', Helvetica, Arial, 'DejaVu Sans', sans-serif"
@@ -137,10 +135,7 @@ def _unique_labels(values: list[str], limit: int = LABEL_CHARS) -> list[str]:
 
 def _label_expr(limit: int = LABEL_CHARS) -> str:
     """A Vega expression that cuts an axis label to ``limit`` characters with an ellipsis."""
-    return (
-        f"length(datum.label) > {limit} ? "
-        f"trim(substring(datum.label, 0, {limit - 1})) + '…' : datum.label"
-    )
+    return f"length(datum.label) > {limit} ? trim(substring(datum.label, 0, {limit - 1})) + '…' : datum.label"
 
 
 def _money_axis_expr(currency: str | None) -> str:
@@ -253,7 +248,7 @@ def otd_vs_sla(sc: Scorecard) -> AnyChart | None:
     data = data.assign(
         status=[
             "No target" if pd.isna(t) else ("Met SLA" if v >= t else "Missed SLA")
-            for v, t in zip(data["otd_pct"], data["otd_target"])
+            for v, t in zip(data["otd_pct"], data["otd_target"], strict=False)
         ]
     )
     statuses = [s for s in ("Met SLA", "Missed SLA", "No target") if s in set(data["status"])]
@@ -300,8 +295,10 @@ def otd_vs_sla(sc: Scorecard) -> AnyChart | None:
             )
             layers[:0] = [rule, rule_text]
         else:
-            step = alt.Chart(data).mark_line(strokeDash=[6, 4], color=MUTED_DARK, interpolate="step").encode(
-                x=x, y=alt.Y("otd_target:Q", scale=scale)
+            step = (
+                alt.Chart(data)
+                .mark_line(strokeDash=[6, 4], color=MUTED_DARK, interpolate="step")
+                .encode(x=x, y=alt.Y("otd_target:Q", scale=scale))
             )
             layers.insert(0, step)
     return alt.layer(*layers).properties(
@@ -326,7 +323,7 @@ def _misses_bar(frame: pd.DataFrame, field: str, title: str, sc: Scorecard) -> A
         data = data.assign(
             label=lambda d: [
                 f"{int(late)} late" if pd.isna(s) else f"{int(late)} late · {s:.0f}% of misses"
-                for late, s in zip(d["late"], d["share_of_misses_pct"])
+                for late, s in zip(d["late"], d["share_of_misses_pct"], strict=False)
             ]
         )
     else:
@@ -347,8 +344,12 @@ def _misses_bar(frame: pd.DataFrame, field: str, title: str, sc: Scorecard) -> A
         tooltip.append(alt.Tooltip("otd_pct:Q", title="OTD %", format=".1f"))
     base = alt.Chart(data).encode(y=y)
     bars = base.mark_bar(height={"band": 0.7}).encode(
-        x=alt.X("late:Q", title="Late shipments", scale=alt.Scale(domain=[0, xmax], nice=False),
-                axis=alt.Axis(tickMinStep=1, format="d", tickCount=5)),
+        x=alt.X(
+            "late:Q",
+            title="Late shipments",
+            scale=alt.Scale(domain=[0, xmax], nice=False),
+            axis=alt.Axis(tickMinStep=1, format="d", tickCount=5),
+        ),
         color=alt.condition(alt.datum.axis_label == order[0], alt.value(RED), alt.value(MUTED)),
         tooltip=tooltip,
     )
@@ -383,8 +384,12 @@ def cases_by_category(sc: Scorecard) -> AnyChart | None:
     order = data["category"].tolist()
     y = alt.Y("category:N", sort=order, title=None, axis=alt.Axis(labelExpr=_label_expr(), labelLimit=220))
     xmax = float(long["cases"].max()) * 1.3 or 1.0
-    x = alt.X("cases:Q", title="Cases", scale=alt.Scale(domain=[0, xmax], nice=False),
-              axis=alt.Axis(tickMinStep=1, format="d"))
+    x = alt.X(
+        "cases:Q",
+        title="Cases",
+        scale=alt.Scale(domain=[0, xmax], nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d"),
+    )
     colour = alt.Color(
         "measure:N", scale=alt.Scale(domain=["Opened", "Closed"], range=[MUTED, BRAND]), legend=alt.Legend(title=None)
     )
@@ -401,13 +406,15 @@ def cases_by_category(sc: Scorecard) -> AnyChart | None:
         .encode(y=y, x=x, color=colour, tooltip=["category:N", alt.Tooltip("cases:Q", title="Closed")])
     )
     text = (
-        alt.Chart(data.assign(
-            label=lambda d: [
-                f"{int(o)} opened" if pd.isna(c) else f"{int(o)} opened · {int(c)} closed"
-                for o, c in zip(d["opened"], d["closed"])
-            ],
-            label_at=lambda d: d[["opened", "closed"]].max(axis=1),
-        ))
+        alt.Chart(
+            data.assign(
+                label=lambda d: [
+                    f"{int(o)} opened" if pd.isna(c) else f"{int(o)} opened · {int(c)} closed"
+                    for o, c in zip(d["opened"], d["closed"], strict=False)
+                ],
+                label_at=lambda d: d[["opened", "closed"]].max(axis=1),
+            )
+        )
         .mark_text(align="left", dx=5)
         .encode(y=y, x=alt.X("label_at:Q", scale=alt.Scale(domain=[0, xmax], nice=False)), text="label:N")
     )
@@ -428,15 +435,26 @@ def mode_mix(sc: Scorecard) -> AnyChart | None:
     order = data["mode"].astype(str).tolist()
     y = alt.Y("mode:N", sort=order, title=None)
     xmax = min(100.0, float(data["share_pct"].max()) * 1.2) or 1.0
-    tooltip = [alt.Tooltip("mode:N", title="Mode"), alt.Tooltip("share_pct:Q", title="Share of revenue %", format=".1f")]
+    tooltip = [
+        alt.Tooltip("mode:N", title="Mode"),
+        alt.Tooltip("share_pct:Q", title="Share of revenue %", format=".1f"),
+    ]
     if "revenue" in data.columns:
         tooltip.append(alt.Tooltip("revenue:Q", title="Revenue", format=",.0f"))
-    bars = alt.Chart(data).mark_bar(height={"band": 0.7}).encode(
-        y=y,
-        x=alt.X("share_pct:Q", title="Share of revenue", scale=alt.Scale(domain=[0, xmax], nice=False),
-                axis=alt.Axis(labelExpr="datum.value + '%'", tickCount=5)),
-        color=alt.condition(alt.datum.mode == order[0], alt.value(BRAND), alt.value(MUTED)),
-        tooltip=tooltip,
+    bars = (
+        alt.Chart(data)
+        .mark_bar(height={"band": 0.7})
+        .encode(
+            y=y,
+            x=alt.X(
+                "share_pct:Q",
+                title="Share of revenue",
+                scale=alt.Scale(domain=[0, xmax], nice=False),
+                axis=alt.Axis(labelExpr="datum.value + '%'", tickCount=5),
+            ),
+            color=alt.condition(alt.datum.mode == order[0], alt.value(BRAND), alt.value(MUTED)),
+            tooltip=tooltip,
+        )
     )
     text = alt.Chart(data).mark_text(align="left", dx=5).encode(y=y, x="share_pct:Q", text="label:N")
     height = max(100, 34 * len(data))
@@ -461,13 +479,25 @@ def quarterly_trend(sc: Scorecard) -> AnyChart | None:
         )
     )
     x = alt.X("quarter:N", title=None, sort=data["quarter"].tolist(), axis=alt.Axis(labelAngle=0))
-    bars = alt.Chart(data).mark_bar(size=34).encode(
-        x=x,
-        y=alt.Y("revenue:Q", title="Revenue", axis=alt.Axis(labelExpr=_money_axis_expr(cur), tickCount=5),
-                scale=alt.Scale(domain=[0, float(data["revenue"].max()) * 1.6], nice=False)),
-        color=alt.Color("period:N", scale=alt.Scale(domain=["Earlier", "Reviewed"], range=[MUTED, BRAND]),
-                        legend=None),
-        tooltip=[alt.Tooltip("quarter:N", title="Quarter"), alt.Tooltip("revenue:Q", title="Revenue", format=",.0f")],
+    bars = (
+        alt.Chart(data)
+        .mark_bar(size=34)
+        .encode(
+            x=x,
+            y=alt.Y(
+                "revenue:Q",
+                title="Revenue",
+                axis=alt.Axis(labelExpr=_money_axis_expr(cur), tickCount=5),
+                scale=alt.Scale(domain=[0, float(data["revenue"].max()) * 1.6], nice=False),
+            ),
+            color=alt.Color(
+                "period:N", scale=alt.Scale(domain=["Earlier", "Reviewed"], range=[MUTED, BRAND]), legend=None
+            ),
+            tooltip=[
+                alt.Tooltip("quarter:N", title="Quarter"),
+                alt.Tooltip("revenue:Q", title="Revenue", format=",.0f"),
+            ],
+        )
     )
     layers: list[alt.Chart] = [bars]
     if not _empty(data, "gross_margin_pct"):
@@ -477,13 +507,19 @@ def quarterly_trend(sc: Scorecard) -> AnyChart | None:
         span = max(hi - lo, 1.0)
         d0 = lo - 0.70 * span / 0.20  # the margin line runs in the band 70–90 % of the height, above the bars,
         d1 = d0 + span / 0.20  # labelled point by point, so it needs no axis of its own
-        y2 = alt.Y("gross_margin_pct:Q", title=None, scale=alt.Scale(domain=[d0, d1], nice=False, zero=False), axis=None)
-        line = alt.Chart(gm).mark_line(color=SECOND, point=alt.OverlayMarkDef(color=SECOND, size=55, filled=True)).encode(
-            x=x, y=y2, tooltip=[alt.Tooltip("quarter:N"), alt.Tooltip("gross_margin_pct:Q", title="GM %", format=".1f")]
+        y2 = alt.Y(
+            "gross_margin_pct:Q", title=None, scale=alt.Scale(domain=[d0, d1], nice=False, zero=False), axis=None
         )
-        text = alt.Chart(gm).mark_text(dy=-13, color=SECOND, fontWeight=600).encode(
-            x=x, y=y2, text="gm_label:N"
+        line = (
+            alt.Chart(gm)
+            .mark_line(color=SECOND, point=alt.OverlayMarkDef(color=SECOND, size=55, filled=True))
+            .encode(
+                x=x,
+                y=y2,
+                tooltip=[alt.Tooltip("quarter:N"), alt.Tooltip("gross_margin_pct:Q", title="GM %", format=".1f")],
+            )
         )
+        text = alt.Chart(gm).mark_text(dy=-13, color=SECOND, fontWeight=600).encode(x=x, y=y2, text="gm_label:N")
         layers += [line, text]
     heading = "Revenue (bars) and gross margin % (line) by quarter" if len(layers) > 1 else "Revenue by quarter"
     chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(heading, sc))

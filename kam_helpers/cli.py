@@ -23,8 +23,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         out, accounts=args.accounts, end_quarter=end, quarters=args.quarters, shipments=args.shipments, seed=args.seed
     )
     rows = ", ".join(f"{n:,} {t}" for t, n in summary.rows.items())
-    print(f"Sample book of business written to {out}: {summary.accounts} accounts, "
-          f"{summary.quarters[0]}–{summary.quarters[-1]}; {rows}")
+    print(
+        f"Sample book of business written to {out}: {summary.accounts} accounts, "
+        f"{summary.quarters[0]}–{summary.quarters[-1]}; {rows}"
+    )
     if args.no_load:
         return 0
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
@@ -70,14 +72,23 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
         print(note)
     accounts = args.accounts.split(",") if args.accounts else None
     result = run_batch(
-        args.quarter, accounts, workers=args.workers, workspace=workspace, out=args.out, force=args.force,
-        formats=args.formats, template=args.template, progress=not args.quiet,
+        args.quarter,
+        accounts,
+        workers=args.workers,
+        workspace=workspace,
+        out=args.out,
+        force=args.force,
+        formats=args.formats,
+        template=args.template,
+        progress=not args.quiet,
     )
     done = [r for r in result.results if r.status == "ok"]
     skipped = sum(r.skipped for r in done)
-    print(f"QBR {result.quarter}: {len(done)} of {len(result.results)} accounts ok"
-          + (f" ({skipped} unchanged, not rendered again)" if skipped else "")
-          + f" in {result.seconds:.1f} s")
+    print(
+        f"QBR {result.quarter}: {len(done)} of {len(result.results)} accounts ok"
+        + (f" ({skipped} unchanged, not rendered again)" if skipped else "")
+        + f" in {result.seconds:.1f} s"
+    )
     for r in result.failed:
         cell = f" (cell {r.failed_cell['index']}: {r.failed_cell['source']})" if r.failed_cell else ""
         print(f"FAILED {r.account_id}{cell}\n  {r.error}")
@@ -133,8 +144,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import APPS, ServeOptions, serve
 
     pools = {name: args.pool_size for name in APPS} if args.pool_size is not None else dict(APPS)
-    return serve(ServeOptions(port=args.port, workspace=Path(args.workspace) if args.workspace else None,
-                              pools=pools, cull_idle_timeout=args.cull_idle))
+    return serve(
+        ServeOptions(
+            port=args.port,
+            workspace=Path(args.workspace) if args.workspace else None,
+            pools=pools,
+            cull_idle_timeout=args.cull_idle,
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,11 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the data model as Markdown")
     p.set_defaults(func=_cmd_schema)
 
-    p = sub.add_parser("serve", help="serve the workspace's apps (explorer, book of business, QBR) with Voilà on 127.0.0.1")
+    p = sub.add_parser(
+        "serve", help="serve the workspace's apps (explorer, book of business, QBR) with Voilà on 127.0.0.1"
+    )
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
     p.add_argument("--pool-size", type=int, default=None, help="preheated kernels per app (default: 1-2 per app)")
-    p.add_argument("--cull-idle", type=int, default=60,
-                   help="seconds before the idle kernel of a closed page is shut down (default 60)")
+    p.add_argument(
+        "--cull-idle",
+        type=int,
+        default=60,
+        help="seconds before the idle kernel of a closed page is shut down (default 60)",
+    )
     ws_option(p)
     p.set_defaults(func=_cmd_serve)
 

@@ -59,8 +59,11 @@ def judge(key: str, now: Scorecard, before: Scorecard, data: AccountData) -> tup
             return None, "no contract end date in the data"
         return days > narrative.RENEWAL_WINDOW_DAYS, f"the contract now ends in {days} days"
     if key == "unbilled_shipments":
-        left = metrics.unbilled_shipments(data.shipments, data.invoice_lines, before.quarter) \
-            if data.shipments is not None else None
+        left = (
+            metrics.unbilled_shipments(data.shipments, data.invoice_lines, before.quarter)
+            if data.shipments is not None
+            else None
+        )
         if left is None:
             return None, "no invoice lines in the data"
         return left == 0, f"{left} of {fmt_quarter(before.quarter)}'s shipments are still unbilled"
@@ -72,12 +75,17 @@ def judge(key: str, now: Scorecard, before: Scorecard, data: AccountData) -> tup
         return kpi.value == 0, f"{_fmt(kpi, kpi.value, cur)} cases open at the end of {fmt_quarter(now.quarter)}"
     if kpi.target is not None:
         met = kpi.rag == "green"
-        return met, (f"{kpi.label} {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)} vs target {_fmt(kpi, kpi.target, cur)} "
-                     f"({kpi.rag})")
+        return met, (
+            f"{kpi.label} {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)} vs target {_fmt(kpi, kpi.target, cur)} "
+            f"({kpi.rag})"
+        )
     if prior is None or prior.value is None:
         return None, f"{kpi.label} {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)}; nothing to compare with"
     better = kpi.value > prior.value if kpi.higher_is_better else kpi.value < prior.value
-    return better, f"{kpi.label} {_fmt(kpi, prior.value, cur)} in {fmt_quarter(before.quarter)} → {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)}"
+    return (
+        better,
+        f"{kpi.label} {_fmt(kpi, prior.value, cur)} in {fmt_quarter(before.quarter)} → {_fmt(kpi, kpi.value, cur)} in {fmt_quarter(now.quarter)}",
+    )
 
 
 def status(met: bool | None, due: dt.date, quarter: Quarter) -> Status:
@@ -104,6 +112,15 @@ def carry_over(
     items = []
     for item in narrative.action_items(before):
         met, evidence = judge(item.reason_kpi, now, before, data)
-        items.append(CarriedItem(text=item.text, owner=item.owner, due=item.due, from_quarter=str(q.prior),
-                                 reason_kpi=item.reason_kpi, status=status(met, item.due, q), evidence=evidence))
+        items.append(
+            CarriedItem(
+                text=item.text,
+                owner=item.owner,
+                due=item.due,
+                from_quarter=str(q.prior),
+                reason_kpi=item.reason_kpi,
+                status=status(met, item.due, q),
+                evidence=evidence,
+            )
+        )
     return items

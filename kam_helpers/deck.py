@@ -19,11 +19,11 @@ import datetime as dt
 import importlib.util
 import io
 import re
-from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageFont
 from pptx import Presentation
@@ -42,11 +42,23 @@ from .report import QbrReport, kpi_row
 
 DEFAULT_TEMPLATE = TEMPLATES_DIR / "deck" / "default.pptx"
 SLIDE_TITLES = (
-    "Last QBR's action items", "Executive summary", "Scorecard", "Volume and spend", "Service vs SLA", "Billing",
-    "Complaints and claims", "Opportunities", "Outlook", "Action items",
+    "Last QBR's action items",
+    "Executive summary",
+    "Scorecard",
+    "Volume and spend",
+    "Service vs SLA",
+    "Billing",
+    "Complaints and claims",
+    "Opportunities",
+    "Outlook",
+    "Action items",
 )  # after the title slide; a slide that continues another is titled "<title> (continued)"
-CHART_OF = {"Volume and spend": "volume_revenue_trend", "Service vs SLA": "otd_vs_sla",
-            "Complaints and claims": "cases_by_category", "Outlook": "quarterly_trend"}
+CHART_OF = {
+    "Volume and spend": "volume_revenue_trend",
+    "Service vs SLA": "otd_vs_sla",
+    "Complaints and claims": "cases_by_category",
+    "Outlook": "quarterly_trend",
+}
 CONTINUED = " (continued)"
 MIN_PT, BODY_PT, SIDE_PT, TABLE_PT, TABLE_FLOOR_PT, TITLE_PT = 10, 20, 16, 14, 12, 28
 LINE = 1.22  # line height / font size (PowerPoint single spacing, with slack)
@@ -54,8 +66,14 @@ PAD_X, PAD_Y = Pt(7.2), Pt(3.6)  # text frame margins, set explicitly on every f
 CELL_X, CELL_Y = Pt(5), Pt(3)  # table cell margins
 BULLET_INDENT = Pt(16)
 PARA_SPACE_PT = 5  # space before each paragraph but the first
-RAG_FILL = {"green": ("2E7D32", "FFFFFF"), "amber": ("F9A825", "3D2B00"), "red": ("C62828", "FFFFFF"),
-            "done": ("2E7D32", "FFFFFF"), "open": ("E4E7EB", "1F2933"), "overdue": ("C62828", "FFFFFF")}
+RAG_FILL = {
+    "green": ("2E7D32", "FFFFFF"),
+    "amber": ("F9A825", "3D2B00"),
+    "red": ("C62828", "FFFFFF"),
+    "done": ("2E7D32", "FFFFFF"),
+    "open": ("E4E7EB", "1F2933"),
+    "overdue": ("C62828", "FFFFFF"),
+}
 ELLIPSIS = "…"
 
 
@@ -144,8 +162,13 @@ def frame_fits(shape: object) -> bool:
     for p in tf.paragraphs:
         runs = p.runs
         size = size or (runs[0].font.size.pt if runs and runs[0].font.size else BODY_PT)
-        paras.append(Para(p.text, bullet=p._p.find(qn("a:pPr") + "/" + qn("a:buChar")) is not None,
-                          bold=bool(runs and runs[0].font.bold)))
+        paras.append(
+            Para(
+                p.text,
+                bullet=p._p.find(qn("a:pPr") + "/" + qn("a:buChar")) is not None,
+                bold=bool(runs and runs[0].font.bold),
+            )
+        )
     inner_w = Emu(shape.width - PAD_X * 2).pt  # type: ignore[attr-defined]
     inner_h = Emu(shape.height - PAD_Y * 2).pt  # type: ignore[attr-defined]
     return paras_height_pt(paras, inner_w, size or BODY_PT) <= inner_h + 0.5
@@ -179,8 +202,11 @@ def previous_actions(report: QbrReport) -> tuple[Quarter, list[tuple[Any, str]] 
     psc = report.prior_scorecard
     if not (psc.value("shipments") or psc.value("cases_opened") or psc.value("invoice_accuracy_pct") is not None):
         return prior, None
-    carried = report.insights.carried if report.insights is not None else commitments.carry_over(
-        report.data, report.scorecard.quarter, now=report.scorecard, before=psc)
+    carried = (
+        report.insights.carried
+        if report.insights is not None
+        else commitments.carry_over(report.data, report.scorecard.quarter, now=report.scorecard, before=psc)
+    )
     return prior, [(item, item.status) for item in carried]
 
 
@@ -195,8 +221,10 @@ def open_template(template: Path | None = None) -> Presentation:
     try:
         prs = Presentation(str(src))
     except Exception as exc:  # python-pptx raises several kinds for a file that is not a presentation
-        raise TemplateError(f"deck template {src}: not a PowerPoint presentation ({exc}); expected a .pptx file "
-                            "with slide masters and layouts (save a .potx as .pptx)") from exc
+        raise TemplateError(
+            f"deck template {src}: not a PowerPoint presentation ({exc}); expected a .pptx file "
+            "with slide masters and layouts (save a .potx as .pptx)"
+        ) from exc
     ids = prs.slides._sldIdLst
     for sld in list(ids):  # example slides of a company template never reach a client
         prs.part.drop_rel(sld.rId)
@@ -221,8 +249,11 @@ def _layout(prs: Presentation, names: tuple[str, ...], subtitle: bool = False) -
             if lay.name.strip().lower() == name:
                 return lay
     if subtitle:
-        with_sub = [lay for lay in layouts if any(ph.placeholder_format.type == PP_PLACEHOLDER.SUBTITLE
-                                                  for ph in lay.placeholders)]
+        with_sub = [
+            lay
+            for lay in layouts
+            if any(ph.placeholder_format.type == PP_PLACEHOLDER.SUBTITLE for ph in lay.placeholders)
+        ]
         layouts = with_sub or layouts
     return min(layouts, key=lambda lay: len(lay.placeholders), default=None)
 
@@ -278,25 +309,41 @@ class _Deck:
         self.content_layout = _layout(prs, ("title only", "title and content", "title, content"))
         self.margin = Inches(0.6) if self.w >= Inches(10) else Inches(0.4)
         ph = _title_ph(self.content_layout)
-        inside = ph is not None and ph.left is not None and ph.top + ph.height <= self.h * 0.3 \
-            and ph.left + ph.width <= self.w and ph.left >= 0 and ph.top >= 0
-        self.title_box = Box(ph.left, ph.top, ph.width, ph.height) if inside else \
-            Box(self.margin, Inches(0.35), self.w - 2 * self.margin, Inches(0.9))
+        inside = (
+            ph is not None
+            and ph.left is not None
+            and ph.top + ph.height <= self.h * 0.3
+            and ph.left + ph.width <= self.w
+            and ph.left >= 0
+            and ph.top >= 0
+        )
+        self.title_box = (
+            Box(ph.left, ph.top, ph.width, ph.height)
+            if inside
+            else Box(self.margin, Inches(0.35), self.w - 2 * self.margin, Inches(0.9))
+        )
         top = self.title_box.top + self.title_box.height + Inches(0.15)
         self.body = Box(self.margin, top, self.w - 2 * self.margin, self.h - Inches(0.55) - top)
         self.count = 0
 
     # shapes
 
-    def _text(self, slide: object, box: Box, paras: Sequence[Para], size: float,
-              anchor: MSO_ANCHOR = MSO_ANCHOR.TOP) -> object:
+    def _text(
+        self, slide: object, box: Box, paras: Sequence[Para], size: float, anchor: MSO_ANCHOR = MSO_ANCHOR.TOP
+    ) -> object:
         shape = slide.shapes.add_textbox(box.left, box.top, box.width, box.height)  # type: ignore[attr-defined]
         self._fill_frame(shape.text_frame, paras, size, anchor)
         return shape
 
     @staticmethod
-    def _fill_frame(tf: object, paras: Sequence[Para], size: float, anchor: MSO_ANCHOR = MSO_ANCHOR.TOP,
-                    align: PP_ALIGN | None = None, colour: str | None = None) -> None:
+    def _fill_frame(
+        tf: object,
+        paras: Sequence[Para],
+        size: float,
+        anchor: MSO_ANCHOR = MSO_ANCHOR.TOP,
+        align: PP_ALIGN | None = None,
+        colour: str | None = None,
+    ) -> None:
         tf.word_wrap, tf.auto_size, tf.vertical_anchor = True, MSO_AUTO_SIZE.NONE, anchor  # type: ignore
         tf.margin_left = tf.margin_right = PAD_X  # type: ignore[attr-defined]
         tf.margin_top = tf.margin_bottom = PAD_Y  # type: ignore[attr-defined]
@@ -345,8 +392,11 @@ class _Deck:
         slide = self.prs.slides.add_slide(layout or self.content_layout)
         self.count += 1
         for ph in list(slide.placeholders):
-            if ph.placeholder_format.type not in (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE,
-                                                  PP_PLACEHOLDER.SUBTITLE):
+            if ph.placeholder_format.type not in (
+                PP_PLACEHOLDER.TITLE,
+                PP_PLACEHOLDER.CENTER_TITLE,
+                PP_PLACEHOLDER.SUBTITLE,
+            ):
                 ph._element.getparent().remove(ph._element)
         shape = slide.shapes.title
         box = self.title_box if layout is None else None
@@ -364,8 +414,11 @@ class _Deck:
     def footer(self, slide: object) -> None:
         sc = self.report.scorecard
         box = Box(self.margin, self.h - Inches(0.5), self.w - 2 * self.margin, Inches(0.4))
-        label = truncate(f"{sc.name} · Quarterly Business Review {fmt_quarter(sc.quarter)}",
-                         Emu(box.width - 2 * PAD_X).pt - 40, MIN_PT)
+        label = truncate(
+            f"{sc.name} · Quarterly Business Review {fmt_quarter(sc.quarter)}",
+            Emu(box.width - 2 * PAD_X).pt - 40,
+            MIN_PT,
+        )
         shape = self._text(slide, box, [Para(label)], MIN_PT, MSO_ANCHOR.BOTTOM)
         num = slide.shapes.add_textbox(box.left + box.width - Inches(0.8), box.top, Inches(0.8), box.height)
         self._fill_frame(num.text_frame, [Para(str(self.count))], MIN_PT, MSO_ANCHOR.BOTTOM, PP_ALIGN.RIGHT)
@@ -373,8 +426,9 @@ class _Deck:
             for run in s.text_frame.paragraphs[0].runs:
                 run.font.color.rgb = RGBColor.from_string("616E7C")
 
-    def bullets(self, title: str, paras: Sequence[Para], notes: str, box: Box | None = None,
-                extra: object = None) -> None:
+    def bullets(
+        self, title: str, paras: Sequence[Para], notes: str, box: Box | None = None, extra: object = None
+    ) -> None:
         """A bullet slide (continued on more slides when the text needs them); ``extra(slide)`` adds more."""
         box = box or self.body
         top = BODY_PT if box.width > self.body.width * 0.7 else SIDE_PT
@@ -386,9 +440,17 @@ class _Deck:
                 extra(slide)
             self.footer(slide)
 
-    def table(self, slide: object, box: Box, header: Sequence[str], rows: Sequence[Sequence[str]],
-              fracs: Sequence[float], size: float, fills: dict[tuple[int, int], str] | None = None,
-              right: Sequence[int] = ()) -> object:
+    def table(
+        self,
+        slide: object,
+        box: Box,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        fracs: Sequence[float],
+        size: float,
+        fills: dict[tuple[int, int], str] | None = None,
+        right: Sequence[int] = (),
+    ) -> object:
         """Add a table of already-fitted cell texts; ``fills[(row, col)]`` = a RAG_FILL key."""
         widths = [int(box.width * f / sum(fracs)) for f in fracs]
         heights = [self.row_height(header, widths, size, True)] + [self.row_height(r, widths, size) for r in rows]
@@ -421,11 +483,12 @@ class _Deck:
 
     @staticmethod
     def row_height(cells: Sequence[str], widths: Sequence[int], size: float, bold: bool = False) -> int:
-        lines = max(lines_needed(t, Emu(w - 2 * CELL_X).pt, size, bold) for t, w in zip(cells, widths))
+        lines = max(lines_needed(t, Emu(w - 2 * CELL_X).pt, size, bold) for t, w in zip(cells, widths, strict=False))
         return int(Pt(lines * size * LINE) + 2 * CELL_Y + Pt(2))
 
-    def table_pages(self, header: Sequence[str], rows: Sequence[Sequence[str]], fracs: Sequence[float],
-                    box: Box, size: float) -> list[list[Sequence[str]]]:
+    def table_pages(
+        self, header: Sequence[str], rows: Sequence[Sequence[str]], fracs: Sequence[float], box: Box, size: float
+    ) -> list[list[Sequence[str]]]:
         """Rows → pages of rows whose heights fit ``box`` (balanced: every page about as full)."""
         widths = [int(box.width * f / sum(fracs)) for f in fracs]
         room = box.height - self.row_height(header, widths, size, True)
@@ -439,7 +502,7 @@ class _Deck:
             return [list(rows)]
         per = -(-len(rows) // pages)
         out, current, used = [], [], 0
-        for r, h in zip(rows, heights):  # balanced split, never over the room
+        for r, h in zip(rows, heights, strict=False):  # balanced split, never over the room
             if current and (len(current) >= per or used + h > room):
                 out.append(current)
                 current, used = [], 0
@@ -514,15 +577,24 @@ def _title_slide(deck: _Deck) -> None:
     sc = deck.report.scorecard
     kam = str(sc.account.get("owner") or "")
     agenda = ", ".join(SLIDE_TITLES)
-    slide = deck.slide(sc.name, f"Quarterly Business Review {fmt_quarter(sc.quarter)} with {sc.name}. "
-                                f"Agenda: {agenda}.", deck.title_layout)
+    slide = deck.slide(
+        sc.name,
+        f"Quarterly Business Review {fmt_quarter(sc.quarter)} with {sc.name}. Agenda: {agenda}.",
+        deck.title_layout,
+    )
     title = slide.shapes.title
     size = deck._fit_size([Para(sc.name, bold=True)], _box(title), 40) or MIN_PT
-    deck._fill_frame(title.text_frame, [Para(truncate(sc.name, Emu(title.width - 2 * PAD_X).pt, size, 2, True),
-                                             bold=True)], size, MSO_ANCHOR.BOTTOM)
-    lines = [Para(f"Quarterly Business Review {fmt_quarter(sc.quarter)}", bold=True),
-             Para(f"Key account manager: {kam}" if kam else "Key account manager"),
-             Para(f"Period {fmt_date(sc.quarter.start)} – {fmt_date(sc.quarter.end)}")]
+    deck._fill_frame(
+        title.text_frame,
+        [Para(truncate(sc.name, Emu(title.width - 2 * PAD_X).pt, size, 2, True), bold=True)],
+        size,
+        MSO_ANCHOR.BOTTOM,
+    )
+    lines = [
+        Para(f"Quarterly Business Review {fmt_quarter(sc.quarter)}", bold=True),
+        Para(f"Key account manager: {kam}" if kam else "Key account manager"),
+        Para(f"Period {fmt_date(sc.quarter.start)} – {fmt_date(sc.quarter.end)}"),
+    ]
     sub = next((ph for ph in slide.placeholders if ph.placeholder_format.type == PP_PLACEHOLDER.SUBTITLE), None)
     if sub is None:
         top = title.top + title.height + Inches(0.2)
@@ -535,30 +607,55 @@ def _last_qbr(deck: _Deck) -> None:
     prior, items = previous_actions(deck.report)
     title = SLIDE_TITLES[0]
     if not items:
-        text = (f"The workspace holds no data for {fmt_quarter(prior)}: there are no action items from the last "
-                "QBR to follow up." if items is None else
-                f"The {fmt_quarter(prior)} QBR produced no action items.")
+        text = (
+            f"The workspace holds no data for {fmt_quarter(prior)}: there are no action items from the last "
+            "QBR to follow up."
+            if items is None
+            else f"The {fmt_quarter(prior)} QBR produced no action items."
+        )
         deck.bullets(title, [Para(text)], text)
         return
     done = sum(status == "done" for _, status in items)
-    notes = (f"Of the {len(items)} action items agreed at the {fmt_quarter(prior)} QBR, {done} are done and "
-             f"{len(items) - done} are not done yet.\n"
-             + "\n".join(f"• {it.text} ({it.owner}, due {fmt_date(it.due)}): {st}; {it.evidence}" for it, st in items))
+    notes = (
+        f"Of the {len(items)} action items agreed at the {fmt_quarter(prior)} QBR, {done} are done and "
+        f"{len(items) - done} are not done yet.\n"
+        + "\n".join(f"• {it.text} ({it.owner}, due {fmt_date(it.due)}): {st}; {it.evidence}" for it, st in items)
+    )
     rows = [[it.text, it.owner, fmt_date(it.due), st] for it, st in items]
-    _table_slides(deck, title, notes, ["Action", "Owner", "Due", "Status"], rows, [6.2, 2.2, 1.5, 1.1],
-                  status_col=3, wrap={0: 3, 1: 2})
+    _table_slides(
+        deck,
+        title,
+        notes,
+        ["Action", "Owner", "Due", "Status"],
+        rows,
+        [6.2, 2.2, 1.5, 1.1],
+        status_col=3,
+        wrap={0: 3, 1: 2},
+    )
 
 
-def _table_slides(deck: _Deck, title: str, notes: str, header: list[str], rows: list[list[str]],
-                  fracs: list[float], *, status_col: int | None = None, wrap: dict[int, int] | None = None,
-                  right: Sequence[int] = (), fills: list[str | None] | None = None) -> None:
+def _table_slides(
+    deck: _Deck,
+    title: str,
+    notes: str,
+    header: list[str],
+    rows: list[list[str]],
+    fracs: list[float],
+    *,
+    status_col: int | None = None,
+    wrap: dict[int, int] | None = None,
+    right: Sequence[int] = (),
+    fills: list[str | None] | None = None,
+) -> None:
     """A table at the largest size from TABLE_PT down to TABLE_FLOOR_PT that fits one slide, else over as many
     slides as it needs at TABLE_FLOOR_PT; cells cut to ``wrap[col]`` lines (default 1)."""
     box = deck.body
     widths = [box.width * f / sum(fracs) for f in fracs]
     for size in range(TABLE_PT, TABLE_FLOOR_PT - 1, -1):  # the largest size that fits one slide, else pages
-        cut = [[truncate(t, Emu(int(widths[j] - 2 * CELL_X)).pt, size, (wrap or {}).get(j, 1))
-                for j, t in enumerate(r)] for r in rows]
+        cut = [
+            [truncate(t, Emu(int(widths[j] - 2 * CELL_X)).pt, size, (wrap or {}).get(j, 1)) for j, t in enumerate(r)]
+            for r in rows
+        ]
         pages = deck.table_pages(header, cut, fracs, box, size)
         if len(pages) == 1:
             break
@@ -588,8 +685,17 @@ def _scorecard(deck: _Deck) -> None:
     by = {w: [k.label for k in sc.kpis.values() if k.rag == w] for w in ("red", "amber", "green")}
     notes = "; ".join(f"{RAG_WORD[w]} ({len(v)}): {', '.join(v)}" for w, v in by.items() if v) + "."
     header = ["KPI", fmt_quarter(sc.quarter), "Prior quarter", "Same quarter last year", "Target", "Status"]
-    _table_slides(deck, SLIDE_TITLES[2], notes, header, rows, [3.6, 1.5, 1.5, 1.7, 1.4, 1.3], status_col=5,
-                  right=(1, 2, 3, 4), fills=rags)
+    _table_slides(
+        deck,
+        SLIDE_TITLES[2],
+        notes,
+        header,
+        rows,
+        [3.6, 1.5, 1.5, 1.7, 1.4, 1.3],
+        status_col=5,
+        right=(1, 2, 3, 4),
+        fills=rags,
+    )
 
 
 def _service_side(deck: _Deck) -> object:
@@ -597,8 +703,9 @@ def _service_side(deck: _Deck) -> object:
 
     def side(slide: object, box: Box) -> None:
         half = Box(box.left, box.top, box.width, (box.height - Inches(0.2)) // 2)
-        for n, (frame, col, label) in enumerate(((sc.worst_lanes, "lane", "Lane"),
-                                                 (sc.worst_carriers, "carrier", "Carrier"))):
+        for n, (frame, col, label) in enumerate(
+            ((sc.worst_lanes, "lane", "Lane"), (sc.worst_carriers, "carrier", "Carrier"))
+        ):
             b = Box(half.left, half.top + n * (half.height + Inches(0.2)), half.width, half.height)
             if frame.empty:
                 note = deck.report.chart_note("worst_lanes" if col == "lane" else "worst_carriers")
@@ -606,9 +713,12 @@ def _service_side(deck: _Deck) -> object:
                 continue
             fracs = [3.4, 0.9, 1.1]
             w = Emu(int(b.width * fracs[0] / sum(fracs) - 2 * CELL_X)).pt
-            rows = [[truncate(str(r[col]), w, TABLE_PT), f"{int(r['late'])}", f"{r['otd_pct']:.1f}%"]
-                    for _, r in frame.head(4).iterrows()]
+            rows = [
+                [truncate(str(r[col]), w, TABLE_PT), f"{int(r['late'])}", f"{r['otd_pct']:.1f}%"]
+                for _, r in frame.head(4).iterrows()
+            ]
             deck.table(slide, b, [f"{label} (most late first)", "Late", "OTD"], rows, fracs, TABLE_PT, right=(1, 2))
+
     return side
 
 
@@ -631,8 +741,7 @@ def build_deck(report: QbrReport, template: Path | None = None) -> bytes:
     _, notes = _section(report, "action_items")
     if items:
         rows = [[it.text, it.owner, fmt_date(it.due)] for it in items]
-        _table_slides(deck, "Action items", notes, ["Action", "Owner", "Due"], rows, [7.4, 2.4, 1.6],
-                      wrap={0: 3, 1: 2})
+        _table_slides(deck, "Action items", notes, ["Action", "Owner", "Due"], rows, [7.4, 2.4, 1.6], wrap={0: 3, 1: 2})
     else:
         deck.bullets("Action items", [Para("No action items this quarter.")], notes or "No action items.")
     _clear_properties(deck.prs, report, deck.count)

@@ -150,8 +150,9 @@ def ets(y: np.ndarray, horizon: int, level: float = LEVEL, seasonal: bool = True
         model = ETSModel(series, error="add", trend="add", damped_trend=True, **season)
         fit = model.fit(disp=False, maxiter=200)
         pred = fit.get_prediction(start=len(series), end=len(series) + horizon - 1).summary_frame(alpha=1 - level)
-    return pd.DataFrame({"point": pred["mean"].to_numpy(), "lower": pred["pi_lower"].to_numpy(),
-                         "upper": pred["pi_upper"].to_numpy()})
+    return pd.DataFrame(
+        {"point": pred["mean"].to_numpy(), "lower": pred["pi_lower"].to_numpy(), "upper": pred["pi_upper"].to_numpy()}
+    )
 
 
 def predict(y: np.ndarray, horizon: int, level: float = LEVEL) -> tuple[pd.DataFrame, Method]:
@@ -189,8 +190,9 @@ def mase_scale(y: np.ndarray, season: int = 4) -> float:
     return scale if scale > 0 else float("nan")
 
 
-def backtest(y: np.ndarray, min_train: int = MIN_BACKTEST_TRAIN,
-             max_origins: int = MAX_BACKTEST_ORIGINS) -> dict[str, Any]:
+def backtest(
+    y: np.ndarray, min_train: int = MIN_BACKTEST_TRAIN, max_origins: int = MAX_BACKTEST_ORIGINS
+) -> dict[str, Any]:
     """History → rolling-origin one-step-ahead backtest: for each of the last ``max_origins`` origins
     t ≥ min_train forecast y[t] from y[:t] with :func:`predict`. → {'origins', 'mape' (%; actuals of 0 left out), 'mase' (MAE / mase_scale of
     the whole history), 'methods' ('seasonal_naive ×3, ets ×2'), 'errors' (actual − point)}."""
@@ -221,27 +223,40 @@ def widen(pred: pd.DataFrame, errors: np.ndarray, level: float = LEVEL) -> pd.Da
     rmse = float(np.sqrt(np.mean(np.square(errors))))
     half = _z(level) * rmse * np.sqrt(np.arange(1, len(pred) + 1))
     point = pred["point"].to_numpy()
-    return pd.DataFrame({"point": point, "lower": np.maximum(np.minimum(pred["lower"], point - half), 0.0),
-                         "upper": np.maximum(pred["upper"], point + half)})
+    return pd.DataFrame(
+        {
+            "point": point,
+            "lower": np.maximum(np.minimum(pred["lower"], point - half), 0.0),
+            "upper": np.maximum(pred["upper"], point + half),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------------- entry point
 
 
-_METHOD_WORDS = {"ets": "exponential smoothing (ETS, seasonal)", "ets_trend": "exponential smoothing (ETS, trend)",
-                 "seasonal_naive": "seasonal naive (same quarter last year)",
-                 "naive": "naive (last quarter repeated)"}
+_METHOD_WORDS = {
+    "ets": "exponential smoothing (ETS, seasonal)",
+    "ets_trend": "exponential smoothing (ETS, trend)",
+    "seasonal_naive": "seasonal naive (same quarter last year)",
+    "naive": "naive (last quarter repeated)",
+}
 
 
 def _note(history: pd.DataFrame, method: dict[str, Method], bt: pd.DataFrame, level: float) -> str:
     parts = []
     for m in METRICS:
         row = bt[bt["metric"] == m].iloc[0]
-        acc = (f"backtest MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f} over {row['origins']} quarters"
-               if row["origins"] else "no backtest possible (too little history)")
+        acc = (
+            f"backtest MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f} over {row['origins']} quarters"
+            if row["origins"]
+            else "no backtest possible (too little history)"
+        )
         parts.append(f"{m}: {_METHOD_WORDS[method[m]]}; {acc}")
-    return (f"Forecast from {len(history)} quarters ({history['quarter'].iloc[0]}–{history['quarter'].iloc[-1]}) "
-            f"with a {level:.0%} prediction interval. " + "; ".join(parts) + ".")
+    return (
+        f"Forecast from {len(history)} quarters ({history['quarter'].iloc[0]}–{history['quarter'].iloc[-1]}) "
+        f"with a {level:.0%} prediction interval. " + "; ".join(parts) + "."
+    )
 
 
 def forecast(data: AccountData, quarter: Quarter | str, horizon: int = 4, level: float = LEVEL) -> Forecast:
@@ -263,15 +278,25 @@ def forecast(data: AccountData, quarter: Quarter | str, horizon: int = 4, level:
         bt_rows.append(dict(metric=m, origins=b["origins"], mape=b["mape"], mase=b["mase"], methods=b["methods"]))
     frame = pd.concat(rows, ignore_index=True)[list(FRAME_COLUMNS)].astype(FRAME_COLUMNS)
     bt = pd.DataFrame(bt_rows)[list(BACKTEST_COLUMNS)].astype(BACKTEST_COLUMNS)
-    return Forecast(account_id=data.account_id, quarter=q, frame=frame, history=hist, method=method, backtest=bt,
-                    level=level, note=_note(hist, method, bt, level), warnings=notes)
+    return Forecast(
+        account_id=data.account_id,
+        quarter=q,
+        frame=frame,
+        history=hist,
+        method=method,
+        backtest=bt,
+        level=level,
+        note=_note(hist, method, bt, level),
+        warnings=notes,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- report
 
 
-def backtest_table(workspace: Any, quarter: Quarter | str | None = None,
-                   forecasts: dict[str, Forecast] | None = None) -> pd.DataFrame:
+def backtest_table(
+    workspace: Any, quarter: Quarter | str | None = None, forecasts: dict[str, Forecast] | None = None
+) -> pd.DataFrame:
     """Workspace (, last quarter; default its last complete one) → one row per account: account_id, quarters,
     method, shipments_mape, shipments_mase, revenue_mape, revenue_mase, origins, backtest_methods, note
     ('no data' when the account has nothing to forecast from). ``forecasts`` already made for that quarter
@@ -281,18 +306,29 @@ def backtest_table(workspace: Any, quarter: Quarter | str | None = None,
     for account_id in workspace.account_ids():
         try:
             known = (forecasts or {}).get(account_id)
-            f = known if known is not None and known.quarter == q else forecast(
-                workspace.account_data(account_id), q, horizon=1)
+            f = (
+                known
+                if known is not None and known.quarter == q
+                else forecast(workspace.account_data(account_id), q, horizon=1)
+            )
         except NoDataError:
             rows.append(dict(account_id=account_id, quarters=0, method="", note="no data"))
             continue
         bt = f.backtest.set_index("metric")
-        rows.append(dict(
-            account_id=account_id, quarters=len(f.history), method=f.method["revenue"],
-            shipments_mape=bt.loc["shipments", "mape"], shipments_mase=bt.loc["shipments", "mase"],
-            revenue_mape=bt.loc["revenue", "mape"], revenue_mase=bt.loc["revenue", "mase"],
-            origins=int(bt.loc["revenue", "origins"]), backtest_methods=bt.loc["revenue", "methods"], note="",
-        ))
+        rows.append(
+            dict(
+                account_id=account_id,
+                quarters=len(f.history),
+                method=f.method["revenue"],
+                shipments_mape=bt.loc["shipments", "mape"],
+                shipments_mase=bt.loc["shipments", "mase"],
+                revenue_mape=bt.loc["revenue", "mape"],
+                revenue_mase=bt.loc["revenue", "mase"],
+                origins=int(bt.loc["revenue", "origins"]),
+                backtest_methods=bt.loc["revenue", "methods"],
+                note="",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -300,8 +336,9 @@ def _num(x: Any, digits: int) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def backtest_report(workspace: Any, quarter: Quarter | str | None = None,
-                    forecasts: dict[str, Forecast] | None = None) -> str:
+def backtest_report(
+    workspace: Any, quarter: Quarter | str | None = None, forecasts: dict[str, Forecast] | None = None
+) -> str:
     """Workspace → Markdown: the backtest accuracy of every account and the median over the book."""
     q = Quarter.parse(quarter) if quarter else workspace.last_complete_quarter()
     t = backtest_table(workspace, q, forecasts)

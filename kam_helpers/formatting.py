@@ -166,7 +166,7 @@ def fmt_month(d: dt.date | pd.Timestamp | None) -> str:
     return f"{ts.strftime('%b')} {ts.year}"
 
 
-def fmt_quarter(q: "Quarter | str | None") -> str:
+def fmt_quarter(q: Quarter | str | None) -> str:
     """A quarter as people say it: Quarter(2026, 3) or '2026Q3' → 'Q3 2026'."""
     if _missing(q):
         return NA
@@ -191,7 +191,7 @@ def fmt_value(x: float | None, unit: str, currency: str | None = None) -> str:
     return formatter(x)
 
 
-def fmt_change(kpi: "Kpi", which: str = "qoq", currency: str | None = None) -> str:
+def fmt_change(kpi: Kpi, which: str = "qoq", currency: str | None = None) -> str:
     """The comparison a reader expects for a Kpi: pp for percentages, relative % growth for the rest.
 
     Kpi(unit='pct', value=96.4, prior=95.2), 'qoq' → '+1.2 pp'; Kpi(unit='money', value=110, prior=100) → '+10.0%'.
@@ -204,14 +204,14 @@ def fmt_change(kpi: "Kpi", which: str = "qoq", currency: str | None = None) -> s
     return fmt_growth(kpi.growth_qoq_pct if which == "qoq" else kpi.growth_yoy_pct)
 
 
-def fmt_kpi(kpi: "Kpi | None", currency: str | None = None) -> str:
+def fmt_kpi(kpi: Kpi | None, currency: str | None = None) -> str:
     """A Kpi's value in its unit: Kpi(unit='pct', value=96.43) → '96.4%'; None or value None → 'n/a'."""
     if kpi is None:
         return NA
     return fmt_value(kpi.value, kpi.unit, currency)
 
 
-def fmt_target(kpi: "Kpi | None", currency: str | None = None) -> str:
+def fmt_target(kpi: Kpi | None, currency: str | None = None) -> str:
     """A Kpi's target in its unit: Kpi(unit='pct', target=95) → '95.0%'; no target → 'n/a'."""
     if kpi is None:
         return NA

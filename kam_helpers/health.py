@@ -119,8 +119,9 @@ class HealthScore:
         if known.empty:
             return pd.DataFrame({"component": [], "effective_weight": [], "score": [], "points_lost": []})
         grouped = known.assign(ws=known["score"] * known["effective_weight"]).groupby("component", sort=False)
-        out = grouped.agg(effective_weight=("effective_weight", "sum"), ws=("ws", "sum"),
-                          points_lost=("points_lost", "sum"))
+        out = grouped.agg(
+            effective_weight=("effective_weight", "sum"), ws=("ws", "sum"), points_lost=("points_lost", "sum")
+        )
         out["score"] = out["ws"] / out["effective_weight"]
         return out.drop(columns="ws").reset_index()[["component", "effective_weight", "score", "points_lost"]]
 
@@ -234,9 +235,18 @@ def blend(values: dict[str, float | None], kpis: dict[str, Kpi], config: HealthC
         value = values.get(m.name)
         good, bad = thresholds(m, kpis)
         known = value is not None and not pd.isna(value) and m.weight > 0
-        rows.append(dict(name=m.name, label=label(m.name), component=m.component,
-                         value=float(value) if known else float("nan"), good=good, bad=bad, weight=m.weight,
-                         score=measure_score(float(value), good, bad) + 0.0 if known else float("nan")))
+        rows.append(
+            dict(
+                name=m.name,
+                label=label(m.name),
+                component=m.component,
+                value=float(value) if known else float("nan"),
+                good=good,
+                bad=bad,
+                weight=m.weight,
+                score=measure_score(float(value), good, bad) + 0.0 if known else float("nan"),
+            )
+        )
     frame = pd.DataFrame(rows)
     known = frame["score"].notna()
     total = frame.loc[known, "weight"].sum()
@@ -278,8 +288,10 @@ def drivers(components: pd.DataFrame, n: int | None = None) -> list[Driver]:
     out = []
     for r in costly.head(n).itertuples(index=False) if n else costly.itertuples(index=False):
         unit = _unit(r.name)
-        text = (f"{r.label} {_fmt(r.value, unit)} (100 points at {_fmt(r.good, unit)}, 0 at {_fmt(r.bad, unit)}) "
-                f"costs {r.points_lost:.1f} points")
+        text = (
+            f"{r.label} {_fmt(r.value, unit)} (100 points at {_fmt(r.good, unit)}, 0 at {_fmt(r.bad, unit)}) "
+            f"costs {r.points_lost:.1f} points"
+        )
         out.append(Driver(r.name, r.label, r.component, float(r.value), float(r.score), float(r.points_lost), text))
     return out
 
@@ -351,10 +363,18 @@ class _Scorer:
         out = {}
         for key, (name, unit, higher_is_better) in metrics.KPI_SPECS.items():
             target, tolerance = metrics._lookup(self.prep.targets, key, quarter)
-            out[key] = Kpi(key=key, label=name, unit=unit, value=now[key], prior=prior[key],
-                           last_year=last_year[key], target=target, tolerance=tolerance,
-                           higher_is_better=higher_is_better,
-                           rag=metrics.rag(now[key], target, tolerance, higher_is_better))
+            out[key] = Kpi(
+                key=key,
+                label=name,
+                unit=unit,
+                value=now[key],
+                prior=prior[key],
+                last_year=last_year[key],
+                target=target,
+                tolerance=tolerance,
+                higher_is_better=higher_is_better,
+                rag=metrics.rag(now[key], target, tolerance, higher_is_better),
+            )
         return out
 
     def score(self, quarter: Quarter) -> tuple[pd.DataFrame, float]:
@@ -382,8 +402,9 @@ def _quarters_with_shipments(data: AccountData, quarter: Quarter) -> list[Quarte
     return out
 
 
-def history(data: AccountData, quarter: Quarter | str, config: HealthConfig | None = None,
-            max_quarters: int = 8) -> pd.DataFrame:
+def history(
+    data: AccountData, quarter: Quarter | str, config: HealthConfig | None = None, max_quarters: int = 8
+) -> pd.DataFrame:
     """AccountData, quarter → quarter, score, band, change (vs the previous row) for up to ``max_quarters``
     quarters with shipments, ending at ``quarter``; quarters where no measure has data are left out."""
     config = config or load_config()
@@ -426,8 +447,13 @@ def health_score(
     cfg = config if isinstance(config, HealthConfig) else load_config(config)
     scorer = _Scorer(data, cfg)
     components, score = scorer.score(q)
-    hist = _history(scorer, q) if with_history else pd.DataFrame(
-        [dict(quarter=str(q), score=score, band=band(score, cfg), change=float("nan"))]).astype(HISTORY_COLUMNS)
+    hist = (
+        _history(scorer, q)
+        if with_history
+        else pd.DataFrame([dict(quarter=str(q), score=score, band=band(score, cfg), change=float("nan"))]).astype(
+            HISTORY_COLUMNS
+        )
+    )
     return HealthScore(
         account_id=data.account_id,
         quarter=q,
@@ -449,8 +475,15 @@ def book_health(workspace: Any, quarter: Quarter | str, config: HealthConfig | N
     for account_id in workspace.account_ids():
         try:
             h = health_score(workspace.account_data(account_id), quarter, cfg)
-            rows.append(dict(account_id=account_id, score=h.score, band=h.band, trend=h.trend,
-                             top_driver=h.drivers[0].label if h.drivers else None))
+            rows.append(
+                dict(
+                    account_id=account_id,
+                    score=h.score,
+                    band=h.band,
+                    trend=h.trend,
+                    top_driver=h.drivers[0].label if h.drivers else None,
+                )
+            )
         except NoDataError:
             rows.append(dict(account_id=account_id, score=float("nan"), band="no data", trend=None, top_driver=None))
     return pd.DataFrame(rows, columns=["account_id", "score", "band", "trend", "top_driver"])

@@ -160,7 +160,7 @@ def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Fram
     header = [h.strip().lstrip("\ufeff") for h in records[0]]
     rows: list[list[str | None]] = []
     for i, rec in enumerate(records[1:], start=2):
-        if len(rec) > len(header) and any(c.strip() for c in rec[len(header):]):
+        if len(rec) > len(header) and any(c.strip() for c in rec[len(header) :]):
             raise DataValidationError(
                 [Problem(label, i, None, delimiter.join(rec[len(header):])[:60],
                          f"at most {len(header)} fields like the header (got {len(rec)}: check the delimiter and quoting)")],
@@ -225,7 +225,7 @@ def safe_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a URL we cannot parse is not shown at all
+    except Exception:
         return "(unreadable URL)"
 
 
@@ -258,7 +258,7 @@ class Source:
     url_env: str | None = None
 
     @classmethod
-    def parse(cls, source: str | Path | None, url_env: str | None = None) -> "Source":
+    def parse(cls, source: str | Path | None, url_env: str | None = None) -> Source:
         """'exports/' / 'loads.csv' / 'env:KAM_SOURCE_URL' (or url_env=...) → Source."""
         text = str(source) if source is not None else ""
         if url_env or text.startswith("env:"):
@@ -283,7 +283,9 @@ class Source:
         assert self.url_env
         url = os.environ.get(self.url_env)
         if not url:
-            raise ConfigError(f"environment variable {self.url_env} is not set: it must hold the SQLAlchemy URL of the source database")
+            raise ConfigError(
+                f"environment variable {self.url_env} is not set: it must hold the SQLAlchemy URL of the source database"
+            )
         return url
 
     def files(self, table: TableMap) -> list[Path]:
@@ -322,13 +324,14 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frames: list[Frame]) ->
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataValidationError(
-            [Problem(frames[0].label, 1, dupes[0], None, "column names that appear once in the header")], "import refused"
+            [Problem(frames[0].label, 1, dupes[0], None, "column names that appear once in the header")],
+            "import refused",
         )
     columns: dict[str, list] = {h: [] for h in header}
     rows, files = [], []
     for f in frames:
         for i, rec in enumerate(f.rows):
-            for h, v in zip(header, rec):
+            for h, v in zip(header, rec, strict=False):
                 columns[h].append(v)
             rows.append(f.first_row + i)
             files.append(f.label)
@@ -344,7 +347,7 @@ def _check_columns(tm: TableMap, header: list[str], label: str) -> None:
     """Every source column the mapping names must be in the header (else a whole-file problem, header row)."""
     wanted: list[tuple[str, str]] = []
     for fm in tm.fields.values():
-        for part, col in zip(fm.parts, fm.columns):
+        for part, col in zip(fm.parts, fm.columns, strict=False):
             for c in [col] if col is not None else quoted_columns(part):
                 wanted.append((c, f"{tm.name}.{fm.name}"))
     for expr in (*tm.group_by, *(s.when for s in tm.skip)):
@@ -412,10 +415,16 @@ def _stage_table(
 
     # 3. skip rules
     if tm.skip:
-        reason = "CASE " + " ".join(f"WHEN COALESCE(({s.when}), FALSE) THEN {literal(s.reason)}" for s in tm.skip) + " END"
+        reason = (
+            "CASE " + " ".join(f"WHEN COALESCE(({s.when}), FALSE) THEN {literal(s.reason)}" for s in tm.skip) + " END"
+        )
         label = {s.reason: s.label for s in tm.skip}
         shown = {s.reason: (quote(s.label) if s.label else "NULL") for s in tm.skip}
-        value = "CASE " + " ".join(f"WHEN _skip = {literal(r)} THEN CAST({v} AS VARCHAR)" for r, v in shown.items()) + " END"
+        value = (
+            "CASE "
+            + " ".join(f"WHEN _skip = {literal(r)} THEN CAST({v} AS VARCHAR)" for r, v in shown.items())
+            + " END"
+        )
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _src_skip AS SELECT *, {reason} AS _skip FROM {quote(view)}")
         except duckdb.Error as exc:
@@ -488,7 +497,9 @@ def _stage_table(
         for fm in tm.fields.values():
             for j in range(len(fm.parts)):
                 carrier = quote(f"{fm.name}#{j}#carrier") if fm.columns[j] in ref_index else "_row"
-                once.append(f"row_number() OVER (PARTITION BY {keys}, {carrier} ORDER BY _row) = 1 AS {quote(f'{fm.name}#{j}#once')}")
+                once.append(
+                    f"row_number() OVER (PARTITION BY {keys}, {carrier} ORDER BY _row) = 1 AS {quote(f'{fm.name}#{j}#once')}"
+                )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _good AS SELECT *, {', '.join(once)} FROM _lines l "
             f"WHERE ({keys}) NOT IN (SELECT ({keys}) FROM _lines WHERE {bad_sql})"
@@ -497,7 +508,11 @@ def _stage_table(
             vs = [quote(f"{fm.name}#{j}#v") for j in range(len(fm.parts))]
             if fm.agg == "sum":
                 sums = [f"sum({v}) FILTER (WHERE {quote(f'{fm.name}#{j}#once')})" for j, v in enumerate(vs)]
-                expr = sums[0] if len(sums) == 1 else f"CASE WHEN {' AND '.join(s + ' IS NULL' for s in sums)} THEN NULL ELSE {' + '.join(f'coalesce({s}, 0)' for s in sums)} END"
+                expr = (
+                    sums[0]
+                    if len(sums) == 1
+                    else f"CASE WHEN {' AND '.join(s + ' IS NULL' for s in sums)} THEN NULL ELSE {' + '.join(f'coalesce({s}, 0)' for s in sums)} END"
+                )
             elif fm.agg == "count":
                 expr = f"count({vs[0]})"
             elif fm.agg in ("min", "max"):
@@ -509,7 +524,11 @@ def _stage_table(
     else:
         for fm in tm.fields.values():
             vs = [quote(f"{fm.name}#{j}#v") for j in range(len(fm.parts))]
-            expr = vs[0] if len(vs) == 1 else f"CASE WHEN {' AND '.join(v + ' IS NULL' for v in vs)} THEN NULL ELSE {' + '.join(f'coalesce({v}, 0)' for v in vs)} END"
+            expr = (
+                vs[0]
+                if len(vs) == 1
+                else f"CASE WHEN {' AND '.join(v + ' IS NULL' for v in vs)} THEN NULL ELSE {' + '.join(f'coalesce({v}, 0)' for v in vs)} END"
+            )
             out.append(f"CAST({expr} AS VARCHAR) AS {quote(fm.name)}")
         body = f"SELECT {', '.join(out)}, _row, _file FROM _lines WHERE NOT ({bad_sql})"
     raw = quote("raw_" + name)
@@ -531,7 +550,9 @@ def _create_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"CREATE TABLE {quote('raw_' + name)} ({cols}, _row BIGINT, _file VARCHAR)")
 
 
-def _keep_existing(con: duckdb.DuckDBPyConnection, store: Path, present: set[str], labels: set[str]) -> tuple[set[str], dict]:
+def _keep_existing(
+    con: duckdb.DuckDBPyConnection, store: Path, present: set[str], labels: set[str]
+) -> tuple[set[str], dict]:
     """Upsert: the current store's rows whose key this import does not bring → raw tables (as canonical text);
     its problems from other source files are kept. Returns the tables the store held and its sources."""
     if not store.exists():

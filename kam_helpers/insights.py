@@ -45,7 +45,9 @@ class Insights:
                 "over": float(billing.loc[billing["amount"] > 0, "amount"].sum()),
                 "under": float(-billing.loc[billing["amount"] < 0, "amount"].sum()),
                 "net": float(billing["amount"].sum()),
-                "duplicates": int(self.audit.by_kind.loc[self.audit.by_kind["kind"] == "duplicate_line", "count"].sum()),
+                "duplicates": int(
+                    self.audit.by_kind.loc[self.audit.by_kind["kind"] == "duplicate_line", "count"].sum()
+                ),
             }
         if self.whitespace is not None:
             out["gaps"] = self.whitespace.gaps.to_dict("records")[:3]
@@ -56,7 +58,7 @@ class Insights:
         return out
 
 
-def _try(fn, *args, **kwargs):  # noqa: ANN001, ANN202 - a thin guard around each analysis
+def _try(fn, *args, **kwargs):
     """Run one analysis; its KamError (no data for it) becomes None rather than failing the whole report."""
     try:
         return fn(*args, **kwargs)
@@ -79,7 +81,9 @@ def gather(
     return Insights(
         carried=_try(commitments.carry_over, data, quarter, now=now, before=before) or [],
         forecast=_try(forecast.forecast, data, quarter) if has_shipments else None,
-        audit=_try(audit.invoice_audit, data, quarter) if data.has("invoice_lines") and data.has("rate_cards") else None,
+        audit=_try(audit.invoice_audit, data, quarter)
+        if data.has("invoice_lines") and data.has("rate_cards")
+        else None,
         whitespace=_try(whitespace.whitespace, workspace, data.account_id, quarter) if has_shipments else None,
         renewal=_try(renewal.renewal, data, quarter),
         health=_try(health.health_score, data, quarter) if internal else None,

@@ -204,7 +204,9 @@ def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> F
     _check_keys(raw, _FIELD_KEYS, path, key)
     given = [k for k in ("column", "columns", "expr", "value") if k in raw]
     if len(given) != 1:
-        raise ConfigError(f"{_where(path, key)}: give exactly one of column, columns, expr, value (got {given or 'none'})")
+        raise ConfigError(
+            f"{_where(path, key)}: give exactly one of column, columns, expr, value (got {given or 'none'})"
+        )
     how = given[0]
     if how == "column":
         col = str(raw["column"])
@@ -212,7 +214,9 @@ def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> F
     elif how == "columns":
         cols = _strings(raw["columns"], path, key + ".columns")
         if model.kind not in ("int", "float"):
-            raise ConfigError(f"{_where(path, key)}.columns: several columns are added up, so only a number field may have them")
+            raise ConfigError(
+                f"{_where(path, key)}.columns: several columns are added up, so only a number field may have them"
+            )
         parts, labels, columns = tuple(quote(c) for c in cols), cols, cols
     elif how == "expr":
         sql = str(raw["expr"])
@@ -279,7 +283,9 @@ def _table(name: str, raw: object, source: SourceFormats, path: Path) -> TableMa
             if re.compile(str(r["pattern"])).groups < 1:
                 raise ConfigError(f"{_where(path, key + '.references.pattern')}: needs a (group) that captures the key")
         except re.error as exc:
-            raise ConfigError(f"{_where(path, key + '.references.pattern')}: not a regular expression ({exc})") from None
+            raise ConfigError(
+                f"{_where(path, key + '.references.pattern')}: not a regular expression ({exc})"
+            ) from None
         refs = References(str(r["pattern"]), str(r["key"]), _strings(r["columns"], path, key + ".references.columns"))
     fields_raw = raw.get("fields")
     if not isinstance(fields_raw, dict) or not fields_raw:

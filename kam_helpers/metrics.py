@@ -18,8 +18,8 @@ period when its calendar day does. Dates are compared as calendar days: times of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,7 @@ class Span:
     stop: pd.Timestamp
 
     @classmethod
-    def of(cls, period: "Period") -> "Span":
+    def of(cls, period: Period) -> Span:
         """Quarter, '2026Q3' or Span → Span."""
         if isinstance(period, Span):
             return period
@@ -138,7 +138,7 @@ class Span:
         return (moments >= self.start) & (moments < self.stop)
 
 
-Period = Union[Quarter, str, Span]
+Period = Quarter | str | Span
 
 
 def in_period(frame: pd.DataFrame, column: str, period: Period) -> pd.DataFrame:
@@ -147,10 +147,6 @@ def in_period(frame: pd.DataFrame, column: str, period: Period) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------------- column access
-
-
-
-
 
 
 def _flags(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -245,13 +245,17 @@ def assess(sc: Scorecard) -> Assessment:
     growth, _ = _volume_growth(sc)
     volume_trend: Trend | None = None
     if growth is not None and _available(sc, "shipments"):
-        volume_trend = "growing" if growth >= VOLUME_BAND_PCT else "shrinking" if growth <= -VOLUME_BAND_PCT else "stable"
+        volume_trend = (
+            "growing" if growth >= VOLUME_BAND_PCT else "shrinking" if growth <= -VOLUME_BAND_PCT else "stable"
+        )
 
     gm = _kpi(sc, "gross_margin_pct")
     gm_change = gm.change_yoy if gm.change_yoy is not None else gm.change_qoq
     margin_trend: MarginTrend | None = None
     if gm_change is not None:
-        margin_trend = "falling" if gm_change <= -MARGIN_BAND_PP else "growing" if gm_change >= MARGIN_BAND_PP else "steady"
+        margin_trend = (
+            "falling" if gm_change <= -MARGIN_BAND_PP else "growing" if gm_change >= MARGIN_BAND_PP else "steady"
+        )
 
     billing_ok: bool | None = None
     if _available(sc, "invoices"):
@@ -432,7 +436,9 @@ def action_items(
         unbilled_text = f"invoice the {f.fmt_kpi(unbilled)} unbilled shipments" if has_unbilled else ""
         if _known(acc) and a.billing_ok is False and _rag(acc) != "green":
             text = "Audit credited and disputed invoices with Finance"
-            text += f", {unbilled_text} and agree billing corrections" if has_unbilled else " and agree billing corrections"
+            text += (
+                f", {unbilled_text} and agree billing corrections" if has_unbilled else " and agree billing corrections"
+            )
             add(_rag(acc) or "amber", text, kam, "invoice_accuracy_pct")
         elif has_unbilled:
             add("amber", unbilled_text[0].upper() + unbilled_text[1:], kam, "unbilled_shipments")
@@ -445,15 +451,27 @@ def action_items(
         hours = _kpi(sc, "median_hours_to_resolve")
         rag = _rag(hours) if _known(hours) else "amber"
         if _known(backlog) and backlog.value > 0:  # type: ignore[operator]
-            add(rag, f"Clear the backlog of {f.fmt_kpi(backlog)} open cases and report root causes", OPERATIONS,
-                "cases_backlog")
+            add(
+                rag,
+                f"Clear the backlog of {f.fmt_kpi(backlog)} open cases and report root causes",
+                OPERATIONS,
+                "cases_backlog",
+            )
         else:
-            add(rag, "Review complaint handling times and repeat complaints with the service desk", OPERATIONS,
-                "median_hours_to_resolve")
+            add(
+                rag,
+                "Review complaint handling times and repeat complaints with the service desk",
+                OPERATIONS,
+                "median_hours_to_resolve",
+            )
 
     if a.volume_trend == "shrinking":
-        add("amber", "Volume review with the client: understand the drop and protect the committed volume", kam,
-            "shipments")
+        add(
+            "amber",
+            "Volume review with the client: understand the drop and protect the committed volume",
+            kam,
+            "shipments",
+        )
     if a.renewal_due:
         contract_end = fig.get("contract_end")
         text = (
@@ -466,8 +484,12 @@ def action_items(
     opps = fig.get("top_opportunities") or []
     if opps and a.overall != "at_risk":
         o = opps[0]
-        add(None, f"Take the {o['service']} opportunity ({o['stage']}, {f.fmt_money(o['amount'], cur)} a year) to the next stage",
-            kam, "pipeline")
+        add(
+            None,
+            f"Take the {o['service']} opportunity ({o['stage']}, {f.fmt_money(o['amount'], cur)} a year) to the next stage",
+            kam,
+            "pipeline",
+        )
     if a.overall == "healthy" and len(ranked) < 2:
         add(None, "Agree next-quarter priorities and a growth plan with the client", kam, "health")
 
@@ -583,7 +605,11 @@ def _split_title(text: str, default: str) -> tuple[str, str]:
 def _bullets(markdown: str) -> list[str]:
     """Markdown body → deck bullets: its top-level list items, or, with no list, one per line of prose."""
     plain = [re.sub(r"\*\*|__|`", "", line).strip() for line in markdown.splitlines()]
-    items = [line[2:].strip() for line, raw in zip(plain, markdown.splitlines()) if raw.startswith(("- ", "* "))]
+    items = [
+        line[2:].strip()
+        for line, raw in zip(plain, markdown.splitlines(), strict=False)
+        if raw.startswith(("- ", "* "))
+    ]
     if items:
         return items
     return [line for line in plain if line and not line.startswith(("|", "#"))]

@@ -23,8 +23,9 @@ FORMATS = OFFICE_FORMATS  # what write_pack produces, in this order
 __all__ = ["ALL_FORMATS", "FILENAMES", "FORMATS", "FormatError", "TemplateError", "parse_formats", "write_pack"]
 
 
-def write_pack(report: QbrReport, out_dir: Path, formats: Iterable[str] = FORMATS, *,
-               template: Path | None = None) -> list[Path]:
+def write_pack(
+    report: QbrReport, out_dir: Path, formats: Iterable[str] = FORMATS, *, template: Path | None = None
+) -> list[Path]:
     """QbrReport, folder, formats (of FORMATS; 'html' is accepted and left to the HTML export), deck template
     (None = the packaged default) → the paths written, in FORMATS order."""
     wanted = parse_formats(formats)

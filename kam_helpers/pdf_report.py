@@ -22,8 +22,12 @@ from .report import QbrReport, kpi_row
 
 FONT = "DejaVu"
 INK, MUTED, ACCENT, LINE = (31, 41, 51), (97, 110, 124), (31, 78, 121), (228, 231, 235)
-CHARTS_AFTER = {"volume": ("volume_revenue_trend", "mode_mix"), "service": ("otd_vs_sla", "worst_lanes",
-                "worst_carriers"), "complaints": ("cases_by_category",), "outlook": ("quarterly_trend",)}
+CHARTS_AFTER = {
+    "volume": ("volume_revenue_trend", "mode_mix"),
+    "service": ("otd_vs_sla", "worst_lanes", "worst_carriers"),
+    "complaints": ("cases_by_category",),
+    "outlook": ("quarterly_trend",),
+}
 RAG_WORD = {"green": "on target", "amber": "watch", "red": "missed", None: "no target"}
 
 
@@ -75,8 +79,7 @@ def _chart(pdf: _Doc, report: QbrReport, name: str) -> None:
     if png is None:
         pdf.set_font(FONT, "", 9)
         pdf.set_text_color(*MUTED)
-        pdf.multi_cell(0, 5, report.chart_note(name),
-                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, report.chart_note(name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         return
     with Image.open(io.BytesIO(png)) as img:
         px_w, px_h = img.size
@@ -88,15 +91,29 @@ def _chart(pdf: _Doc, report: QbrReport, name: str) -> None:
     pdf.ln(3)
 
 
-def _table(pdf: _Doc, header: list[str], rows: list[list[str]], widths: list[float],
-           fills: list[str | None] | None = None, status_col: int | None = None, align: str = "") -> None:
+def _table(
+    pdf: _Doc,
+    header: list[str],
+    rows: list[list[str]],
+    widths: list[float],
+    fills: list[str | None] | None = None,
+    status_col: int | None = None,
+    align: str = "",
+) -> None:
     """A simple table; rows split over pages; the status cell filled with its RAG colour."""
     line_h = 5
     pdf.set_font(FONT, "", 9)
     pdf.set_text_color(*INK)
     aligns = [{"L": "LEFT", "R": "RIGHT", "C": "CENTER"}[c] for c in (align or "L" * len(header))]
-    with pdf.table(col_widths=widths, line_height=line_h, text_align=aligns, headings_style=_headings_style(), borders_layout="HORIZONTAL_LINES",
-                   first_row_as_headings=True, width=pdf.epw) as table:
+    with pdf.table(
+        col_widths=widths,
+        line_height=line_h,
+        text_align=aligns,
+        headings_style=_headings_style(),
+        borders_layout="HORIZONTAL_LINES",
+        first_row_as_headings=True,
+        width=pdf.epw,
+    ) as table:
         table.row(header)
         for i, cells in enumerate(rows):
             row = table.row()
@@ -143,9 +160,11 @@ def build_pdf(report: QbrReport) -> bytes:
     pdf.set_font(FONT, "", 10)
     pdf.set_text_color(*MUTED)
     a = sc.account
-    facts = [f"Key account manager: {kam}" if kam else "", f"Period {fmt_date(sc.quarter.start)} – "
-             f"{fmt_date(sc.quarter.end)}", f"Contract ends {fmt_date(a.get('contract_end'))}"
-             if a.get("contract_end") is not None else ""]
+    facts = [
+        f"Key account manager: {kam}" if kam else "",
+        f"Period {fmt_date(sc.quarter.start)} – {fmt_date(sc.quarter.end)}",
+        f"Contract ends {fmt_date(a.get('contract_end'))}" if a.get("contract_end") is not None else "",
+    ]
     pdf.multi_cell(0, 5, " · ".join(f for f in facts if f), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     sections = {s.key: s for s in report.narrative.sections}
@@ -156,17 +175,34 @@ def build_pdf(report: QbrReport) -> bytes:
     prior, items = previous_actions(report)
     _heading(pdf, "Last QBR's action items")
     if items:
-        _table(pdf, ["Action", "Owner", "Due", "Status"], [[i.text, i.owner, fmt_date(i.due), s] for i, s in items],
-               [60, 18, 14, 10], [s for _, s in items], 3, "LLLC")
+        _table(
+            pdf,
+            ["Action", "Owner", "Due", "Status"],
+            [[i.text, i.owner, fmt_date(i.due), s] for i, s in items],
+            [60, 18, 14, 10],
+            [s for _, s in items],
+            3,
+            "LLLC",
+        )
     else:
-        _paragraphs(pdf, f"The workspace holds no data for {fmt_quarter(prior)}: no action items to follow up."
-                    if items is None else f"The {fmt_quarter(prior)} QBR produced no action items.")
+        _paragraphs(
+            pdf,
+            f"The workspace holds no data for {fmt_quarter(prior)}: no action items to follow up."
+            if items is None
+            else f"The {fmt_quarter(prior)} QBR produced no action items.",
+        )
 
     _heading(pdf, "Scorecard")
     rows = [kpi_row(k, report.currency) for k in sc.kpis.values()]
-    _table(pdf, ["KPI", quarter, "Prior quarter", "Last year", "Target", "Status"],
-           [[r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORD[r["rag"]]] for r in rows],
-           [40, 15, 15, 15, 13, 14], [r["rag"] for r in rows], 5, "LRRRRC")
+    _table(
+        pdf,
+        ["KPI", quarter, "Prior quarter", "Last year", "Target", "Status"],
+        [[r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORD[r["rag"]]] for r in rows],
+        [40, 15, 15, 15, 13, 14],
+        [r["rag"] for r in rows],
+        5,
+        "LRRRRC",
+    )
 
     for s in report.narrative.sections:
         if s.key in ("last_qbr", "executive_summary", "action_items"):
@@ -178,8 +214,12 @@ def build_pdf(report: QbrReport) -> bytes:
 
     _heading(pdf, "Action items")
     if report.narrative.action_items:
-        _table(pdf, ["Action", "Owner", "Due"], [[i.text, i.owner, fmt_date(i.due)] for i in
-                                                 report.narrative.action_items], [64, 22, 16])
+        _table(
+            pdf,
+            ["Action", "Owner", "Due"],
+            [[i.text, i.owner, fmt_date(i.due)] for i in report.narrative.action_items],
+            [64, 22, 16],
+        )
     else:
         _paragraphs(pdf, "No action items this quarter.")
     return bytes(pdf.output())

@@ -24,7 +24,7 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def index_rows(results: Sequence["AccountResult"]) -> list[dict]:
+def index_rows(results: Sequence[AccountResult]) -> list[dict]:
     """Batch results → rows for the index, largest revenue first, failed accounts on top."""
     rows = []
     for r in results:
@@ -54,20 +54,24 @@ def index_rows(results: Sequence["AccountResult"]) -> list[dict]:
     return rows
 
 
-def write_index(out_dir: Path, quarter: str, results: Sequence["AccountResult"]) -> Path:
+def write_index(out_dir: Path, quarter: str, results: Sequence[AccountResult]) -> Path:
     """Results → out_dir/index.html (written atomically); returns its path."""
     rows = index_rows(results)
     totals: dict[str, float] = {}
     for row in rows:
         if row["revenue"] is not None:
             totals[row["currency"] or ""] = totals.get(row["currency"] or "", 0.0) + row["revenue"]
-    html = _env().get_template("index.html.j2").render(
-        quarter=quarter,
-        rows=rows,
-        css=report_css(),
-        revenue_totals=sorted(totals.items()),
-        shipments_total=sum(r["shipments"] or 0 for r in rows),
-        failed=sum(r["status"] != "ok" for r in rows),
+    html = (
+        _env()
+        .get_template("index.html.j2")
+        .render(
+            quarter=quarter,
+            rows=rows,
+            css=report_css(),
+            revenue_totals=sorted(totals.items()),
+            shipments_total=sum(r["shipments"] or 0 for r in rows),
+            failed=sum(r["status"] != "ok" for r in rows),
+        )
     )
     path = Path(out_dir) / "index.html"
     write_atomic(path, html)

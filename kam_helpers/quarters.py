@@ -19,7 +19,7 @@ class Quarter:
     q: int
 
     @classmethod
-    def parse(cls, text: "str | Quarter") -> "Quarter":
+    def parse(cls, text: str | Quarter) -> Quarter:
         """'2026Q3' (also '2026-Q3', '2026q3') → Quarter; anything else raises ConfigError."""
         if isinstance(text, Quarter):
             return text
@@ -29,12 +29,12 @@ class Quarter:
         return cls(int(m.group(1)), int(m.group(2)))
 
     @classmethod
-    def of(cls, day: dt.date) -> "Quarter":
+    def of(cls, day: dt.date) -> Quarter:
         """The quarter a date falls in."""
         return cls(day.year, (day.month - 1) // 3 + 1)
 
     @classmethod
-    def last_complete(cls, today: dt.date | None = None) -> "Quarter":
+    def last_complete(cls, today: dt.date | None = None) -> Quarter:
         """The last quarter that ended before ``today``."""
         return cls.of(today or dt.date.today()).shift(-1)
 
@@ -47,17 +47,17 @@ class Quarter:
         """Last day of the quarter."""
         return self.shift(1).start - dt.timedelta(days=1)
 
-    def shift(self, quarters: int) -> "Quarter":
+    def shift(self, quarters: int) -> Quarter:
         """This quarter moved by ``quarters`` (negative = earlier)."""
         index = self.year * 4 + (self.q - 1) + quarters
         return Quarter(index // 4, index % 4 + 1)
 
     @property
-    def prior(self) -> "Quarter":
+    def prior(self) -> Quarter:
         return self.shift(-1)
 
     @property
-    def last_year(self) -> "Quarter":
+    def last_year(self) -> Quarter:
         return self.shift(-4)
 
     def months(self) -> list[dt.date]:

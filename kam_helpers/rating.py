@@ -24,10 +24,6 @@ _KEYS = ["account_id", "mode"]
 _LANE = ["origin", "destination"]
 
 
-
-
-
-
 def _blank(values: pd.Series) -> pd.Series:
     """Text column → True where it is empty (missing or only whitespace)."""
     return values.isna() | values.astype("string").str.strip().eq("").fillna(True)

@@ -6,7 +6,6 @@ import functools
 import os
 import tempfile
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from .paths import TEMPLATES_DIR
@@ -19,7 +18,7 @@ REPORT_CSS = TEMPLATES_DIR / "report.css"
 
 
 @functools.lru_cache(maxsize=1)
-def _exporter() -> "HTMLExporter":
+def _exporter() -> HTMLExporter:
     # One exporter per process: building it costs far more than an export. Imported here so that the batch's
     # driver process, which only writes files, does not pay for nbconvert.
     from nbconvert import HTMLExporter
@@ -40,7 +39,7 @@ def report_css() -> str:
     return REPORT_CSS.read_text(encoding="utf-8")
 
 
-def notebook_to_html(nb: "nbformat.NotebookNode", title: str, footer: str = "") -> str:
+def notebook_to_html(nb: nbformat.NotebookNode, title: str, footer: str = "") -> str:
     """Executed notebook → self-contained HTML (inline styles and SVG charts, no script or font from a network)."""
     import nbformat
 

@@ -114,13 +114,23 @@ def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
         active = metrics.active_shipments(data.shipments)
         actual = len(metrics.in_period(active, "ship_date", _last_4q(q)))
         if year_start:
-            ytd = len(metrics.in_period(active, "ship_date", metrics.Span(pd.Timestamp(year_start),
-                                                                         pd.Timestamp(end_day) + pd.Timedelta(days=1))))
+            ytd = len(
+                metrics.in_period(
+                    active,
+                    "ship_date",
+                    metrics.Span(pd.Timestamp(year_start), pd.Timestamp(end_day) + pd.Timedelta(days=1)),
+                )
+            )
         for i in range(3, -1, -1):
             qi = q.shift(-i)
             target, _ = metrics.target_for(data.targets, "shipments", qi)
-            rows.append(dict(quarter=str(qi), shipments=len(metrics.in_period(active, "ship_date", qi)),
-                             committed=target if target is not None else (committed / 4 if committed else None)))
+            rows.append(
+                dict(
+                    quarter=str(qi),
+                    shipments=len(metrics.in_period(active, "ship_date", qi)),
+                    committed=target if target is not None else (committed / 4 if committed else None),
+                )
+            )
     pace = projected = None
     if year_start and ytd is not None and committed:
         year_len = (_on_year(contract_start, year_start.year + 1) - year_start).days
@@ -128,18 +138,27 @@ def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
         pace = ytd / (committed * elapsed / year_len) * 100
         projected = ytd * year_len / elapsed
     by_quarter = pd.DataFrame(rows, columns=["quarter", "shipments", "committed"]).astype(
-        {"quarter": "str", "shipments": "int64", "committed": "float64"})
+        {"quarter": "str", "shipments": "int64", "committed": "float64"}
+    )
     return Renewal(
-        account_id=data.account_id, quarter=q, contract_end=contract_end,
+        account_id=data.account_id,
+        quarter=q,
+        contract_end=contract_end,
         days_to_renewal=None if contract_end is None else (contract_end - end_day).days,
-        contract_year_start=year_start, committed_annual=committed, actual_last_4q=actual,
+        contract_year_start=year_start,
+        committed_annual=committed,
+        actual_last_4q=actual,
         pct_of_commitment_4q=None if actual is None or not committed else actual / committed * 100,
-        contract_year_to_date=ytd, pace_pct=pace, projected_year=projected, by_quarter=by_quarter,
+        contract_year_to_date=ytd,
+        pace_pct=pace,
+        projected_year=projected,
+        by_quarter=by_quarter,
     )
 
 
-def rate_change_what_if(data: AccountData, quarter: Quarter | str, change_pct: float,
-                        volume_change_pct: float = 0.0) -> WhatIf:
+def rate_change_what_if(
+    data: AccountData, quarter: Quarter | str, change_pct: float, volume_change_pct: float = 0.0
+) -> WhatIf:
     """AccountData, quarter, rate change in % (+3 = rates up 3%), assumed volume change in % → WhatIf on the
     last four quarters' shipments. Example: revenue 1000, cost 800, +5% rates, volume 0 → revenue 1050, cost
     800, margin 200 → 250 (20.0% → 23.8%). NoDataError without shipments."""
@@ -150,22 +169,39 @@ def rate_change_what_if(data: AccountData, quarter: Quarter | str, change_pct: f
     revenue, cost = metrics.revenue(ships), metrics.cost(ships)
     volume = 1 + volume_change_pct / 100
     return WhatIf(
-        account_id=data.account_id, quarters=tuple(str(q.shift(-i)) for i in range(3, -1, -1)),
-        change_pct=float(change_pct), volume_change_pct=float(volume_change_pct), revenue_before=revenue,
-        revenue_after=revenue * (1 + change_pct / 100) * volume, cost_before=cost, cost_after=cost * volume,
+        account_id=data.account_id,
+        quarters=tuple(str(q.shift(-i)) for i in range(3, -1, -1)),
+        change_pct=float(change_pct),
+        volume_change_pct=float(volume_change_pct),
+        revenue_before=revenue,
+        revenue_after=revenue * (1 + change_pct / 100) * volume,
+        cost_before=cost,
+        cost_after=cost * volume,
     )
 
 
-def what_if_curve(data: AccountData, quarter: Quarter | str, changes: list[float] | range = range(-10, 11),
-                  volume_change_pct: float = 0.0) -> pd.DataFrame:
+def what_if_curve(
+    data: AccountData,
+    quarter: Quarter | str,
+    changes: list[float] | range = range(-10, 11),
+    volume_change_pct: float = 0.0,
+) -> pd.DataFrame:
     """AccountData, quarter, rate changes → change_pct, revenue, margin, margin_pct per change (the data of a
     Voilà slider or a chart; one pass over the shipments)."""
     base = rate_change_what_if(data, quarter, 0.0, volume_change_pct)
     rows = []
     for c in changes:
-        w = WhatIf(base.account_id, base.quarters, float(c), base.volume_change_pct, base.revenue_before,
-                   base.revenue_before * (1 + c / 100) * (1 + volume_change_pct / 100), base.cost_before,
-                   base.cost_after)
-        rows.append(dict(change_pct=float(c), revenue=w.revenue_after, margin=w.margin_after,
-                         margin_pct=w.margin_pct_after))
+        w = WhatIf(
+            base.account_id,
+            base.quarters,
+            float(c),
+            base.volume_change_pct,
+            base.revenue_before,
+            base.revenue_before * (1 + c / 100) * (1 + volume_change_pct / 100),
+            base.cost_before,
+            base.cost_after,
+        )
+        rows.append(
+            dict(change_pct=float(c), revenue=w.revenue_after, margin=w.margin_after, margin_pct=w.margin_pct_after)
+        )
     return pd.DataFrame(rows)

@@ -7,8 +7,8 @@ in JupyterLab, in the exported HTML (charts as inline SVG, so nothing loads from
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,16 @@ from .scorecard import Kpi, Scorecard
 from .store import Workspace
 
 AUDIENCES = ("client", "internal")
-CARD_KPIS = ("revenue", "shipments", "gross_margin_pct", "otd_pct", "otp_pct", "damage_ratio_pct",
-             "invoice_accuracy_pct", "cases_opened")
+CARD_KPIS = (
+    "revenue",
+    "shipments",
+    "gross_margin_pct",
+    "otd_pct",
+    "otp_pct",
+    "damage_ratio_pct",
+    "invoice_accuracy_pct",
+    "cases_opened",
+)
 CHART_TITLES = {
     "volume_revenue_trend": "Monthly volume and revenue",
     "quarterly_trend": "Revenue by quarter",
@@ -50,9 +58,15 @@ def kpi_row(kpi: Kpi, currency: str | None) -> dict:
 
     change = fmt_pp(kpi.change_qoq) if kpi.unit == "pct" else fmt_growth(kpi.growth_qoq_pct)
     return {
-        "key": kpi.key, "label": kpi.label, "rag": kpi.rag, "value": fmt_kpi(kpi, currency),
-        "prior": show(kpi.prior), "last_year": show(kpi.last_year), "target": show(kpi.target),
-        "has_prior": kpi.prior is not None and kpi.value is not None, "has_target": kpi.target is not None,
+        "key": kpi.key,
+        "label": kpi.label,
+        "rag": kpi.rag,
+        "value": fmt_kpi(kpi, currency),
+        "prior": show(kpi.prior),
+        "last_year": show(kpi.last_year),
+        "target": show(kpi.target),
+        "has_prior": kpi.prior is not None and kpi.value is not None,
+        "has_target": kpi.target is not None,
         "change": change,
     }
 
@@ -61,12 +75,14 @@ class ChartView:
     """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
     interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
 
-    def __init__(self, chart: "charts.AnyChart", svg: str, title: str) -> None:
+    def __init__(self, chart: charts.AnyChart, svg: str, title: str) -> None:
         self.chart, self.svg, self.title = chart, svg, title
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         return {
-            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(self.chart),
+            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(
+                self.chart
+            ),
             "image/svg+xml": self.svg,
             "text/plain": f"<chart: {self.title}>",
         }
@@ -80,14 +96,14 @@ class QbrReport:
     scorecard: Scorecard  # what this audience sees (a client's view has no cost or margin)
     narrative: narrative.Narrative
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
-    insights: "insights.Insights | None" = None
+    insights: insights.Insights | None = None
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(
         cls, account_id: str = "", quarter: str = "", workspace: str | Path = "", audience: str = "client"
-    ) -> "QbrReport":
+    ) -> QbrReport:
         """Parameters of the notebook → QbrReport (reads only this account's rows from the store).
 
         ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
@@ -126,12 +142,12 @@ class QbrReport:
                 return Markdown(f"## {s.title}\n\n{s.markdown}")
         raise KeyError(f"the narrative has no section {key!r}")
 
-    def _memo(self, key: tuple, make: "Callable[[], Any]") -> Any:
+    def _memo(self, key: tuple, make: Callable[[], Any]) -> Any:
         if key not in self._rendered:
             self._rendered[key] = make()
         return self._rendered[key]
 
-    def chart_object(self, name: str) -> "charts.AnyChart | None":
+    def chart_object(self, name: str) -> charts.AnyChart | None:
         """The Altair chart ``name`` of :mod:`kam_helpers.charts` for this scorecard (None without data)."""
         return self._memo(("chart", name), lambda: getattr(charts, name)(self.scorecard))
 
@@ -147,6 +163,7 @@ class QbrReport:
     @property
     def prior_scorecard(self) -> Scorecard:
         """The scorecard of the quarter before (for last QBR's commitments)."""
+
         def prior() -> Scorecard:
             sc = metrics.scorecard(self.data, self.scorecard.quarter.prior)
             return sc if self.internal is None or self.scorecard is self.internal else sc.for_client()
@@ -164,7 +181,7 @@ class QbrReport:
             return f"No cases were opened or closed in {quarter}."
         return f"{title}: no data for this in the workspace."
 
-    def chart(self, name: str) -> "ChartView | HTML":
+    def chart(self, name: str) -> ChartView | HTML:
         """A chart of :mod:`kam_helpers.charts`, or a note saying why there is none."""
         title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
         svg = self.chart_svg(name)
@@ -184,9 +201,13 @@ class QbrReport:
         """The action items agreed at the last QBR, each with its status and the evidence for it."""
         section = next((s for s in self.narrative.sections if s.key == "last_qbr"), None)
         items = self.insights.carried if self.insights else []
-        return HTML(_env.get_template("last_qbr.html.j2").render(
-            title=section.title if section else "Last QBR's action items", items=items,
-            prior=fmt_quarter(self.scorecard.quarter.prior)))
+        return HTML(
+            _env.get_template("last_qbr.html.j2").render(
+                title=section.title if section else "Last QBR's action items",
+                items=items,
+                prior=fmt_quarter(self.scorecard.quarter.prior),
+            )
+        )
 
     def health(self) -> HTML | None:
         """The account's health score with its drivers: for internal readers only (None in a client's report)."""

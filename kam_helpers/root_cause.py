@@ -80,15 +80,22 @@ def quarter_deliveries(data: AccountData, quarter: metrics.Period) -> pd.DataFra
     events = metrics.in_period(metrics.delivery_events(ships, data.as_of), "date", quarter)
     flagged = ships.set_index(ships["shipment_id"].astype(str))["damaged"] if "damaged" in ships else None
     sid = events["shipment_id"].astype(str)
-    damaged = (flagged.astype("boolean").fillna(False).reindex(sid).fillna(False).to_numpy(dtype=bool)
-               if flagged is not None else np.zeros(len(events), dtype=bool))
+    damaged = (
+        flagged.astype("boolean").fillna(False).reindex(sid).fillna(False).to_numpy(dtype=bool)
+        if flagged is not None
+        else np.zeros(len(events), dtype=bool)
+    )
     cases_per = pd.Series(dtype="int64")
     if data.cases is not None:
         damaged |= metrics._isin(sid, metrics.damage_case_shipments(data.cases).astype(str)).to_numpy()
         cases_per = data.cases["shipment_id"].dropna().astype(str).value_counts()
     late = ~events["on_time"].to_numpy(dtype=bool)
-    return events.assign(late=late, damaged=damaged, miss=late | damaged,
-                         cases=cases_per.reindex(sid).fillna(0).astype("int64").to_numpy())
+    return events.assign(
+        late=late,
+        damaged=damaged,
+        miss=late | damaged,
+        cases=cases_per.reindex(sid).fillna(0).astype("int64").to_numpy(),
+    )
 
 
 def misses_by(deliveries: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -100,16 +107,22 @@ def misses_by(deliveries: pd.DataFrame, column: str) -> pd.DataFrame:
     if total == 0:
         return _empty(columns)
     g = deliveries.groupby(column, sort=False).agg(
-        shipments=("miss", "size"), late=("late", "sum"), damaged=("damaged", "sum"), misses=("miss", "sum"),
-        on_time=("on_time", "sum"), cases=("cases", "sum"))
+        shipments=("miss", "size"),
+        late=("late", "sum"),
+        damaged=("damaged", "sum"),
+        misses=("miss", "sum"),
+        on_time=("on_time", "sum"),
+        cases=("cases", "sum"),
+    )
     g = g[g["misses"] > 0].reset_index()
     g = g.assign(otd_pct=g["on_time"] / g["shipments"] * 100, share_of_misses_pct=g["misses"] / total * 100)
     g = g.sort_values(["misses", "late", column], ascending=[False, False, True], kind="stable")
     return g[list(columns)].astype(columns).reset_index(drop=True)
 
 
-def hotspots(deliveries: pd.DataFrame, min_late: int = 5, min_ratio: float = 1.5,
-             min_share: float = 10.0, min_rate: float = 10.0) -> pd.DataFrame:
+def hotspots(
+    deliveries: pd.DataFrame, min_late: int = 5, min_ratio: float = 1.5, min_share: float = 10.0, min_rate: float = 10.0
+) -> pd.DataFrame:
     """quarter_deliveries → lane × carrier cells with ≥ min_late late deliveries, a late rate ≥ min_rate % and
     ≥ min_ratio × the late rate of all other deliveries, and ≥ min_share % of the period's late ones; most late
     first.
@@ -125,10 +138,15 @@ def hotspots(deliveries: pd.DataFrame, min_late: int = 5, min_ratio: float = 1.5
     rest_rate = (rest_late / rest_n.where(rest_n > 0)) * 100
     # a cell with no late delivery elsewhere: compare against half a late delivery (avoids dividing by zero)
     ratio = rate / rest_rate.where(rest_rate > 0, 50 / rest_n.where(rest_n > 0))
-    g = g.assign(late_rate_pct=rate, rest_late_rate_pct=rest_rate, ratio=ratio,
-                 share_of_late_pct=g["late"] / total_late * 100)
-    hot = g[(g["late"] >= min_late) & (g["ratio"] >= min_ratio) & (g["share_of_late_pct"] >= min_share)
-            & (g["late_rate_pct"] >= min_rate)]
+    g = g.assign(
+        late_rate_pct=rate, rest_late_rate_pct=rest_rate, ratio=ratio, share_of_late_pct=g["late"] / total_late * 100
+    )
+    hot = g[
+        (g["late"] >= min_late)
+        & (g["ratio"] >= min_ratio)
+        & (g["share_of_late_pct"] >= min_share)
+        & (g["late_rate_pct"] >= min_rate)
+    ]
     hot = hot.sort_values(["late", "lane", "carrier"], ascending=[False, True, True], kind="stable")
     return hot[list(HOTSPOT_COLUMNS)].astype(HOTSPOT_COLUMNS).reset_index(drop=True)
 
@@ -144,11 +162,17 @@ def recurrence(cases: pd.DataFrame, shipments: pd.DataFrame, quarter: Quarter) -
     lanes = pd.Series(metrics.lanes(shipments).to_numpy(), index=shipments["shipment_id"].astype(str))
     lanes = lanes[~lanes.index.duplicated()]
     lane = lanes.reindex(opened["shipment_id"].astype("string").fillna("").astype(str)).fillna(metrics.UNKNOWN)
-    frame = pd.DataFrame({"category": metrics._labels(opened, "category").to_numpy(), "lane": lane.to_numpy(),
-                          "repeat": opened["repeat"].to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "category": metrics._labels(opened, "category").to_numpy(),
+            "lane": lane.to_numpy(),
+            "repeat": opened["repeat"].to_numpy(),
+        }
+    )
     g = frame.groupby(["category", "lane"]).agg(cases=("repeat", "size"), repeats=("repeat", "sum")).reset_index()
-    g = g[g["repeats"] > 0].sort_values(["repeats", "cases", "category", "lane"],
-                                        ascending=[False, False, True, True], kind="stable")
+    g = g[g["repeats"] > 0].sort_values(
+        ["repeats", "cases", "category", "lane"], ascending=[False, False, True, True], kind="stable"
+    )
     return g[list(columns)].astype(columns).reset_index(drop=True)
 
 
@@ -159,18 +183,33 @@ def time_to_resolve(cases: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     opened, closed = metrics._dates(cases, "opened"), metrics._dates(cases, "closed")
     cat = metrics._labels(cases, "category")
     hours = metrics.hours_to_resolve(cases)
-    frame = pd.DataFrame({"category": cat.to_numpy(), "opened": span.holds(opened).to_numpy(),
-                          "closed": span.holds(closed).to_numpy(),
-                          "open_at_end": ((opened < span.stop) & (closed.isna() | (closed >= span.stop))).to_numpy(),
-                          "hours": hours.where(span.holds(closed)).to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "category": cat.to_numpy(),
+            "opened": span.holds(opened).to_numpy(),
+            "closed": span.holds(closed).to_numpy(),
+            "open_at_end": ((opened < span.stop) & (closed.isna() | (closed >= span.stop))).to_numpy(),
+            "hours": hours.where(span.holds(closed)).to_numpy(),
+        }
+    )
     frame = frame[frame[["opened", "closed", "open_at_end"]].any(axis=1)]
-    columns = {"category": "str", "opened": "int64", "closed": "int64", "open_at_end": "int64",
-               "median_hours": "float64", "p90_hours": "float64"}
+    columns = {
+        "category": "str",
+        "opened": "int64",
+        "closed": "int64",
+        "open_at_end": "int64",
+        "median_hours": "float64",
+        "p90_hours": "float64",
+    }
     if frame.empty:
         return _empty(columns)
-    g = frame.groupby("category").agg(opened=("opened", "sum"), closed=("closed", "sum"),
-                                      open_at_end=("open_at_end", "sum"), median_hours=("hours", "median"),
-                                      p90_hours=("hours", lambda h: h.quantile(0.9)))
+    g = frame.groupby("category").agg(
+        opened=("opened", "sum"),
+        closed=("closed", "sum"),
+        open_at_end=("open_at_end", "sum"),
+        median_hours=("hours", "median"),
+        p90_hours=("hours", lambda h: h.quantile(0.9)),
+    )
     g = g.reset_index().sort_values(["opened", "category"], ascending=[False, True], kind="stable")
     return g[list(columns)].astype(columns).reset_index(drop=True)
 
@@ -181,12 +220,18 @@ def root_cause_shares(cases: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     columns = {"root_cause": "str", "cases": "int64", "share_pct": "float64"}
     if opened.empty:
         return _empty(columns)
-    causes = opened["root_cause"].astype("string").fillna("(not found yet)") if "root_cause" in opened else (
-        pd.Series("(not found yet)", index=opened.index))
+    causes = (
+        opened["root_cause"].astype("string").fillna("(not found yet)")
+        if "root_cause" in opened
+        else (pd.Series("(not found yet)", index=opened.index))
+    )
     counts = causes.value_counts().rename_axis("root_cause").reset_index(name="cases")
     counts = counts.sort_values(["cases", "root_cause"], ascending=[False, True], kind="stable")
-    return counts.assign(share_pct=counts["cases"] / len(opened) * 100)[list(columns)].astype(columns).reset_index(
-        drop=True)
+    return (
+        counts.assign(share_pct=counts["cases"] / len(opened) * 100)[list(columns)]
+        .astype(columns)
+        .reset_index(drop=True)
+    )
 
 
 def cases_by_link(cases: pd.DataFrame, shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
@@ -195,9 +240,14 @@ def cases_by_link(cases: pd.DataFrame, shipments: pd.DataFrame, quarter: Quarter
     opened = metrics.in_period(cases, "opened", quarter)
     sid = opened["shipment_id"].astype("string")
     known = metrics._isin(sid.fillna("").astype(str), shipments["shipment_id"].astype(str))
-    counts = {"shipment": int((sid.notna() & known).sum()), "no shipment": int(sid.isna().sum()),
-              "unknown shipment": int((sid.notna() & ~known).sum())}
-    return pd.DataFrame({"link": list(counts), "cases": list(counts.values())}).astype({"link": "str", "cases": "int64"})
+    counts = {
+        "shipment": int((sid.notna() & known).sum()),
+        "no shipment": int(sid.isna().sum()),
+        "unknown shipment": int((sid.notna() & ~known).sum()),
+    }
+    return pd.DataFrame({"link": list(counts), "cases": list(counts.values())}).astype(
+        {"link": "str", "cases": "int64"}
+    )
 
 
 def trailing(quarter: Quarter, quarters: int) -> metrics.Span:
@@ -205,8 +255,16 @@ def trailing(quarter: Quarter, quarters: int) -> metrics.Span:
     return metrics.Span(pd.Timestamp(quarter.shift(1 - quarters).start), pd.Timestamp(quarter.shift(1).start))
 
 
-def root_causes(data: AccountData, quarter: Quarter | str, *, window: int = 3, min_late: int = 5,
-                min_ratio: float = 1.5, min_share: float = 10.0, min_rate: float = 10.0) -> RootCause:
+def root_causes(
+    data: AccountData,
+    quarter: Quarter | str,
+    *,
+    window: int = 3,
+    min_late: int = 5,
+    min_ratio: float = 1.5,
+    min_share: float = 10.0,
+    min_rate: float = 10.0,
+) -> RootCause:
     """AccountData, quarter → RootCause. NoDataError without a shipments table; without cases the case
     frames are empty and ``no_data`` says 'cases'."""
     q = Quarter.parse(quarter)
@@ -229,12 +287,21 @@ def root_causes(data: AccountData, quarter: Quarter | str, *, window: int = 3, m
     if not has_carrier:
         no_data.append("carriers: the shipments have no carrier")
     return RootCause(
-        account_id=data.account_id, quarter=q, deliveries=len(deliveries), late=int(deliveries["late"].sum()),
-        damaged=int(deliveries["damaged"].sum()), lanes=misses_by(deliveries, "lane"),
+        account_id=data.account_id,
+        quarter=q,
+        deliveries=len(deliveries),
+        late=int(deliveries["late"].sum()),
+        damaged=int(deliveries["damaged"].sum()),
+        lanes=misses_by(deliveries, "lane"),
         carriers=misses_by(deliveries, "carrier") if has_carrier else _empty({"carrier": "str", **MISS_COLUMNS}),
         hotspots=hotspots(deliveries, min_late, min_ratio, min_share, min_rate),
-        persistent_hotspots=hotspots(quarter_deliveries(data, trailing(q, window)), min_late, min_ratio, min_share,
-                                     min_rate),
-        window=window, recurrence=rec, time_to_resolve=ttr,
-        root_causes=rc, cases_by_link=link, no_data=no_data,
+        persistent_hotspots=hotspots(
+            quarter_deliveries(data, trailing(q, window)), min_late, min_ratio, min_share, min_rate
+        ),
+        window=window,
+        recurrence=rec,
+        time_to_resolve=ttr,
+        root_causes=rc,
+        cases_by_link=link,
+        no_data=no_data,
     )

@@ -26,8 +26,18 @@ import pyarrow.csv as pacsv
 
 from .errors import ConfigError
 from .quarters import Quarter
-from .schema import (CASE_CATEGORIES, CASE_SEVERITIES, CASE_STATUSES, CHARGE_TYPES, INVOICE_STATUSES, MODES,
-                     OPP_STAGES, RATE_BASES, SHIPMENT_STATUSES, TABLES)
+from .schema import (
+    CASE_CATEGORIES,
+    CASE_SEVERITIES,
+    CASE_STATUSES,
+    CHARGE_TYPES,
+    INVOICE_STATUSES,
+    MODES,
+    OPP_STAGES,
+    RATE_BASES,
+    SHIPMENT_STATUSES,
+    TABLES,
+)
 
 DAY = 1440  # minutes; timestamps are int64 minutes since 1970-01-01, dates int days since then
 _EPOCH = dt.date(1970, 1, 1)
@@ -60,13 +70,60 @@ _BASE_ACCOUNTS = (  # name, industry, tier, region; position i gets profile _PRO
     ("Korvex Industrial Parts", "automotive", "Growth", "Central Europe"),
     ("Lumaris Technologies", "electronics", "Key", "Benelux"),
 )
-_PROFILE_CYCLE = ("healthy", "at_risk", "growing", "healthy", "shrinking", "at_risk",
-                  "healthy", "growing", "healthy", "at_risk", "growing", "shrinking")
+_PROFILE_CYCLE = (
+    "healthy",
+    "at_risk",
+    "growing",
+    "healthy",
+    "shrinking",
+    "at_risk",
+    "healthy",
+    "growing",
+    "healthy",
+    "at_risk",
+    "growing",
+    "shrinking",
+)
 _RENEWING = (1, 4, 9)  # positions (mod 12) whose contract ends within 90 days of the period end
-_STEMS = ("Ash", "Birch", "Cedar", "Elm", "Hazel", "Larch", "Maple", "Oak", "Pine", "Rowan",
-          "Willow", "Yew", "Aspen", "Holly", "Linden", "Poplar", "Sorrel", "Thorn", "Briar", "Fern")
-_PLACES = ("brook", "field", "gate", "haven", "moor", "ridge", "stone", "vale", "wick", "wood",
-           "crest", "ford", "mere", "port", "dale")
+_STEMS = (
+    "Ash",
+    "Birch",
+    "Cedar",
+    "Elm",
+    "Hazel",
+    "Larch",
+    "Maple",
+    "Oak",
+    "Pine",
+    "Rowan",
+    "Willow",
+    "Yew",
+    "Aspen",
+    "Holly",
+    "Linden",
+    "Poplar",
+    "Sorrel",
+    "Thorn",
+    "Briar",
+    "Fern",
+)
+_PLACES = (
+    "brook",
+    "field",
+    "gate",
+    "haven",
+    "moor",
+    "ridge",
+    "stone",
+    "vale",
+    "wick",
+    "wood",
+    "crest",
+    "ford",
+    "mere",
+    "port",
+    "dale",
+)
 _INDUSTRY_WORDS = {
     "retail": ("Retail", "Stores", "Outfitters"),
     "automotive": ("Motors", "Automotive", "Components"),
@@ -105,29 +162,72 @@ _OWNERS = {
     "US": ("Rachel Kim", "Marcus Bell"),
 }
 _CITIES = {  # name → (lat, lon, continent); GW = overseas gateway
-    "Rotterdam": (51.92, 4.48, "EU"), "Antwerp": (51.22, 4.40, "EU"), "Amsterdam": (52.37, 4.90, "EU"),
-    "Venlo": (51.37, 6.17, "EU"), "Liege": (50.63, 5.57, "EU"), "Brussels": (50.85, 4.35, "EU"),
-    "Hamburg": (53.55, 9.99, "EU"), "Duisburg": (51.43, 6.76, "EU"), "Cologne": (50.94, 6.96, "EU"),
-    "Frankfurt": (50.11, 8.68, "EU"), "Stuttgart": (48.78, 9.18, "EU"), "Munich": (48.14, 11.58, "EU"),
-    "Berlin": (52.52, 13.40, "EU"), "Leipzig": (51.34, 12.37, "EU"), "Vienna": (48.21, 16.37, "EU"),
-    "Zurich": (47.38, 8.54, "EU"), "Paris": (48.86, 2.35, "EU"), "Lille": (50.63, 3.06, "EU"),
-    "Lyon": (45.76, 4.84, "EU"), "Marseille": (43.30, 5.37, "EU"), "Madrid": (40.42, -3.70, "EU"),
-    "Barcelona": (41.39, 2.17, "EU"), "Valencia": (39.47, -0.38, "EU"), "Zaragoza": (41.65, -0.89, "EU"),
-    "Lisbon": (38.72, -9.14, "EU"), "Porto": (41.15, -8.61, "EU"), "Milan": (45.46, 9.19, "EU"),
-    "Verona": (45.44, 10.99, "EU"), "Bologna": (44.49, 11.34, "EU"), "Turin": (45.07, 7.69, "EU"),
-    "Prague": (50.08, 14.44, "EU"), "Poznan": (52.41, 16.93, "EU"), "Warsaw": (52.23, 21.01, "EU"),
-    "Budapest": (47.50, 19.04, "EU"), "Gothenburg": (57.71, 11.97, "EU"), "Stockholm": (59.33, 18.07, "EU"),
-    "Copenhagen": (55.68, 12.57, "EU"), "Oslo": (59.91, 10.75, "EU"),
-    "Chicago": (41.88, -87.63, "US"), "Indianapolis": (39.77, -86.16, "US"), "Columbus": (39.96, -83.00, "US"),
-    "Kansas City": (39.10, -94.58, "US"), "Dallas": (32.78, -96.80, "US"), "Houston": (29.76, -95.37, "US"),
-    "Atlanta": (33.75, -84.39, "US"), "Memphis": (35.15, -90.05, "US"), "Nashville": (36.16, -86.78, "US"),
-    "Louisville": (38.25, -85.76, "US"), "Charlotte": (35.23, -80.84, "US"), "Harrisburg": (40.27, -76.88, "US"),
-    "Newark": (40.74, -74.17, "US"), "Jacksonville": (30.33, -81.66, "US"), "Denver": (39.74, -104.99, "US"),
-    "Phoenix": (33.45, -112.07, "US"), "Los Angeles": (34.05, -118.24, "US"), "Reno": (39.53, -119.81, "US"),
-    "Seattle": (47.61, -122.33, "US"), "Salt Lake City": (40.76, -111.89, "US"),
-    "Shanghai": (31.23, 121.47, "GW"), "Shenzhen": (22.54, 114.06, "GW"), "Ningbo": (29.87, 121.54, "GW"),
-    "Singapore": (1.35, 103.82, "GW"), "Busan": (35.18, 129.08, "GW"), "Hong Kong": (22.32, 114.17, "GW"),
-    "Mumbai": (19.08, 72.88, "GW"), "Ho Chi Minh City": (10.82, 106.63, "GW"),
+    "Rotterdam": (51.92, 4.48, "EU"),
+    "Antwerp": (51.22, 4.40, "EU"),
+    "Amsterdam": (52.37, 4.90, "EU"),
+    "Venlo": (51.37, 6.17, "EU"),
+    "Liege": (50.63, 5.57, "EU"),
+    "Brussels": (50.85, 4.35, "EU"),
+    "Hamburg": (53.55, 9.99, "EU"),
+    "Duisburg": (51.43, 6.76, "EU"),
+    "Cologne": (50.94, 6.96, "EU"),
+    "Frankfurt": (50.11, 8.68, "EU"),
+    "Stuttgart": (48.78, 9.18, "EU"),
+    "Munich": (48.14, 11.58, "EU"),
+    "Berlin": (52.52, 13.40, "EU"),
+    "Leipzig": (51.34, 12.37, "EU"),
+    "Vienna": (48.21, 16.37, "EU"),
+    "Zurich": (47.38, 8.54, "EU"),
+    "Paris": (48.86, 2.35, "EU"),
+    "Lille": (50.63, 3.06, "EU"),
+    "Lyon": (45.76, 4.84, "EU"),
+    "Marseille": (43.30, 5.37, "EU"),
+    "Madrid": (40.42, -3.70, "EU"),
+    "Barcelona": (41.39, 2.17, "EU"),
+    "Valencia": (39.47, -0.38, "EU"),
+    "Zaragoza": (41.65, -0.89, "EU"),
+    "Lisbon": (38.72, -9.14, "EU"),
+    "Porto": (41.15, -8.61, "EU"),
+    "Milan": (45.46, 9.19, "EU"),
+    "Verona": (45.44, 10.99, "EU"),
+    "Bologna": (44.49, 11.34, "EU"),
+    "Turin": (45.07, 7.69, "EU"),
+    "Prague": (50.08, 14.44, "EU"),
+    "Poznan": (52.41, 16.93, "EU"),
+    "Warsaw": (52.23, 21.01, "EU"),
+    "Budapest": (47.50, 19.04, "EU"),
+    "Gothenburg": (57.71, 11.97, "EU"),
+    "Stockholm": (59.33, 18.07, "EU"),
+    "Copenhagen": (55.68, 12.57, "EU"),
+    "Oslo": (59.91, 10.75, "EU"),
+    "Chicago": (41.88, -87.63, "US"),
+    "Indianapolis": (39.77, -86.16, "US"),
+    "Columbus": (39.96, -83.00, "US"),
+    "Kansas City": (39.10, -94.58, "US"),
+    "Dallas": (32.78, -96.80, "US"),
+    "Houston": (29.76, -95.37, "US"),
+    "Atlanta": (33.75, -84.39, "US"),
+    "Memphis": (35.15, -90.05, "US"),
+    "Nashville": (36.16, -86.78, "US"),
+    "Louisville": (38.25, -85.76, "US"),
+    "Charlotte": (35.23, -80.84, "US"),
+    "Harrisburg": (40.27, -76.88, "US"),
+    "Newark": (40.74, -74.17, "US"),
+    "Jacksonville": (30.33, -81.66, "US"),
+    "Denver": (39.74, -104.99, "US"),
+    "Phoenix": (33.45, -112.07, "US"),
+    "Los Angeles": (34.05, -118.24, "US"),
+    "Reno": (39.53, -119.81, "US"),
+    "Seattle": (47.61, -122.33, "US"),
+    "Salt Lake City": (40.76, -111.89, "US"),
+    "Shanghai": (31.23, 121.47, "GW"),
+    "Shenzhen": (22.54, 114.06, "GW"),
+    "Ningbo": (29.87, 121.54, "GW"),
+    "Singapore": (1.35, 103.82, "GW"),
+    "Busan": (35.18, 129.08, "GW"),
+    "Hong Kong": (22.32, 114.17, "GW"),
+    "Mumbai": (19.08, 72.88, "GW"),
+    "Ho Chi Minh City": (10.82, 106.63, "GW"),
 }
 _CITY_NAMES = tuple(_CITIES)
 _CITY_IDX = {c: i for i, c in enumerate(_CITY_NAMES)}
@@ -161,8 +261,16 @@ _M_KMDAY = np.array([650, 500, 600, 450, 4000, 700])
 _M_ADD = np.array([0, 1, 0, 1, 2, 3])
 _M_PROMISE_H = np.array([17, 17, 18, 17, 16, 12])
 _M_SLOT = np.array([[24, 64], [24, 64], [60, 72], [24, 64], [32, 64], [32, 64]])
-_M_WEIGHT = np.array([[16000, 0.25, 6000, 24000], [700, 0.8, 80, 6000], [5, 0.9, 0.3, 31.5],
-                      [18000, 0.2, 8000, 26000], [350, 1.0, 20, 5000], [14000, 0.35, 3000, 26000]])
+_M_WEIGHT = np.array(
+    [
+        [16000, 0.25, 6000, 24000],
+        [700, 0.8, 80, 6000],
+        [5, 0.9, 0.3, 31.5],
+        [18000, 0.2, 8000, 26000],
+        [350, 1.0, 20, 5000],
+        [14000, 0.35, 3000, 26000],
+    ]
+)
 _M_MARGIN = np.array([0.11, 0.18, 0.21, 0.14, 0.17, 0.12])
 _M_VOLUME = np.array([1.0, 1.3, 2.5, 0.6, 0.35, 0.25])
 _M_LATE = np.array([1.0, 1.1, 0.9, 1.2, 0.9, 1.6])
@@ -175,35 +283,119 @@ _PROFILES = {  # late: background late probability; pick: pickups a day late; er
     # invoiced shipments; pay: days paid after due (mean, sd); complain: share of late shipments raised as a
     # case; comm: communication/other cases per quarter; resolve: resolution-time factor; margin: margin
     # shift in the last quarters
-    "healthy": dict(late=0.022, pick=0.02, err=0.015, unbilled=0.002, dup=0.0004, damage=0.0025, short=0.002,
-                    pay=(-2.0, 5.0), complain=0.12, comm=1.2, resolve=1.0, margin=0.0, cancel=0.006),
-    "at_risk": dict(late=0.04, pick=0.06, err=0.08, unbilled=0.008, dup=0.003, damage=0.008, short=0.006,
-                    pay=(14.0, 10.0), complain=0.30, comm=4.0, resolve=2.0, margin=-0.035, cancel=0.012),
-    "growing": dict(late=0.032, pick=0.03, err=0.022, unbilled=0.004, dup=0.001, damage=0.003, short=0.003,
-                    pay=(1.0, 6.0), complain=0.15, comm=2.0, resolve=1.2, margin=-0.01, cancel=0.008),
-    "shrinking": dict(late=0.05, pick=0.04, err=0.035, unbilled=0.004, dup=0.001, damage=0.004, short=0.003,
-                      pay=(6.0, 8.0), complain=0.2, comm=2.5, resolve=1.4, margin=-0.015, cancel=0.01),
+    "healthy": dict(
+        late=0.022,
+        pick=0.02,
+        err=0.015,
+        unbilled=0.002,
+        dup=0.0004,
+        damage=0.0025,
+        short=0.002,
+        pay=(-2.0, 5.0),
+        complain=0.12,
+        comm=1.2,
+        resolve=1.0,
+        margin=0.0,
+        cancel=0.006,
+    ),
+    "at_risk": dict(
+        late=0.04,
+        pick=0.06,
+        err=0.08,
+        unbilled=0.008,
+        dup=0.003,
+        damage=0.008,
+        short=0.006,
+        pay=(14.0, 10.0),
+        complain=0.30,
+        comm=4.0,
+        resolve=2.0,
+        margin=-0.035,
+        cancel=0.012,
+    ),
+    "growing": dict(
+        late=0.032,
+        pick=0.03,
+        err=0.022,
+        unbilled=0.004,
+        dup=0.001,
+        damage=0.003,
+        short=0.003,
+        pay=(1.0, 6.0),
+        complain=0.15,
+        comm=2.0,
+        resolve=1.2,
+        margin=-0.01,
+        cancel=0.008,
+    ),
+    "shrinking": dict(
+        late=0.05,
+        pick=0.04,
+        err=0.035,
+        unbilled=0.004,
+        dup=0.001,
+        damage=0.004,
+        short=0.003,
+        pay=(6.0, 8.0),
+        complain=0.2,
+        comm=2.5,
+        resolve=1.4,
+        margin=-0.015,
+        cancel=0.01,
+    ),
 }
 _AT_RISK_OTD = (0.91, 0.875, 0.845)  # OTD the planted clusters drive an at-risk account to, last 3 quarters
 _ERROR_KINDS = ("overbilled_rate", "underbilled", "missing_fuel", "unauthorised_accessorial")
 _ACCESSORIALS = np.array([35.0, 45.0, 60.0, 75.0, 95.0, 120.0, 150.0])
 _CATEGORY = {c: i for i, c in enumerate(CASE_CATEGORIES)}
 _ROOT_CAUSES = (
-    "carrier capacity", "hub congestion", "driver shortage", "missed linehaul connection", "weather disruption",
-    "traffic and road closures", "customs hold", "port congestion", "incorrect delivery address",
-    "handling at cross-dock", "insufficient packaging", "load not secured", "mis-sorted at hub",
-    "theft in transit", "picking error at origin", "rate card not updated", "fuel surcharge not applied",
-    "accessorial not agreed", "duplicate invoice line", "client PO mismatch", "no proactive delay notice",
-    "tracking not updated", "POD not provided", "wrong contact details", "portal access issue", "reporting request",
+    "carrier capacity",
+    "hub congestion",
+    "driver shortage",
+    "missed linehaul connection",
+    "weather disruption",
+    "traffic and road closures",
+    "customs hold",
+    "port congestion",
+    "incorrect delivery address",
+    "handling at cross-dock",
+    "insufficient packaging",
+    "load not secured",
+    "mis-sorted at hub",
+    "theft in transit",
+    "picking error at origin",
+    "rate card not updated",
+    "fuel surcharge not applied",
+    "accessorial not agreed",
+    "duplicate invoice line",
+    "client PO mismatch",
+    "no proactive delay notice",
+    "tracking not updated",
+    "POD not provided",
+    "wrong contact details",
+    "portal access issue",
+    "reporting request",
 )
 _RC = {r: i for i, r in enumerate(_ROOT_CAUSES)}
-_LATE_CAUSES = np.array([_RC[r] for r in ("carrier capacity", "hub congestion", "driver shortage",
-                                          "missed linehaul connection", "weather disruption",
-                                          "traffic and road closures", "incorrect delivery address")])
+_LATE_CAUSES = np.array(
+    [
+        _RC[r]
+        for r in (
+            "carrier capacity",
+            "hub congestion",
+            "driver shortage",
+            "missed linehaul connection",
+            "weather disruption",
+            "traffic and road closures",
+            "incorrect delivery address",
+        )
+    ]
+)
 _OVERSEAS_CAUSES = np.array([_RC["customs hold"], _RC["port congestion"], _RC["weather disruption"]])
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
+
 
 def _day(d: dt.date) -> int:
     return (d - _EPOCH).days
@@ -269,8 +461,9 @@ def _ts(minutes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     days = pa.array(np.arange(d0, int(day.max()) + 1 if len(day) else 1, dtype=np.int32), pa.date32())
     dstr = pc.strftime(pc.cast(days, pa.timestamp("s")), format="%Y-%m-%d")
     hm = pa.array([f"{h:02d}:{mm:02d}" for h in range(24) for mm in range(60)])
-    return pc.binary_join_element_wise(pc.take(dstr, pa.array(day - d0, mask=null)),
-                                       pc.take(hm, pa.array(m % DAY, mask=null)), " ")
+    return pc.binary_join_element_wise(
+        pc.take(dstr, pa.array(day - d0, mask=null)), pc.take(hm, pa.array(m % DAY, mask=null)), " "
+    )
 
 
 def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
@@ -294,6 +487,7 @@ def _group_rank(group: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 
 # --- the book ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Calendar:
@@ -359,17 +553,29 @@ def _accounts(n: int, cal: _Calendar, rng: np.random.Generator) -> list[dict]:
         start = start.replace(day=min(start.day, 28))
         contract_end = _add_years(start, term) - dt.timedelta(days=1)
         base = {"Strategic": (330, 470), "Key": (200, 320), "Growth": (150, 200)}[tier]
-        out.append(dict(
-            id=f"ACC-{i + 1:0{width}d}", name=name, industry=industry, tier=tier, region=region,
-            continent=continent, profile=_PROFILE_CYCLE[i % 12],
-            owner=_OWNERS[continent][(i // 2) % len(_OWNERS[continent])],
-            start=start, end=contract_end, currency="USD" if continent == "US" else "EUR",
-            fx=1.08 if continent == "US" else 1.0, base=float(rng.uniform(*base)),
-            weekly=bool(rng.random() < 0.75) or i < 2, run_offset=int(rng.integers(0, 3)),
-            terms=int(rng.choice([30, 45, 60], p=[0.4, 0.35, 0.25])),
-            margin=float(rng.normal(0, 0.012)), open_ended=bool(rng.random() < 0.5),
-            commit=float(rng.uniform(0.95, 1.15)),
-        ))
+        out.append(
+            dict(
+                id=f"ACC-{i + 1:0{width}d}",
+                name=name,
+                industry=industry,
+                tier=tier,
+                region=region,
+                continent=continent,
+                profile=_PROFILE_CYCLE[i % 12],
+                owner=_OWNERS[continent][(i // 2) % len(_OWNERS[continent])],
+                start=start,
+                end=contract_end,
+                currency="USD" if continent == "US" else "EUR",
+                fx=1.08 if continent == "US" else 1.0,
+                base=float(rng.uniform(*base)),
+                weekly=bool(rng.random() < 0.75) or i < 2,
+                run_offset=int(rng.integers(0, 3)),
+                terms=int(rng.choice([30, 45, 60], p=[0.4, 0.35, 0.25])),
+                margin=float(rng.normal(0, 0.012)),
+                open_ended=bool(rng.random() < 0.5),
+                commit=float(rng.uniform(0.95, 1.15)),
+            )
+        )
     return out
 
 
@@ -413,15 +619,23 @@ def _services(a: dict, q: int, rng: np.random.Generator) -> list[dict]:
             if a["profile"] == "growing" and rank >= 2 and rng.random() < 0.3 and q > 2:
                 active[: int(rng.integers(1, q - 1))] = 0  # a lane won during the period
             if a["profile"] == "shrinking" and rank >= 3 and rng.random() < 0.25 and q > 2:
-                active[int(rng.integers(2, q)):] = 0  # a lane lost to a competitor
-            out.append(dict(origin=o, destination=d, mode=m, lane_rank=rank,
-                            weight=lane_w[rank] * _M_VOLUME[m] * (0.3 if j else 1.0), active=active,
-                            distance=_km(o, d, _M_DIST[m])))
+                active[int(rng.integers(2, q)) :] = 0  # a lane lost to a competitor
+            out.append(
+                dict(
+                    origin=o,
+                    destination=d,
+                    mode=m,
+                    lane_rank=rank,
+                    weight=lane_w[rank] * _M_VOLUME[m] * (0.3 if j else 1.0),
+                    active=active,
+                    distance=_km(o, d, _M_DIST[m]),
+                )
+            )
     for s in out:
         eligible = [k for k, c in enumerate(_CARRIERS) if MODES[s["mode"]] in c[1] and continent in c[2]]
         picks = list(rng.permutation(eligible)[: int(rng.integers(1, min(3, len(eligible)) + 1))])
         shares = rng.dirichlet(np.full(len(picks), 2.0))
-        s["carriers"] = [(int(c), float(w)) for c, w in sorted(zip(picks, shares), key=lambda t: -t[1])]
+        s["carriers"] = [(int(c), float(w)) for c, w in sorted(zip(picks, shares, strict=False), key=lambda t: -t[1])]
         s["planted"] = False
     # rank services of each mode by volume: the busiest get lane rates, the tail (and all Parcel) the zone rate
     for m in range(6):
@@ -453,7 +667,7 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
     """
     cols: dict[str, list] = {k: [] for k in TABLES["rate_cards"].columns}
     periods, svc_row, zone_row = [], [], []
-    for ai, (a, ss) in enumerate(zip(accts, svcs)):
+    for ai, (a, ss) in enumerate(zip(accts, svcs, strict=False)):
         k0 = 0
         while _add_years(a["start"], k0) > _date(cal.first):
             k0 -= 1
@@ -486,15 +700,19 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
                     return ("flat", round(dist * u(1.05, 1.35) + 250), None, round(u(8, 15), 1))
                 return ("per_km", u(1.1, 1.4), round(u(600, 900)), round(u(8, 15), 1))
             if MODES[m] == "Air":
-                return ("per_kg", u(2.6, 4.8) if dist is not None else u(3.5, 5.5), round(u(150, 260)),
-                        round(u(18, 28), 1))
+                return (
+                    "per_kg",
+                    u(2.6, 4.8) if dist is not None else u(3.5, 5.5),
+                    round(u(150, 260)),
+                    round(u(18, 28), 1),
+                )
             fuel = None if rng.random() < 0.5 else round(u(3, 8), 1)  # ocean: bunker often in the rate
             return ("per_shipment", round(u(1300, 3400)) if dist is not None else round(u(2000, 3800)), None, fuel)
 
         rows_s = np.full((len(ss), len(starts)), -1, np.int64)
         rows_z = np.full((6, len(starts)), -1, np.int64)
         esc = 1.0
-        for p, (frm, nxt) in enumerate(zip(starts, starts[1:] + [None])):
+        for p, (frm, nxt) in enumerate(zip(starts, starts[1:] + [None], strict=False)):
             if p:
                 esc *= 1 + rng.uniform(0.015, 0.05)  # price review at the contract anniversary
             to = None if nxt is None and a["open_ended"] else _add_years(frm, 1) - dt.timedelta(days=1)
@@ -536,8 +754,15 @@ def _rate_cards(accts: list[dict], svcs: list[list[dict]], cal: _Calendar, rng: 
         for j, s in enumerate(ss):  # a per-km lane whose charge would end on half a cent moves by a km
             rows = [rows_s[j, p] if rows_s[j, p] >= 0 else rows_z[s["mode"], p] for p in range(len(starts))]
             rows = [i for i in rows if cols["basis"][i] == RATE_BASES.index("per_km")]
-            while any(_half_cent(round(cols["rate"][i] * 1e4) * round(s["distance"]), 2, cols["fuel_surcharge_pct"][i],
-                                 cols["minimum"][i]) for i in rows):
+            while any(
+                _half_cent(
+                    round(cols["rate"][i] * 1e4) * round(s["distance"]),
+                    2,
+                    cols["fuel_surcharge_pct"][i],
+                    cols["minimum"][i],
+                )
+                for i in rows
+            ):
                 s["distance"] += 1.0
         svc_row.append(rows_s)
         zone_row.append(rows_z)
@@ -561,7 +786,7 @@ def _sample_shipments(accts, svcs, counts, cal, rngs) -> dict[str, np.ndarray]:
     """Per account: pickup day, service and carrier of each shipment (the only per-account loop)."""
     parts: dict[str, list] = {k: [] for k in ("acc", "day", "q", "svc", "carrier")}
     offset = 0
-    for ai, (a, ss, rng) in enumerate(zip(accts, svcs, rngs)):
+    for ai, (_a, ss, rng) in enumerate(zip(accts, svcs, rngs, strict=False)):
         w = np.array([s["weight"] * s["active"] for s in ss]).T  # quarter × service
         cdf = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
         cids = np.array([[c for c, _ in s["carriers"]] + [s["carriers"][0][0]] * (3 - len(s["carriers"])) for s in ss])
@@ -569,7 +794,7 @@ def _sample_shipments(accts, svcs, counts, cal, rngs) -> dict[str, np.ndarray]:
         ccdf[:, -1] = 1.0
         for qi, n in enumerate(counts[ai]):
             lo, hi = cal.bounds[qi], cal.bounds[qi + 1]
-            dw = cal.weight[lo - cal.first: hi - cal.first]
+            dw = cal.weight[lo - cal.first : hi - cal.first]
             day = rng.choice(np.arange(lo, hi), size=int(n), p=dw / dw.sum())
             svc = np.minimum(np.searchsorted(cdf[qi], rng.random(int(n)), side="right"), len(ss) - 1)
             k = (rng.random(int(n))[:, None] > ccdf[svc]).sum(axis=1).clip(0, 2)
@@ -600,8 +825,9 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     mode = s_mode[smp["svc"]]
     plan = smp["day"] * DAY + rng.integers(_M_SLOT[mode, 0], _M_SLOT[mode, 1]) * 15
     order = np.argsort(plan * A + smp["acc"], kind="stable")
-    acc, svc, q, carrier, plan, mode = (x[order] for x in (smp["acc"], smp["svc"], smp["q"].astype(np.int64),
-                                                            smp["carrier"], plan, mode))
+    acc, svc, q, carrier, plan, mode = (
+        x[order] for x in (smp["acc"], smp["svc"], smp["q"].astype(np.int64), smp["carrier"], plan, mode)
+    )
     del order
     pday = plan // DAY
 
@@ -661,14 +887,19 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     del med, sig, lo, hi, wf
     pallets = np.select(
         [(mode == 0) | (mode == 3), mode == 1, mode == 4, mode == 5],
-        [np.clip(np.round(weight / rng.uniform(550, 800, n)), 8, 33), np.clip(np.ceil(weight / 400), 1, 12),
-         np.clip(np.ceil(weight / 300) - (weight < 100), 0, 10),
-         np.where(rng.random(n) < 0.4, 0, rng.integers(10, 23, n))],  # ocean: 40% floor-loaded
-        0).astype(np.int64)
+        [
+            np.clip(np.round(weight / rng.uniform(550, 800, n)), 8, 33),
+            np.clip(np.ceil(weight / 400), 1, 12),
+            np.clip(np.ceil(weight / 300) - (weight < 100), 0, 10),
+            np.where(rng.random(n) < 0.4, 0, rng.integers(10, 23, n)),
+        ],  # ocean: 40% floor-loaded
+        0,
+    ).astype(np.int64)
     pieces = np.select(
         [mode == 2, pallets > 0, mode == 4],
         [1 + rng.poisson(0.4, n), pallets * rng.integers(4, 49, n), np.clip(1 + rng.poisson(weight / 40), 1, 60)],
-        rng.integers(200, 1800, n)).astype(np.int64)
+        rng.integers(200, 1800, n),
+    ).astype(np.int64)
     damaged = delivered & (rng.random(n) < _per_account(accts, "damage")[acc] * np.where(on_carrier, 2.0, 1.0))
     short = delivered & (rng.random(n) < _per_account(accts, "short")[acc])
 
@@ -708,10 +939,32 @@ def _shipments(accts, svcs, cal, smp, rates, rng) -> dict[str, np.ndarray]:
     margin -= 0.04 * late  # recovering a late load costs money
     cost = np.round(expected * (1 - np.clip(margin, 0.02, 0.35)), 2)
     del margin, shift
-    return dict(acc=acc, svc=svc, q=q, carrier=carrier, mode=mode, plan=plan, pick=pick, promised=promised,
-                deliv=deliv, status=status, weight=weight, pieces=pieces, pallets=pallets, dist=dist,
-                damaged=damaged, short=short, linehaul=linehaul, fuel=fuel, fuel_pct=fuel_pct, expected=expected,
-                revenue=expected.copy(), cost=cost, cell=cell, on_carrier=on_carrier)
+    return dict(
+        acc=acc,
+        svc=svc,
+        q=q,
+        carrier=carrier,
+        mode=mode,
+        plan=plan,
+        pick=pick,
+        promised=promised,
+        deliv=deliv,
+        status=status,
+        weight=weight,
+        pieces=pieces,
+        pallets=pallets,
+        dist=dist,
+        damaged=damaged,
+        short=short,
+        linehaul=linehaul,
+        fuel=fuel,
+        fuel_pct=fuel_pct,
+        expected=expected,
+        revenue=expected.copy(),
+        cost=cost,
+        cell=cell,
+        on_carrier=on_carrier,
+    )
 
 
 def _invoices(accts, cal, sh, rng) -> dict[str, np.ndarray]:
@@ -792,7 +1045,8 @@ def _invoices(accts, cal, sh, rng) -> dict[str, np.ndarray]:
 
     # status: clients dispute over-charges, credits fix them; the rest is paid after the terms (or still open)
     flagged = (np.bincount(inv, weights=err & (delta > 0), minlength=ni) > 0) | (
-        np.bincount(inv, weights=dup, minlength=ni) > 0)
+        np.bincount(inv, weights=dup, minlength=ni) > 0
+    )
     short_billed = np.bincount(inv, weights=err & (delta < 0), minlength=ni) > 0
     false_dispute = ~flagged & ~short_billed & (rng.random(ni) < 0.002)
     r = rng.random(ni)
@@ -805,11 +1059,31 @@ def _invoices(accts, cal, sh, rng) -> dict[str, np.ndarray]:
     paid_null = disputed | (paid > last)
     inv_status = np.select([disputed, credited, paid_null], [2, 3, 0], 1)  # INVOICE_STATUSES order
 
-    return dict(bidx=bidx, inv=inv, err=err, kind=ek, delta=delta, dup=dup, unbilled=np.flatnonzero(unbilled),
-                cutoff=cutoff, acc=inv_acc, issued=issued, due=issued + terms, paid=paid, paid_null=paid_null,
-                amount=inv_amount, status=inv_status, raised=disputed | (credited & flagged),
-                false_dispute=false_dispute, l_inv=l_inv, l_ship=bidx[ship], l_type=ctype, l_amount=amount,
-                l_no=line_no, l_dup=is_dup.astype(bool))
+    return dict(
+        bidx=bidx,
+        inv=inv,
+        err=err,
+        kind=ek,
+        delta=delta,
+        dup=dup,
+        unbilled=np.flatnonzero(unbilled),
+        cutoff=cutoff,
+        acc=inv_acc,
+        issued=issued,
+        due=issued + terms,
+        paid=paid,
+        paid_null=paid_null,
+        amount=inv_amount,
+        status=inv_status,
+        raised=disputed | (credited & flagged),
+        false_dispute=false_dispute,
+        l_inv=l_inv,
+        l_ship=bidx[ship],
+        l_type=ctype,
+        l_amount=amount,
+        l_no=line_no,
+        l_dup=is_dup.astype(bool),
+    )
 
 
 def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
@@ -820,8 +1094,17 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
 
     def add(s_acc, opened, cat, sev, ship, claim, root) -> None:
         m = opened <= end
-        parts.append(dict(acc=s_acc[m], opened=opened[m], cat=np.broadcast_to(cat, m.shape)[m], sev=sev[m],
-                          ship=ship[m], claim=claim[m], root=root[m]))
+        parts.append(
+            dict(
+                acc=s_acc[m],
+                opened=opened[m],
+                cat=np.broadcast_to(cat, m.shape)[m],
+                sev=sev[m],
+                ship=ship[m],
+                claim=claim[m],
+                root=root[m],
+            )
+        )
 
     def pick(choices: np.ndarray, size: int) -> np.ndarray:
         return choices[rng.integers(0, len(choices), size)]
@@ -831,27 +1114,48 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     late_days = np.where(delivered, sh["deliv"] // DAY - promised_day, cal.last - promised_day)
     late = (delivered | (status == 1)) & (late_days > 0)
     i = np.flatnonzero(late & (rng.random(n) < _per_account(accts, "complain")[acc]))
-    opened = np.where(delivered[i], sh["deliv"][i] + rng.integers(60, 48 * 60, len(i)),
-                      sh["promised"][i] + rng.integers(DAY, 3 * DAY, len(i)))
-    sev = np.select([late_days[i] >= 3, late_days[i] == 2],
-                    [2 + (rng.random(len(i)) < 0.2), 1 + (rng.random(len(i)) < 0.4)], rng.random(len(i)) < 0.5)
+    opened = np.where(
+        delivered[i],
+        sh["deliv"][i] + rng.integers(60, 48 * 60, len(i)),
+        sh["promised"][i] + rng.integers(DAY, 3 * DAY, len(i)),
+    )
+    sev = np.select(
+        [late_days[i] >= 3, late_days[i] == 2],
+        [2 + (rng.random(len(i)) < 0.2), 1 + (rng.random(len(i)) < 0.4)],
+        rng.random(len(i)) < 0.5,
+    )
     cell_cause = np.array([_RC["carrier capacity"], _RC["driver shortage"], _RC["hub congestion"]])
-    root = np.where(sh["cell"][i], cell_cause[rng.choice(3, len(i), p=[0.6, 0.25, 0.15])],
-                    np.where(mode[i] >= 4, pick(_OVERSEAS_CAUSES, len(i)), pick(_LATE_CAUSES, len(i))))
+    root = np.where(
+        sh["cell"][i],
+        cell_cause[rng.choice(3, len(i), p=[0.6, 0.25, 0.15])],
+        np.where(mode[i] >= 4, pick(_OVERSEAS_CAUSES, len(i)), pick(_LATE_CAUSES, len(i))),
+    )
     add(acc[i], opened, _CATEGORY["late delivery"], sev, i, np.full(len(i), np.nan), root)
 
     fx = np.array([a["fx"] for a in accts])
     for flag, share, cat, causes, frac in (
-        ("damaged", 0.8, "damage", ("handling at cross-dock", "insufficient packaging", "load not secured"),
-         (0.05, 0.5)),
+        (
+            "damaged",
+            0.8,
+            "damage",
+            ("handling at cross-dock", "insufficient packaging", "load not secured"),
+            (0.05, 0.5),
+        ),
         ("short", 0.6, "loss", ("mis-sorted at hub", "theft in transit", "picking error at origin"), (0.05, 0.3)),
     ):
         i = np.flatnonzero(sh[flag] & (rng.random(n) < share))
         value = sh["weight"][i] * rng.uniform(1, 25, len(i))  # goods value per kg varies widely
         claim = np.clip(value * rng.uniform(*frac, len(i)), 25, 20000) * fx[acc[i]]
         sev = 1 + (rng.random(len(i)) < (0.4 if cat == "damage" else 0.7)) + (rng.random(len(i)) < 0.1)
-        add(acc[i], sh["deliv"][i] + rng.integers(120, 72 * 60, len(i)), _CATEGORY[cat], sev, i, np.round(claim, 2),
-            pick(np.array([_RC[c] for c in causes]), len(i)))
+        add(
+            acc[i],
+            sh["deliv"][i] + rng.integers(120, 72 * 60, len(i)),
+            _CATEGORY[cat],
+            sev,
+            i,
+            np.round(claim, 2),
+            pick(np.array([_RC[c] for c in causes]), len(i)),
+        )
 
     # billing disputes: one per invoice the client raised, on its first wrong shipment
     j = np.flatnonzero(iv["raised"])
@@ -864,17 +1168,34 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     over = np.where(iv["err"], np.maximum(iv["delta"], 0), 0)
     positive = np.bincount(iv["inv"], weights=over, minlength=len(iv["issued"]))
     dup_amount = np.bincount(iv["l_inv"], weights=iv["l_amount"] * iv["l_dup"], minlength=len(iv["issued"]))
-    claim = np.where(iv["false_dispute"][j], iv["amount"][j] * rng.uniform(0.02, 0.1, len(j)),
-                     positive[j] + dup_amount[j])
-    by_kind = np.array([_RC["rate card not updated"], _RC["rate card not updated"], _RC["fuel surcharge not applied"],
-                        _RC["accessorial not agreed"]])
-    root = np.where(iv["false_dispute"][j], _RC["client PO mismatch"],
-                    np.where(iv["err"][local], by_kind[iv["kind"][local]], _RC["duplicate invoice line"]))
+    claim = np.where(
+        iv["false_dispute"][j], iv["amount"][j] * rng.uniform(0.02, 0.1, len(j)), positive[j] + dup_amount[j]
+    )
+    by_kind = np.array(
+        [
+            _RC["rate card not updated"],
+            _RC["rate card not updated"],
+            _RC["fuel surcharge not applied"],
+            _RC["accessorial not agreed"],
+        ]
+    )
+    root = np.where(
+        iv["false_dispute"][j],
+        _RC["client PO mismatch"],
+        np.where(iv["err"][local], by_kind[iv["kind"][local]], _RC["duplicate invoice line"]),
+    )
     lo_ = iv["issued"][j] * DAY + 9 * 60
     hi_ = np.minimum(lo_ + 15 * DAY, end)
     opened = lo_ + (rng.random(len(j)) * (hi_ - lo_)).astype(np.int64)
-    add(iv["acc"][j], opened, _CATEGORY["billing dispute"], 1 + (rng.random(len(j)) < 0.35), iv["bidx"][local],
-        np.round(claim, 2), root)
+    add(
+        iv["acc"][j],
+        opened,
+        _CATEGORY["billing dispute"],
+        1 + (rng.random(len(j)) < 0.35),
+        iv["bidx"][local],
+        np.round(claim, 2),
+        root,
+    )
 
     # communication and other: a few per account and quarter, more for at-risk and bigger accounts
     lam = _per_account(accts, "comm")[:, None] * np.sqrt(counts / 300.0)
@@ -884,12 +1205,22 @@ def _cases(accts, cal, sh, iv, counts, rng) -> dict[str, np.ndarray]:
     m = len(c_acc)
     opened = cal.bounds[c_q] * DAY + (rng.random(m) * (cal.bounds[c_q + 1] - cal.bounds[c_q]) * DAY).astype(np.int64)
     comm = rng.random(m) < 0.65
-    comm_causes = np.array([_RC[c] for c in ("no proactive delay notice", "tracking not updated", "POD not provided",
-                                              "wrong contact details")])
+    comm_causes = np.array(
+        [
+            _RC[c]
+            for c in ("no proactive delay notice", "tracking not updated", "POD not provided", "wrong contact details")
+        ]
+    )
     other_causes = np.array([_RC[c] for c in ("portal access issue", "reporting request", "client PO mismatch")])
-    add(c_acc, opened, np.where(comm, _CATEGORY["communication"], _CATEGORY["other"]),
-        (rng.random(m) < 0.4).astype(np.int64), np.full(m, -1), np.full(m, np.nan),
-        np.where(comm, pick(comm_causes, m), pick(other_causes, m)))
+    add(
+        c_acc,
+        opened,
+        np.where(comm, _CATEGORY["communication"], _CATEGORY["other"]),
+        (rng.random(m) < 0.4).astype(np.int64),
+        np.full(m, -1),
+        np.full(m, np.nan),
+        np.where(comm, pick(comm_causes, m), pick(other_causes, m)),
+    )
 
     c = {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
     order = np.argsort(c["opened"], kind="stable")
@@ -909,7 +1240,7 @@ def _opportunities(accts, svcs, cal, annual, rng) -> dict[str, list]:
     """2–6 pipeline deals per account (more for growing ones): new modes, lanes, warehousing, VAS."""
     out: dict[str, list] = {k: [] for k in TABLES["opportunities"].columns}
     prob = {"prospecting": 0.1, "qualification": 0.2, "proposal": 0.4, "negotiation": 0.6, "won": 1.0, "lost": 0.0}
-    for ai, (a, ss) in enumerate(zip(accts, svcs)):
+    for ai, (a, ss) in enumerate(zip(accts, svcs, strict=False)):
         used = {s["mode"] for s in ss}
         lanes = {(s["origin"], s["destination"]) for s in ss}
         home = ss[0]["origin"] if _CITIES[ss[0]["origin"]][2] != "GW" else _REGIONS[a["region"]][1][0]
@@ -947,7 +1278,7 @@ def _targets(accts, cal, season, scale, sh) -> dict[str, list]:
     seasons = list(season) + [season[-4] if Q >= 4 else 1.0]
 
     def add(ai: int, period: str, metric: str, target: float, tol: float | None) -> None:
-        for k, v in zip(out, (ai, period, metric, target, tol)):
+        for k, v in zip(out, (ai, period, metric, target, tol), strict=False):
             out[k].append(v)
 
     for ai, a in enumerate(accts):
@@ -955,20 +1286,26 @@ def _targets(accts, cal, season, scale, sh) -> dict[str, list]:
         quarterly = a["base"] * scale * a["commit"]  # committed shipments per quarter
         margin = round(200 * (e_rev[ai] - e_cost[ai]) / max(e_rev[ai], 1.0)) / 2
         for metric, target, tol in (
-            ("otd_pct", 96.0 if strategic else 95.0, 2.0), ("otp_pct", 95.0, 2.0), ("otif_pct", 93.0, 2.0),
-            ("invoice_accuracy_pct", 96.0, 2.0), ("damage_ratio_pct", 0.5, 0.25), ("gross_margin_pct", margin, 2.0),
-            ("median_hours_to_resolve", 36.0 if strategic else 48.0, 12.0), ("days_to_pay", float(a["terms"]), 7.0),
+            ("otd_pct", 96.0 if strategic else 95.0, 2.0),
+            ("otp_pct", 95.0, 2.0),
+            ("otif_pct", 93.0, 2.0),
+            ("invoice_accuracy_pct", 96.0, 2.0),
+            ("damage_ratio_pct", 0.5, 0.25),
+            ("gross_margin_pct", margin, 2.0),
+            ("median_hours_to_resolve", 36.0 if strategic else 48.0, 12.0),
+            ("days_to_pay", float(a["terms"]), 7.0),
             ("shipments", float(round(quarterly)), float(round(0.05 * quarterly))),
         ):
             add(ai, "contract", metric, target, tol)
         per_ship = rev[ai] / max(cnt[ai], 1)
-        for i, (period, s) in enumerate(zip(periods, seasons)):
+        for i, (period, s) in enumerate(zip(periods, seasons, strict=False)):
             planned = max(1000.0, round(per_ship * a["base"] * scale * s * 1.015**i, -3))
             add(ai, period, "revenue", planned, round(0.05 * planned, -2))
     return out
 
 
 # --- output -----------------------------------------------------------------------------------------------
+
 
 def _write_csv(folder: Path, name: str, columns: dict[str, pa.Array | list | np.ndarray]) -> int:
     """Columns (in schema order) → ``<name>.csv`` with a plain header; → rows written."""
@@ -1040,19 +1377,30 @@ def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
     sid = lambda i: f"SHP-{int(i) + 1:0{sw}d}"  # noqa: E731
     iid = lambda i: f"INV-{int(i) + 1:0{iw}d}"  # noqa: E731
     e = np.flatnonzero(iv["err"])
-    errors = [dict(shipment_id=sid(s), invoice_id=iid(i), kind=_ERROR_KINDS[k], amount=float(a))
-              for s, i, k, a in zip(iv["bidx"][e].tolist(), iv["inv"][e].tolist(), iv["kind"][e].tolist(),
-                                    iv["delta"][e].tolist())]
+    errors = [
+        dict(shipment_id=sid(s), invoice_id=iid(i), kind=_ERROR_KINDS[k], amount=float(a))
+        for s, i, k, a in zip(
+            iv["bidx"][e].tolist(), iv["inv"][e].tolist(), iv["kind"][e].tolist(), iv["delta"][e].tolist(), strict=False
+        )
+    ]
     d = np.flatnonzero(iv["l_dup"])
-    dups = [dict(invoice_id=iid(i), line_no=int(no), shipment_id=sid(s))
-            for i, no, s in zip(iv["l_inv"][d].tolist(), iv["l_no"][d].tolist(), iv["l_ship"][d].tolist())]
+    dups = [
+        dict(invoice_id=iid(i), line_no=int(no), shipment_id=sid(s))
+        for i, no, s in zip(iv["l_inv"][d].tolist(), iv["l_no"][d].tolist(), iv["l_ship"][d].tolist(), strict=False)
+    ]
     Q = len(cal.quarters)
     clusters = []
     for a in accts:
         for qi in range(max(0, Q - 3), Q):
             for o, dst in a.get("planted_lanes", []):
-                clusters.append(dict(account_id=a["id"], lane=f"{o} → {dst}",
-                                     carrier=_CARRIER_NAMES[a["planted_carrier"]], quarter=str(cal.quarters[qi])))
+                clusters.append(
+                    dict(
+                        account_id=a["id"],
+                        lane=f"{o} → {dst}",
+                        carrier=_CARRIER_NAMES[a["planted_carrier"]],
+                        quarter=str(cal.quarters[qi]),
+                    )
+                )
     return {
         "seed": seed,
         "quarters": [str(q) for q in cal.quarters],
@@ -1062,7 +1410,7 @@ def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
         "unbilled_shipments": [sid(i) for i in iv["unbilled"].tolist()],
         "late_clusters": clusters,
         # deliveries after this day are legitimately not billed yet (the next billing run is after the period)
-        "billing_cutoff": {a["id"]: _date(c).isoformat() for a, c in zip(accts, iv["cutoff"].tolist())},
+        "billing_cutoff": {a["id"]: _date(c).isoformat() for a, c in zip(accts, iv["cutoff"].tolist(), strict=False)},
     }
 
 
@@ -1072,14 +1420,22 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
     n = len(sh["acc"])
     acc_ids = pa.array([a["id"] for a in accts])
     cities = pa.array(list(_CITY_NAMES))
-    rows["accounts"] = _write_csv(folder, "accounts", dict(
-        account_id=acc_ids, name=[a["name"] for a in accts], industry=[a["industry"] for a in accts],
-        tier=[a["tier"] for a in accts], region=[a["region"] for a in accts], owner=[a["owner"] for a in accts],
-        contract_start=_dates([_day(a["start"]) for a in accts]),
-        contract_end=_dates([_day(a["end"]) for a in accts]),
-        currency=[a["currency"] for a in accts],
-        committed_shipments=[int(round(4 * a["base"] * scale * a["commit"], -1)) for a in accts],
-    ))
+    rows["accounts"] = _write_csv(
+        folder,
+        "accounts",
+        dict(
+            account_id=acc_ids,
+            name=[a["name"] for a in accts],
+            industry=[a["industry"] for a in accts],
+            tier=[a["tier"] for a in accts],
+            region=[a["region"] for a in accts],
+            owner=[a["owner"] for a in accts],
+            contract_start=_dates([_day(a["start"]) for a in accts]),
+            contract_end=_dates([_day(a["end"]) for a in accts]),
+            currency=[a["currency"] for a in accts],
+            committed_shipments=[int(round(4 * a["base"] * scale * a["commit"], -1)) for a in accts],
+        ),
+    )
     ship_ids = _ids("SHP-", np.arange(1, n + 1), max(6, len(str(n))))
     flat = [s for ss in svcs for s in ss]
     s_orig = np.array([_CITY_IDX[s["origin"]] for s in flat])
@@ -1087,61 +1443,118 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
     pick_null = sh["status"] % 3 == 0  # booked or cancelled: not picked up
     not_delivered = sh["status"] != 2
     cancelled = sh["status"] == 3
-    rows["shipments"] = _write_csv(folder, "shipments", dict(
-        shipment_id=ship_ids, account_id=_cat(sh["acc"], acc_ids), mode=_cat(sh["mode"], MODES),
-        origin=_cat(s_orig[sh["svc"]], cities), destination=_cat(s_dest[sh["svc"]], cities),
-        carrier=_cat(sh["carrier"], _CARRIER_NAMES), pickup_planned=_ts(sh["plan"]),
-        pickup_actual=_ts(sh["pick"], pick_null), delivery_promised=_ts(sh["promised"]),
-        delivery_actual=_ts(sh["deliv"], not_delivered), weight_kg=pa.array(sh["weight"]),
-        pieces=pa.array(sh["pieces"]), pallets=pa.array(sh["pallets"]), distance_km=pa.array(sh["dist"]),
-        revenue=_money(sh["revenue"], cancelled), cost=_money(sh["cost"], cancelled),
-        status=_cat(sh["status"], SHIPMENT_STATUSES),
-        damaged=pa.array(sh["damaged"], mask=not_delivered), short=pa.array(sh["short"], mask=not_delivered),
-    ))
+    rows["shipments"] = _write_csv(
+        folder,
+        "shipments",
+        dict(
+            shipment_id=ship_ids,
+            account_id=_cat(sh["acc"], acc_ids),
+            mode=_cat(sh["mode"], MODES),
+            origin=_cat(s_orig[sh["svc"]], cities),
+            destination=_cat(s_dest[sh["svc"]], cities),
+            carrier=_cat(sh["carrier"], _CARRIER_NAMES),
+            pickup_planned=_ts(sh["plan"]),
+            pickup_actual=_ts(sh["pick"], pick_null),
+            delivery_promised=_ts(sh["promised"]),
+            delivery_actual=_ts(sh["deliv"], not_delivered),
+            weight_kg=pa.array(sh["weight"]),
+            pieces=pa.array(sh["pieces"]),
+            pallets=pa.array(sh["pallets"]),
+            distance_km=pa.array(sh["dist"]),
+            revenue=_money(sh["revenue"], cancelled),
+            cost=_money(sh["cost"], cancelled),
+            status=_cat(sh["status"], SHIPMENT_STATUSES),
+            damaged=pa.array(sh["damaged"], mask=not_delivered),
+            short=pa.array(sh["short"], mask=not_delivered),
+        ),
+    )
     ni = len(iv["issued"])
     inv_ids = _ids("INV-", np.arange(1, ni + 1), max(6, len(str(ni))))
-    rows["invoices"] = _write_csv(folder, "invoices", dict(
-        invoice_id=inv_ids, account_id=_cat(iv["acc"], acc_ids), issued=_dates(iv["issued"]),
-        due=_dates(iv["due"]), paid=_dates(iv["paid"], iv["paid_null"]), amount=_money(iv["amount"]),
-        status=_cat(iv["status"], INVOICE_STATUSES),
-    ))
-    rows["invoice_lines"] = _write_csv(folder, "invoice_lines", dict(
-        invoice_id=_cat(iv["l_inv"], inv_ids), line_no=pa.array(iv["l_no"]),
-        shipment_id=_cat(iv["l_ship"], ship_ids), charge_type=_cat(iv["l_type"], CHARGE_TYPES),
-        amount=_money(iv["l_amount"]),
-    ))
+    rows["invoices"] = _write_csv(
+        folder,
+        "invoices",
+        dict(
+            invoice_id=inv_ids,
+            account_id=_cat(iv["acc"], acc_ids),
+            issued=_dates(iv["issued"]),
+            due=_dates(iv["due"]),
+            paid=_dates(iv["paid"], iv["paid_null"]),
+            amount=_money(iv["amount"]),
+            status=_cat(iv["status"], INVOICE_STATUSES),
+        ),
+    )
+    rows["invoice_lines"] = _write_csv(
+        folder,
+        "invoice_lines",
+        dict(
+            invoice_id=_cat(iv["l_inv"], inv_ids),
+            line_no=pa.array(iv["l_no"]),
+            shipment_id=_cat(iv["l_ship"], ship_ids),
+            charge_type=_cat(iv["l_type"], CHARGE_TYPES),
+            amount=_money(iv["l_amount"]),
+        ),
+    )
     rc = rates[0]
     nr = len(rc["rate_id"])
-    rows["rate_cards"] = _write_csv(folder, "rate_cards", dict(
-        rate_id=_ids("RC-", np.arange(1, nr + 1), max(5, len(str(nr)))),
-        account_id=_cat(np.array(rc["account_id"]), acc_ids),
-        mode=_cat(np.array(rc["mode"]), MODES), origin=_cat(np.array(rc["origin"]), cities),
-        destination=_cat(np.array(rc["destination"]), cities), basis=_cat(np.array(rc["basis"]), RATE_BASES),
-        rate=pa.array(rc["rate"], pa.float64()), minimum=_money(np.array(rc["minimum"])),
-        fuel_surcharge_pct=_money(np.array(rc["fuel_surcharge_pct"])), valid_from=_dates(rc["valid_from"]),
-        valid_to=_dates(np.array(rc["valid_to"]), np.array(rc["valid_to"]) < 0),
-    ))
+    rows["rate_cards"] = _write_csv(
+        folder,
+        "rate_cards",
+        dict(
+            rate_id=_ids("RC-", np.arange(1, nr + 1), max(5, len(str(nr)))),
+            account_id=_cat(np.array(rc["account_id"]), acc_ids),
+            mode=_cat(np.array(rc["mode"]), MODES),
+            origin=_cat(np.array(rc["origin"]), cities),
+            destination=_cat(np.array(rc["destination"]), cities),
+            basis=_cat(np.array(rc["basis"]), RATE_BASES),
+            rate=pa.array(rc["rate"], pa.float64()),
+            minimum=_money(np.array(rc["minimum"])),
+            fuel_surcharge_pct=_money(np.array(rc["fuel_surcharge_pct"])),
+            valid_from=_dates(rc["valid_from"]),
+            valid_to=_dates(np.array(rc["valid_to"]), np.array(rc["valid_to"]) < 0),
+        ),
+    )
     nc = len(cases["acc"])
-    rows["cases"] = _write_csv(folder, "cases", dict(
-        case_id=_ids("CS-", np.arange(1, nc + 1), max(6, len(str(nc)))), account_id=_cat(cases["acc"], acc_ids),
-        opened=_ts(cases["opened"]), closed=_ts(cases["closed"], cases["closed_null"]),
-        category=_cat(cases["cat"], CASE_CATEGORIES), severity=_cat(cases["sev"], CASE_SEVERITIES),
-        shipment_id=_cat(cases["ship"], ship_ids), claim_amount=_money(cases["claim"]),
-        status=_cat(np.where(cases["closed_null"], 0, 1), CASE_STATUSES),
-        root_cause=_cat(cases["root"], _ROOT_CAUSES),
-    ))
+    rows["cases"] = _write_csv(
+        folder,
+        "cases",
+        dict(
+            case_id=_ids("CS-", np.arange(1, nc + 1), max(6, len(str(nc)))),
+            account_id=_cat(cases["acc"], acc_ids),
+            opened=_ts(cases["opened"]),
+            closed=_ts(cases["closed"], cases["closed_null"]),
+            category=_cat(cases["cat"], CASE_CATEGORIES),
+            severity=_cat(cases["sev"], CASE_SEVERITIES),
+            shipment_id=_cat(cases["ship"], ship_ids),
+            claim_amount=_money(cases["claim"]),
+            status=_cat(np.where(cases["closed_null"], 0, 1), CASE_STATUSES),
+            root_cause=_cat(cases["root"], _ROOT_CAUSES),
+        ),
+    )
     no = len(opps["opp_id"])
-    rows["opportunities"] = _write_csv(folder, "opportunities", dict(
-        opp_id=_ids("OPP-", np.array(opps["opp_id"]), max(4, len(str(no)))),
-        account_id=_cat(np.array(opps["account_id"]), acc_ids), service=opps["service"], stage=opps["stage"],
-        amount=_money(np.array(opps["amount"])), probability=pa.array(opps["probability"], pa.float64()),
-        expected_close=_dates(opps["expected_close"]),
-    ))
-    rows["targets"] = _write_csv(folder, "targets", dict(
-        account_id=_cat(np.array(targets["account_id"]), acc_ids), period=targets["period"],
-        metric=targets["metric"], target=pa.array(targets["target"], pa.float64()),
-        tolerance=pa.array(targets["tolerance"], pa.float64()),
-    ))
+    rows["opportunities"] = _write_csv(
+        folder,
+        "opportunities",
+        dict(
+            opp_id=_ids("OPP-", np.array(opps["opp_id"]), max(4, len(str(no)))),
+            account_id=_cat(np.array(opps["account_id"]), acc_ids),
+            service=opps["service"],
+            stage=opps["stage"],
+            amount=_money(np.array(opps["amount"])),
+            probability=pa.array(opps["probability"], pa.float64()),
+            expected_close=_dates(opps["expected_close"]),
+        ),
+    )
+    rows["targets"] = _write_csv(
+        folder,
+        "targets",
+        dict(
+            account_id=_cat(np.array(targets["account_id"]), acc_ids),
+            period=targets["period"],
+            metric=targets["metric"],
+            target=pa.array(targets["target"], pa.float64()),
+            tolerance=pa.array(targets["tolerance"], pa.float64()),
+        ),
+    )
     return rows
 
 
@@ -1165,15 +1578,17 @@ def generate_book(
     if isinstance(quarters, bool) or not isinstance(quarters, int) or quarters < 1:
         raise ConfigError(f"quarters={quarters!r}: expected a whole number ≥ 1")
     if shipments is not None and (not isinstance(shipments, int) or shipments < 10 * accounts * quarters):
-        raise ConfigError(f"shipments={shipments!r}: expected at least 10 per account and quarter "
-                          f"({10 * accounts * quarters} for {accounts} accounts × {quarters} quarters)")
+        raise ConfigError(
+            f"shipments={shipments!r}: expected at least 10 per account and quarter "
+            f"({10 * accounts * quarters} for {accounts} accounts × {quarters} quarters)"
+        )
     end = Quarter.last_complete() if end_quarter is None else Quarter.parse(end_quarter)
     out_dir = Path(out_dir)
     cal = _calendar(end, quarters)
     rng = np.random.default_rng(seed)
     accts = _accounts(accounts, cal, rng)
     acc_rngs = rng.spawn(accounts)
-    svcs = [_services(a, quarters, r) for a, r in zip(accts, acc_rngs)]
+    svcs = [_services(a, quarters, r) for a, r in zip(accts, acc_rngs, strict=False)]
     rates = _rate_cards(accts, svcs, cal, rng)
 
     season = np.add.reduceat(cal.weight, cal.bounds[:-1] - cal.first)
@@ -1198,5 +1613,10 @@ def generate_book(
         (folder / "planted.json").write_text(_planted_json(planted), encoding="utf-8", newline="\n")
 
     _publish(out_dir, write)
-    return SampleSummary(out_dir=out_dir, accounts=accounts, quarters=tuple(str(q) for q in cal.quarters),
-                         rows=dict(rows), seconds=round(time.perf_counter() - t0, 3))
+    return SampleSummary(
+        out_dir=out_dir,
+        accounts=accounts,
+        quarters=tuple(str(q) for q in cal.quarters),
+        rows=dict(rows),
+        seconds=round(time.perf_counter() - t0, 3),
+    )

@@ -247,9 +247,7 @@ RATE_CARDS = Table(
         _f("valid_to", "date", "Last day the rate applies; empty = open-ended.", required=False),
     ),
     key=("rate_id",),
-    rules=(
-        Rule("validity", ("valid_from", "valid_to"), "valid_to >= valid_from", "valid_to on or after valid_from"),
-    ),
+    rules=(Rule("validity", ("valid_from", "valid_to"), "valid_to >= valid_from", "valid_to on or after valid_from"),),
     references={"account_id": "accounts.account_id"},
 )
 
@@ -304,8 +302,7 @@ TARGETS = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t
-    for t in (ACCOUNTS, SHIPMENTS, INVOICES, INVOICE_LINES, RATE_CARDS, CASES, OPPORTUNITIES, TARGETS)
+    t.name: t for t in (ACCOUNTS, SHIPMENTS, INVOICES, INVOICE_LINES, RATE_CARDS, CASES, OPPORTUNITIES, TARGETS)
 }
 
 
@@ -322,9 +319,7 @@ def markdown_reference() -> str:
         out += [f"## {t.name}", "", t.doc, "", f"Key: {', '.join(t.key)}.", ""]
         out += ["| column | type | required | expected | meaning |", "|---|---|---|---|---|"]
         for f in t.fields:
-            out.append(
-                f"| {f.name} | {f.kind} | {'yes' if f.required else 'no'} | {f.expectation()} | {f.doc} |"
-            )
+            out.append(f"| {f.name} | {f.kind} | {'yes' if f.required else 'no'} | {f.expectation()} | {f.doc} |")
         for r in t.rules:
             out.append(f"\nRule `{r.name}`: {r.expected}.")
         for col, ref in t.references.items():

@@ -96,7 +96,7 @@ class Scorecard:
         kpi = self.kpis.get(key)
         return None if kpi is None else kpi.value
 
-    def for_client(self) -> "Scorecard":
+    def for_client(self) -> Scorecard:
         """The same scorecard without what a client never sees (INTERNAL_KPIS and their columns)."""
         drop = lambda frame: frame.drop(columns=[c for c in INTERNAL_COLUMNS if c in frame.columns])  # noqa: E731
         return replace(

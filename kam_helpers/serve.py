@@ -63,7 +63,12 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
     pools = {name: {"pool_size": int(size)} for name, size in opts.pools.items()}
     pools["default"] = {"pool_size": 0}  # other notebooks in the folder start a kernel on demand
     return [
-        python, "-W", "ignore::DeprecationWarning", "-m", "voila", str(opts.notebooks),
+        python,
+        "-W",
+        "ignore::DeprecationWarning",
+        "-m",
+        "voila",
+        str(opts.notebooks),
         "--no-browser",
         f"--Voila.ip={HOST}",
         f"--Voila.port={int(opts.port)}",
@@ -184,7 +189,7 @@ def warm_up(workspace: str | Path = "") -> None:
         with Workspace.open(workspace or None) as ws:
             for account_id in ws.account_ids()[1:3]:
                 forecast.forecast(ws.account_data(account_id), report.scorecard.quarter)
-    except Exception:  # noqa: BLE001 - warming is best effort; the page reports real problems
+    except Exception:
         pass
 
 
@@ -204,7 +209,7 @@ def page_params(warm: Callable[[], Any] | None = warm_up, **defaults: str) -> di
                     warm_up(os.environ.get("KAM_WORKSPACE", ""))
                 else:
                     warm()
-            except Exception:  # noqa: BLE001 - the real call after the request reports it on the page
+            except Exception:
                 pass
         from voila.utils import get_query_string
 
@@ -229,11 +234,16 @@ def notice_html(exc: BaseException, account_id: str = "", quarter: str = "") -> 
     if isinstance(exc, UnknownAccountError):
         title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace."
     elif isinstance(exc, ConfigError):
-        title, text = "Not a quarter", f"{html.escape(str(exc).split(': ', 1)[-1])}: <b>{html.escape(quarter)}</b> is not one."
+        title, text = (
+            "Not a quarter",
+            f"{html.escape(str(exc).split(': ', 1)[-1])}: <b>{html.escape(quarter)}</b> is not one.",
+        )
     elif isinstance(exc, DataValidationError):
         title = "Data problems"
-        text = (f"The report of <b>{who}</b> cannot be shown: {len(exc.problems)} row(s) of its data could not be "
-                "loaded. `kam validate` lists them for the analyst.")
+        text = (
+            f"The report of <b>{who}</b> cannot be shown: {len(exc.problems)} row(s) of its data could not be "
+            "loaded. `kam validate` lists them for the analyst."
+        )
     elif isinstance(exc, WorkspaceError):
         title, text = "No workspace", "The workspace store could not be opened. Run `kam sample` or `kam import`."
     else:

@@ -32,11 +32,23 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: Table, path: Path, label: st
     if missing:
         raise DataValidationError(
             [
-                Problem(label, 1, c, None, f"a column named {c!r} (required); the header has {', '.join(header)}", table.name)
+                Problem(
+                    label,
+                    1,
+                    c,
+                    None,
+                    f"a column named {c!r} (required); the header has {', '.join(header)}",
+                    table.name,
+                )
                 for c in missing
             ]
         )
-    cols = [f"{_q(rel.columns[header.index(f.name)])} AS {_q(f.name)}" if f.name in header else f"CAST(NULL AS VARCHAR) AS {_q(f.name)}" for f in table.fields]
+    cols = [
+        f"{_q(rel.columns[header.index(f.name)])} AS {_q(f.name)}"
+        if f.name in header
+        else f"CAST(NULL AS VARCHAR) AS {_q(f.name)}"
+        for f in table.fields
+    ]
     con.execute(f"CREATE TABLE {_q('raw_' + table.name)} AS SELECT {', '.join(cols)} FROM rel")
     con.execute(f"ALTER TABLE {_q('raw_' + table.name)} ADD COLUMN _row BIGINT")
     con.execute(f"ALTER TABLE {_q('raw_' + table.name)} ADD COLUMN _file VARCHAR")

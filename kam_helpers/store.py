@@ -61,7 +61,7 @@ def _sql_name(name: str) -> str:
 
 
 def build_workspace(
-    workspace: Path, loader: RawLoader, *, strict: bool = False, formats: Formats = Formats()
+    workspace: Path, loader: RawLoader, *, strict: bool = False, formats: Formats | None = None
 ) -> BuildReport:
     """Raw tables from ``loader`` → validated store at ``workspace/kam.duckdb``, replaced atomically.
 
@@ -87,7 +87,7 @@ def build_workspace(
             rejected = {}
             for table in TABLES.values():
                 if table.name in present:
-                    rejected[table.name] = validate_table(con, table, formats)
+                    rejected[table.name] = validate_table(con, table, formats or Formats())
             check_references(con, present)
             found = problems(con)
             if strict and found:
@@ -98,7 +98,7 @@ def build_workspace(
                     publish_table(con, table)
                     rows[table.name] = con.execute(f"SELECT count(*) FROM {_sql_name(table.name)}").fetchone()[0]
                     rejected[table.name] = con.execute(
-                        "SELECT count(DISTINCT (file, \"row\")) FROM _problems WHERE table_name = ?", [table.name]
+                        'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
                     ).fetchone()[0]
             for name in present:
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
@@ -167,7 +167,7 @@ def _write_fingerprints(con: duckdb.DuckDBPyConnection, present: set[str]) -> No
             )
     parts.append(
         "SELECT account_id, '_problems', md5(string_agg(CAST(p AS VARCHAR), chr(10) ORDER BY p.file, p.row, "
-        "p.\"column\")) FROM _problems p WHERE account_id IS NOT NULL GROUP BY account_id"
+        'p."column")) FROM _problems p WHERE account_id IS NOT NULL GROUP BY account_id'
     )
     con.execute(
         "CREATE TABLE _fingerprints AS SELECT a.account_id, md5(string_agg(tname || ':' || coalesce(d, ''), ';' "
@@ -195,14 +195,14 @@ class Workspace:
         self.tables: set[str] = set(json.loads(self.meta["tables"]))
 
     @classmethod
-    def open(cls, folder: str | Path | None = None) -> "Workspace":
+    def open(cls, folder: str | Path | None = None) -> Workspace:
         """Folder (or '' / None for the default data/workspace) → opened Workspace."""
         return cls(Path(folder) if folder else paths.default_workspace())
 
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> "Workspace":
+    def __enter__(self) -> Workspace:
         return self
 
     def __exit__(self, *exc: object) -> None:

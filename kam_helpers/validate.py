@@ -39,7 +39,7 @@ class Formats:
     missing: tuple[str, ...] = ("",)
     decimal: str = "."
     thousands: str = ""
-    per_column: dict[str, "Formats"] = field(default_factory=dict)  # "table.column" -> formats for it
+    per_column: dict[str, Formats] = field(default_factory=dict)  # "table.column" -> formats for it
 
 
 def _q(name: str) -> str:
@@ -150,7 +150,9 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
                 bad.append(f"{col} > {f.max_value!r}")
             checks.append((f.name, f"{col} IS NOT NULL AND ({' OR '.join(bad)})", rawcol, f.expectation()))
     for rule in table.rules:
-        checks.append((rule.columns[-1], f"NOT COALESCE({rule.sql}, TRUE)", _q("_raw_" + rule.columns[-1]), rule.expected))
+        checks.append(
+            (rule.columns[-1], f"NOT COALESCE({rule.sql}, TRUE)", _q("_raw_" + rule.columns[-1]), rule.expected)
+        )
 
     labels = _labels(con, table.name)
     for column, condition, value, expected in checks:
@@ -167,9 +169,10 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
         f"WHERE NOT EXISTS (SELECT 1 FROM _problems p WHERE p.table_name = {_lit(table.name)} "
         f"AND p.file = t._file AND p.row = t._row)"
     )
-    rejected = con.execute("SELECT count(*) FROM _typed").fetchone()[0] - con.execute(
-        f"SELECT count(*) FROM {_q('typed_' + table.name)}"
-    ).fetchone()[0]
+    rejected = (
+        con.execute("SELECT count(*) FROM _typed").fetchone()[0]
+        - con.execute(f"SELECT count(*) FROM {_q('typed_' + table.name)}").fetchone()[0]
+    )
     con.execute("DROP TABLE _typed")
     return int(rejected)
 
@@ -198,7 +201,7 @@ def _check_keys(con: duckdb.DuckDBPyConnection, table: Table) -> None:
         FROM (
           SELECT *, first_value(_row) OVER (PARTITION BY {key} ORDER BY _file, _row) AS first_row,
                  row_number() OVER (PARTITION BY {key} ORDER BY _file, _row) AS n
-          FROM _typed WHERE {' AND '.join(_q(k) + ' IS NOT NULL' for k in table.key)}
+          FROM _typed WHERE {" AND ".join(_q(k) + " IS NOT NULL" for k in table.key)}
         ) WHERE n > 1
         """,
         [table.name, _labels(con, table.name).get(shown, shown), " + ".join(table.key)],
@@ -221,7 +224,13 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
             orphan = f"{_q(column)} IS NOT NULL AND {_q(column)} NOT IN (SELECT {_q(ref_col)} FROM {target})"
             con.execute(
                 f"INSERT INTO _problems SELECT ?, _file, _row, ?, {_q(column)}, ?, _account FROM {typed} WHERE {orphan}",
-                [table.name, _labels(con, table.name).get(column, column), f"an {ref_col} that exists in {ref_file or ref_table}" if ref_col[0] in "aeiou" else f"a {ref_col} that exists in {ref_file or ref_table}"],
+                [
+                    table.name,
+                    _labels(con, table.name).get(column, column),
+                    f"an {ref_col} that exists in {ref_file or ref_table}"
+                    if ref_col[0] in "aeiou"
+                    else f"a {ref_col} that exists in {ref_file or ref_table}",
+                ],
             )
             removed += con.execute(f"DELETE FROM {typed} WHERE {orphan}").fetchone()[0]
     return removed
@@ -237,4 +246,6 @@ def problems(con: duckdb.DuckDBPyConnection, account_id: str | None = None) -> l
         f'ORDER BY file, "row", "column"',
         args,
     ).fetchall()
-    return [Problem(file=r[0], row=r[1], column=r[2], value=r[3], expected=r[4], table=r[5], account_id=r[6]) for r in rows]
+    return [
+        Problem(file=r[0], row=r[1], column=r[2], value=r[3], expected=r[4], table=r[5], account_id=r[6]) for r in rows
+    ]

@@ -29,8 +29,14 @@ from . import metrics
 from .errors import NoDataError
 from .quarters import Quarter
 
-GAP_COLUMNS = {"dimension": "str", "item": "str", "peers_buying": "int64", "peers": "int64",
-               "mean_annual_spend": "float64", "text": "str"}
+GAP_COLUMNS = {
+    "dimension": "str",
+    "item": "str",
+    "peers_buying": "int64",
+    "peers": "int64",
+    "mean_annual_spend": "float64",
+    "text": "str",
+}
 STAGE_ORDER = ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
 
 _SHIP_DAY = "CAST(coalesce(pickup_actual, pickup_planned, delivery_actual, delivery_promised) AS DATE)"
@@ -63,16 +69,23 @@ def purchases(workspace: Any, quarter: Quarter) -> pd.DataFrame:
     start, end = quarter.shift(-3).start, quarter.end
     parts = []
     if "shipments" in workspace.tables:
-        parts.append(workspace.query(
-            f"SELECT account_id, 'mode' AS dimension, mode AS item, sum(coalesce(revenue, 0)) AS annual_spend "
-            f"FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? GROUP BY ALL "
-            f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, "
-            f"sum(coalesce(revenue, 0)) FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? "
-            "GROUP BY ALL", [start, end, start, end]))
+        parts.append(
+            workspace.query(
+                f"SELECT account_id, 'mode' AS dimension, mode AS item, sum(coalesce(revenue, 0)) AS annual_spend "
+                f"FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? GROUP BY ALL "
+                f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, "
+                f"sum(coalesce(revenue, 0)) FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? "
+                "GROUP BY ALL",
+                [start, end, start, end],
+            )
+        )
     if "opportunities" in workspace.tables:
-        parts.append(workspace.query(
-            "SELECT account_id, 'service' AS dimension, service AS item, sum(amount) AS annual_spend "
-            "FROM opportunities WHERE lower(stage) = 'won' GROUP BY ALL"))
+        parts.append(
+            workspace.query(
+                "SELECT account_id, 'service' AS dimension, service AS item, sum(amount) AS annual_spend "
+                "FROM opportunities WHERE lower(stage) = 'won' GROUP BY ALL"
+            )
+        )
     if not parts:
         return pd.DataFrame({"account_id": [], "dimension": [], "item": [], "annual_spend": []})
     return pd.concat(parts, ignore_index=True)
@@ -95,15 +108,16 @@ def peer_ids(workspace: Any, account_id: str, quarter: Quarter, peer_by: str | N
     return sorted(a for a in accounts["account_id"] if a != account_id and a in active)
 
 
-def peer_gaps(bought: pd.DataFrame, account_id: str, peers: list[str], min_peers: int = 5,
-              dominance: float = 0.5) -> pd.DataFrame:
+def peer_gaps(
+    bought: pd.DataFrame, account_id: str, peers: list[str], min_peers: int = 5, dominance: float = 0.5
+) -> pd.DataFrame:
     """purchases, account, peer ids → GAP_COLUMNS: items the account did not buy that ≥ min_peers peers did,
     most buyers first. mean_annual_spend is the buyers' mean rounded to 2 significant figures, NaN when the
     largest buyer holds more than ``dominance`` of their spend. Only counts and means leave this function."""
     if len(peers) < min_peers:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in GAP_COLUMNS.items()})
     mine = bought[bought["account_id"] == account_id]
-    owned = set(zip(mine["dimension"], mine["item"]))
+    owned = set(zip(mine["dimension"], mine["item"], strict=False))
     theirs = bought[bought["account_id"].isin(peers) & (bought["annual_spend"].notna())]
     rows = []
     for (dimension, item), g in theirs.groupby(["dimension", "item"], sort=True):
@@ -114,8 +128,16 @@ def peer_gaps(bought: pd.DataFrame, account_id: str, peers: list[str], min_peers
         total = float(spend.sum())
         mean = float("nan") if total <= 0 or spend.max() > dominance * total else _round_sig(total / k)
         money = "" if math.isnan(mean) else f"; their mean annual spend on it is about {mean:,.0f}"
-        rows.append(dict(dimension=dimension, item=item, peers_buying=k, peers=len(peers), mean_annual_spend=mean,
-                         text=f"{k} of {len(peers)} comparable accounts buy {item} ({dimension}){money}"))
+        rows.append(
+            dict(
+                dimension=dimension,
+                item=item,
+                peers_buying=k,
+                peers=len(peers),
+                mean_annual_spend=mean,
+                text=f"{k} of {len(peers)} comparable accounts buy {item} ({dimension}){money}",
+            )
+        )
     frame = pd.DataFrame(rows, columns=list(GAP_COLUMNS))
     frame = frame.sort_values(["peers_buying", "dimension", "item"], ascending=[False, True, True], kind="stable")
     return frame.astype(GAP_COLUMNS).reset_index(drop=True)
@@ -127,11 +149,19 @@ def pipeline_by_stage(opportunities: pd.DataFrame | None) -> pd.DataFrame:
     columns = {"stage": "str", "deals": "int64", "amount": "float64", "weighted": "float64"}
     if opportunities is None or opportunities.empty:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
-    o = pd.DataFrame({"stage": metrics._words(opportunities, "stage"),
-                      "amount": metrics._numbers(opportunities, "amount"),
-                      "probability": metrics._numbers(opportunities, "probability")})
-    g = o.assign(weighted=o["amount"] * o["probability"]).groupby("stage").agg(
-        deals=("amount", "size"), amount=("amount", "sum"), weighted=("weighted", "sum")).reset_index()
+    o = pd.DataFrame(
+        {
+            "stage": metrics._words(opportunities, "stage"),
+            "amount": metrics._numbers(opportunities, "amount"),
+            "probability": metrics._numbers(opportunities, "probability"),
+        }
+    )
+    g = (
+        o.assign(weighted=o["amount"] * o["probability"])
+        .groupby("stage")
+        .agg(deals=("amount", "size"), amount=("amount", "sum"), weighted=("weighted", "sum"))
+        .reset_index()
+    )
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
     g = g.sort_values("stage", key=lambda s: s.map(lambda x: order.get(x, len(order))), kind="stable")
     return g[list(columns)].astype(columns).reset_index(drop=True)
@@ -142,15 +172,20 @@ def growth_by_source(shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     continuing lanes'), revenue_change, share_pct (of the total change; NaN when the total is 0). A lane is
     lane × mode. Example: lane A 10 shipments for 1000 → 12 for 1320: volume +200 (2 × 100), price +120."""
     active = metrics.active_shipments(shipments)
-    now = metrics.in_period(active, "ship_date", metrics.Span(pd.Timestamp(quarter.shift(-3).start),
-                                                               pd.Timestamp(quarter.shift(1).start)))
-    before = metrics.in_period(active, "ship_date", metrics.Span(pd.Timestamp(quarter.shift(-7).start),
-                                                                  pd.Timestamp(quarter.shift(-3).start)))
+    now = metrics.in_period(
+        active, "ship_date", metrics.Span(pd.Timestamp(quarter.shift(-3).start), pd.Timestamp(quarter.shift(1).start))
+    )
+    before = metrics.in_period(
+        active, "ship_date", metrics.Span(pd.Timestamp(quarter.shift(-7).start), pd.Timestamp(quarter.shift(-3).start))
+    )
 
     def per_lane(frame: pd.DataFrame) -> pd.DataFrame:
         key = metrics.lanes(frame) + " · " + metrics._labels(frame, "mode")
-        return pd.DataFrame({"key": key.to_numpy(), "revenue": metrics._numbers(frame, "revenue").fillna(0).to_numpy()}
-                            ).groupby("key").agg(n=("revenue", "size"), revenue=("revenue", "sum"))
+        return (
+            pd.DataFrame({"key": key.to_numpy(), "revenue": metrics._numbers(frame, "revenue").fillna(0).to_numpy()})
+            .groupby("key")
+            .agg(n=("revenue", "size"), revenue=("revenue", "sum"))
+        )
 
     a, b = per_lane(before), per_lane(now)
     both = a.add_suffix("_0").join(b.add_suffix("_1"), how="outer").fillna(0.0)
@@ -164,12 +199,18 @@ def growth_by_source(shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
         "price and mix on continuing lanes": float((cont["revenue_1"] - cont["revenue_0"]).sum()) - volume,
     }
     total = sum(changes.values())
-    return pd.DataFrame({"source": list(changes), "revenue_change": list(changes.values()),
-                         "share_pct": [v / total * 100 if total else float("nan") for v in changes.values()]})
+    return pd.DataFrame(
+        {
+            "source": list(changes),
+            "revenue_change": list(changes.values()),
+            "share_pct": [v / total * 100 if total else float("nan") for v in changes.values()],
+        }
+    )
 
 
-def whitespace(workspace: Any, account_id: str, quarter: Quarter | str, min_peers: int = 5,
-               peer_by: str | None = None) -> Whitespace:
+def whitespace(
+    workspace: Any, account_id: str, quarter: Quarter | str, min_peers: int = 5, peer_by: str | None = None
+) -> Whitespace:
     """Workspace, account, quarter → Whitespace (see the module doc). UnknownAccountError for an unknown id."""
     q = Quarter.parse(quarter)
     data = workspace.account_data(account_id)
@@ -182,6 +223,12 @@ def whitespace(workspace: Any, account_id: str, quarter: Quarter | str, min_peer
         notes.append("no data: the workspace has no opportunities table (no pipeline, no services bought)")
     if data.shipments is None:
         raise NoDataError(f"{account_id}: no data — the workspace has no shipments table for whitespace")
-    return Whitespace(account_id=account_id, quarter=q, peers=len(peers), gaps=gaps,
-                      pipeline_by_stage=pipeline_by_stage(data.opportunities),
-                      growth_by_source=growth_by_source(data.shipments, q), notes=notes)
+    return Whitespace(
+        account_id=account_id,
+        quarter=q,
+        peers=len(peers),
+        gaps=gaps,
+        pipeline_by_stage=pipeline_by_stage(data.opportunities),
+        growth_by_source=growth_by_source(data.shipments, q),
+        notes=notes,
+    )

@@ -12,7 +12,6 @@ are replaced in one state update when the account or quarter changes, so the pag
 from __future__ import annotations
 
 import asyncio
-
 import base64
 import datetime as dt
 import html
@@ -55,10 +54,20 @@ from .store import Workspace
 
 EXPLORER_CHARTS = ("volume_revenue_trend", "otd_vs_sla", "worst_lanes", "cases_by_category")
 VEGALITE_MIME = f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
-SHOW_CHOICES = (("Late or damaged shipments and open cases", "all"), ("Late shipments", "late"),
-                ("Damaged shipments", "damaged"), ("Open cases", "open_cases"))
-SORT_CHOICES = (("Date", "date"), ("Lane", "lane"), ("Carrier", "carrier"), ("Days late", "days_late"),
-                ("Revenue", "revenue"), ("Kind", "kind"))
+SHOW_CHOICES = (
+    ("Late or damaged shipments and open cases", "all"),
+    ("Late shipments", "late"),
+    ("Damaged shipments", "damaged"),
+    ("Open cases", "open_cases"),
+)
+SORT_CHOICES = (
+    ("Date", "date"),
+    ("Lane", "lane"),
+    ("Carrier", "carrier"),
+    ("Days late", "days_late"),
+    ("Revenue", "revenue"),
+    ("Kind", "kind"),
+)
 # SVG (crisp, its text readable and testable) and no "…" menu, whose items link to an online editor
 EMBED_OPTIONS = {"renderer": "svg", "actions": False}
 TABLE_ROWS = 200  # rows shown in the drill-down table (the download holds them all)
@@ -73,7 +82,7 @@ _cards = jinja2.Environment(
 # --------------------------------------------------------------------------------------------- pure functions
 
 
-def exceptions_table(data: "Any", as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def exceptions_table(data: Any, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """AccountData → one row per late shipment, damaged shipment and open case, newest first, with columns
     kind, ref, date, lane, carrier, status, days_late, revenue, detail.
 
@@ -93,11 +102,17 @@ def exceptions_table(data: "Any", as_of: pd.Timestamp | None = None) -> pd.DataF
         late = promised.notna() & (late_days > 0) & (actual.notna() | (promised < today))
         damaged = s["damaged"].fillna(False).astype(bool) if "damaged" in s.columns else pd.Series(False, s.index)
         lane = metrics.lanes(s)
-        base = pd.DataFrame({
-            "ref": s["shipment_id"].astype(str), "date": actual.where(actual.notna(), promised),
-            "lane": lane, "carrier": s["carrier"].fillna("").astype(str), "status": s["status"].astype(str),
-            "days_late": late_days.where(late), "revenue": pd.to_numeric(s["revenue"], errors="coerce"),
-        })
+        base = pd.DataFrame(
+            {
+                "ref": s["shipment_id"].astype(str),
+                "date": actual.where(actual.notna(), promised),
+                "lane": lane,
+                "carrier": s["carrier"].fillna("").astype(str),
+                "status": s["status"].astype(str),
+                "days_late": late_days.where(late),
+                "revenue": pd.to_numeric(s["revenue"], errors="coerce"),
+            }
+        )
         kinds = pd.Series("", index=s.index)
         kinds = kinds.mask(late, "Late").mask(damaged, "Damaged").mask(late & damaged, "Late and damaged")
         detail = pd.Series("", index=s.index)
@@ -110,18 +125,28 @@ def exceptions_table(data: "Any", as_of: pd.Timestamp | None = None) -> pd.DataF
     if cases is not None and not cases.empty:
         open_ = cases[cases["status"].astype(str).eq("open")]
         if not open_.empty:
-            by_id = {} if ships is None else dict(zip(ships["shipment_id"], metrics.lanes(ships)))
-            carriers = {} if ships is None else dict(zip(ships["shipment_id"], ships["carrier"].fillna("")))
-            parts.append(pd.DataFrame({
-                "kind": "Open case", "ref": open_["case_id"].astype(str),
-                "date": pd.to_datetime(open_["opened"]).dt.normalize(),
-                "lane": [by_id.get(x, "") for x in open_["shipment_id"]],
-                "carrier": [str(carriers.get(x, "")) for x in open_["shipment_id"]],
-                "status": "open", "days_late": float("nan"),
-                "revenue": pd.to_numeric(open_["claim_amount"], errors="coerce"),
-                "detail": [" · ".join(str(v) for v in (c, sev) if isinstance(v, str) and v)
-                           for c, sev in zip(open_["category"], open_["severity"])],
-            }))
+            by_id = {} if ships is None else dict(zip(ships["shipment_id"], metrics.lanes(ships), strict=False))
+            carriers = (
+                {} if ships is None else dict(zip(ships["shipment_id"], ships["carrier"].fillna(""), strict=False))
+            )
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "kind": "Open case",
+                        "ref": open_["case_id"].astype(str),
+                        "date": pd.to_datetime(open_["opened"]).dt.normalize(),
+                        "lane": [by_id.get(x, "") for x in open_["shipment_id"]],
+                        "carrier": [str(carriers.get(x, "")) for x in open_["shipment_id"]],
+                        "status": "open",
+                        "days_late": float("nan"),
+                        "revenue": pd.to_numeric(open_["claim_amount"], errors="coerce"),
+                        "detail": [
+                            " · ".join(str(v) for v in (c, sev) if isinstance(v, str) and v)
+                            for c, sev in zip(open_["category"], open_["severity"], strict=False)
+                        ],
+                    }
+                )
+            )
     columns = ["kind", "ref", "date", "lane", "carrier", "status", "days_late", "revenue", "detail"]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
@@ -130,8 +155,13 @@ def exceptions_table(data: "Any", as_of: pd.Timestamp | None = None) -> pd.DataF
 
 
 def filter_exceptions(
-    table: pd.DataFrame, show: str = "all", text: str = "", sort: str = "date", descending: bool = True,
-    start: dt.date | None = None, end: dt.date | None = None,
+    table: pd.DataFrame,
+    show: str = "all",
+    text: str = "",
+    sort: str = "date",
+    descending: bool = True,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> pd.DataFrame:
     """exceptions_table → the rows the drill-down shows: ``show`` one of SHOW_CHOICES' values, ``text`` a
     case-insensitive substring of ref, lane, carrier or detail, dates within [start, end], sorted by one of
@@ -174,14 +204,19 @@ def exceptions_html(rows: pd.DataFrame, currency: str | None, limit: int = TABLE
             f"<td>{html.escape(r.lane)}</td><td>{html.escape(r.carrier)}</td>"
             f'<td class="num">{days}</td><td class="num">{money}</td><td>{html.escape(str(r.detail))}</td></tr>'
         )
-    more = (f'<div class="kam-muted">Showing {limit} of {len(rows):,}; the download holds every shipment.</div>'
-            if len(rows) > limit else f'<div class="kam-muted">{len(rows):,} row(s).</div>')
-    head = ("<tr><th>Kind</th><th>Reference</th><th>Date</th><th>Lane</th><th>Carrier</th>"
-            '<th class="num">Days late</th><th class="num">Revenue / claim</th><th>Detail</th></tr>')
+    more = (
+        f'<div class="kam-muted">Showing {limit} of {len(rows):,}; the download holds every shipment.</div>'
+        if len(rows) > limit
+        else f'<div class="kam-muted">{len(rows):,} row(s).</div>'
+    )
+    head = (
+        "<tr><th>Kind</th><th>Reference</th><th>Date</th><th>Lane</th><th>Carrier</th>"
+        '<th class="num">Days late</th><th class="num">Revenue / claim</th><th>Detail</th></tr>'
+    )
     return f'<table class="kam-table kam-drill">{head}{"".join(body)}</table>{more}'
 
 
-def activity_frame(data: "Any", start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
+def activity_frame(data: Any, start: dt.date | None = None, end: dt.date | None = None) -> pd.DataFrame:
     """AccountData → the account's shipment activity for a client workbook: one row per shipment whose ship
     date lies in [start, end] (all when None), with lane, on-time flag and margin; oldest first."""
     ships = data.shipments
@@ -194,13 +229,37 @@ def activity_frame(data: "Any", start: dt.date | None = None, end: dt.date | Non
         active = active[active["ship_date"] < pd.Timestamp(end) + pd.Timedelta(days=1)]
     actual = pd.to_datetime(active["delivery_actual"]).dt.normalize()
     promised = pd.to_datetime(active["delivery_promised"]).dt.normalize()
-    on_time = pd.Series(pd.NA, index=active.index, dtype="boolean").mask(actual.notna() & promised.notna(),
-                                                                          actual <= promised)
-    keep = [c for c in ("shipment_id", "ship_date", "mode", "origin", "destination", "carrier", "pickup_planned",
-                        "pickup_actual", "delivery_promised", "delivery_actual", "status", "weight_kg", "pallets",
-                        "revenue", "damaged", "short") if c in active.columns]
-    return (active[keep].assign(lane=metrics.lanes(active), on_time=on_time)
-            .sort_values("ship_date", kind="stable").reset_index(drop=True))
+    on_time = pd.Series(pd.NA, index=active.index, dtype="boolean").mask(
+        actual.notna() & promised.notna(), actual <= promised
+    )
+    keep = [
+        c
+        for c in (
+            "shipment_id",
+            "ship_date",
+            "mode",
+            "origin",
+            "destination",
+            "carrier",
+            "pickup_planned",
+            "pickup_actual",
+            "delivery_promised",
+            "delivery_actual",
+            "status",
+            "weight_kg",
+            "pallets",
+            "revenue",
+            "damaged",
+            "short",
+        )
+        if c in active.columns
+    ]
+    return (
+        active[keep]
+        .assign(lane=metrics.lanes(active), on_time=on_time)
+        .sort_values("ship_date", kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -229,8 +288,10 @@ def download_link(content: bytes, filename: str, mime: str, label: str) -> str:
     """Bytes → an HTML anchor with a data: URL that the browser saves as ``filename`` (works offline)."""
     href = f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
     size = f"{len(content) / 1024:,.0f} KB"
-    return (f'<a class="kam-download" download="{html.escape(filename)}" href="{href}">'
-            f"{html.escape(label)} · {html.escape(filename)} ({size})</a>")
+    return (
+        f'<a class="kam-download" download="{html.escape(filename)}" href="{href}">'
+        f"{html.escape(label)} · {html.escape(filename)} ({size})</a>"
+    )
 
 
 def header_html(sc: Scorecard) -> str:
@@ -238,9 +299,14 @@ def header_html(sc: Scorecard) -> str:
     a = sc.account
     health = narrative.assess(sc).overall
     days = narrative.days_to_renewal(sc)
-    bits = [a.get("industry"), f"{a['tier']} account" if a.get("tier") else None,
-            f"KAM {a['owner']}" if a.get("owner") else None,
-            f"renewal in {days} days" if days is not None and days >= 0 else ("contract ended" if days is not None else None)]
+    bits = [
+        a.get("industry"),
+        f"{a['tier']} account" if a.get("tier") else None,
+        f"KAM {a['owner']}" if a.get("owner") else None,
+        f"renewal in {days} days"
+        if days is not None and days >= 0
+        else ("contract ended" if days is not None else None),
+    ]
     sub = " · ".join(html.escape(str(b)) for b in bits if b)
     return (
         f'<header class="kam-header"><div class="kam-eyebrow">Account explorer · {html.escape(fmt_quarter(sc.quarter))}</div>'
@@ -248,7 +314,11 @@ def header_html(sc: Scorecard) -> str:
     )
 
 
-HEALTH_LABELS = {"healthy": ("Healthy", "kam-green"), "watch": ("Watch", "kam-amber"), "at_risk": ("At risk", "kam-red")}
+HEALTH_LABELS = {
+    "healthy": ("Healthy", "kam-green"),
+    "watch": ("Watch", "kam-amber"),
+    "at_risk": ("At risk", "kam-red"),
+}
 
 
 def health_chip(overall: str | None) -> str:
@@ -263,13 +333,17 @@ def cards_html(sc: Scorecard) -> str:
     return _cards.render(kpis=[kpi_row(sc.kpis[k], currency) for k in CARD_KPIS if k in sc.kpis])
 
 
-def chart_output(chart: "charts.AnyChart | None", title: str) -> dict:
+def chart_output(chart: charts.AnyChart | None, title: str) -> dict:
     """A chart → one Output-widget output: Vega-Lite for the page's renderer, or a note when there is no data."""
     if chart is None:
         note = f'<div class="kam-note">{html.escape(title)}: no data for this selection.</div>'
         return {"output_type": "display_data", "data": {"text/html": note, "text/plain": title}, "metadata": {}}
     spec = {**charts.spec(chart), "usermeta": {"embedOptions": EMBED_OPTIONS}}
-    return {"output_type": "display_data", "metadata": {}, "data": {VEGALITE_MIME: spec, "text/plain": f"<chart: {title}>"}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {VEGALITE_MIME: spec, "text/plain": f"<chart: {title}>"},
+    }
 
 
 def quarters_of(last: Quarter, first: Quarter | None = None, n: int = QUARTERS_SHOWN) -> list[Quarter]:
@@ -297,13 +371,13 @@ AUDIT_KIND_LABELS = {
 class Analyses:
     """The analyses of one account and quarter, each the result or, when it has no data, why (a sentence)."""
 
-    health: "health_mod.HealthScore | str"
-    forecast: "forecast_mod.Forecast | str"
-    audit: "audit_mod.Audit | str"
-    renewal: "renewal_mod.Renewal | str"
+    health: health_mod.HealthScore | str
+    forecast: forecast_mod.Forecast | str
+    audit: audit_mod.Audit | str
+    renewal: renewal_mod.Renewal | str
 
 
-def compute_analyses(data: "Any", quarter: Quarter | str) -> Analyses:
+def compute_analyses(data: Any, quarter: Quarter | str) -> Analyses:
     """AccountData, quarter → Analyses: health (with history), forecast of the next 4 quarters, invoice audit
     of the quarter, renewal status. An analysis that raises a KamError (no data) is replaced by its message."""
     q = Quarter.parse(quarter)
@@ -314,8 +388,12 @@ def compute_analyses(data: "Any", quarter: Quarter | str) -> Analyses:
         except KamError as e:
             return str(e)
 
-    return Analyses(attempt(health_mod.health_score), attempt(forecast_mod.forecast),
-                    attempt(audit_mod.invoice_audit), attempt(renewal_mod.renewal))
+    return Analyses(
+        attempt(health_mod.health_score),
+        attempt(forecast_mod.forecast),
+        attempt(audit_mod.invoice_audit),
+        attempt(renewal_mod.renewal),
+    )
 
 
 def _missing_note(what: str, why: str) -> str:
@@ -330,7 +408,7 @@ def money_exact(x: float | None, currency: str | None) -> str:
     return f"{MINUS if v < 0 else ''}{currency_symbol(currency)}{abs(v):,.0f}"
 
 
-def health_html(h: "health_mod.HealthScore | str") -> str:
+def health_html(h: health_mod.HealthScore | str) -> str:
     """HealthScore → the health panel: score /100 in its band colour, change vs the prior quarter, the drivers'
     sentences, the redistribution notes and the score of the last quarters."""
     if isinstance(h, str):
@@ -340,16 +418,24 @@ def health_html(h: "health_mod.HealthScore | str") -> str:
     if len(hist) >= 2 and not pd.isna(hist["change"].iloc[-1]):
         change = float(hist["change"].iloc[-1])
         sign = "+" if change > 0 else (MINUS if change < 0 else "±")
-        delta = (f"{sign}{abs(change):.1f} points vs {fmt_quarter(hist['quarter'].iloc[-2])}"
-                 f"{' · ' + TREND_WORDS[h.trend] if h.trend in TREND_WORDS else ''}")
+        delta = (
+            f"{sign}{abs(change):.1f} points vs {fmt_quarter(hist['quarter'].iloc[-2])}"
+            f"{' · ' + TREND_WORDS[h.trend] if h.trend in TREND_WORDS else ''}"
+        )
     else:
         delta = "no prior quarter to compare with"
     drivers = "".join(f"<li>{html.escape(d.text)}</li>" for d in h.drivers)
-    drivers = (f'<div class="kam-label-line">What costs points</div><ul class="kam-x-drivers">{drivers}</ul>'
-               if drivers else '<div class="kam-muted">No measure costs points.</div>')
+    drivers = (
+        f'<div class="kam-label-line">What costs points</div><ul class="kam-x-drivers">{drivers}</ul>'
+        if drivers
+        else '<div class="kam-muted">No measure costs points.</div>'
+    )
     notes = "".join(f'<div class="kam-muted kam-x-redistributed">{html.escape(n)}</div>' for n in h.redistributed)
-    past = " · ".join(f"{fmt_quarter(r.quarter)} {r.score:.0f}" for r in hist.tail(QUARTERS_SHOWN).itertuples()
-                      if not pd.isna(r.score))
+    past = " · ".join(
+        f"{fmt_quarter(r.quarter)} {r.score:.0f}"
+        for r in hist.tail(QUARTERS_SHOWN).itertuples()
+        if not pd.isna(r.score)
+    )
     past_html = f'<div class="kam-muted">Score by quarter: {html.escape(past)}</div>' if len(hist) > 1 else ""
     return (
         f'<div class="kam-x-split kam-x-health-panel" data-score="{h.score:.1f}" data-band="{html.escape(h.band)}">'
@@ -361,16 +447,18 @@ def health_html(h: "health_mod.HealthScore | str") -> str:
     )
 
 
-def forecast_html(fc: "forecast_mod.Forecast | str", currency: str | None) -> str:
+def forecast_html(fc: forecast_mod.Forecast | str, currency: str | None) -> str:
     """Forecast → the next quarters of shipments and revenue with their interval (after the last actual
     quarter), and beside the table, always, the forecast's note: method, interval and backtest accuracy."""
     if isinstance(fc, str):
         return _missing_note("No forecast", fc)
     frame = fc.frame.set_index(["metric", "quarter"])
     last = fc.history.iloc[-1]
-    body = [f'<tr class="kam-x-actual"><td>{fmt_quarter(last["quarter"])} <span class="kam-muted">actual</span></td>'
-            f'<td class="num">{fmt_count(last["shipments"])}</td><td></td>'
-            f'<td class="num">{fmt_money(last["revenue"], currency)}</td><td></td></tr>']
+    body = [
+        f'<tr class="kam-x-actual"><td>{fmt_quarter(last["quarter"])} <span class="kam-muted">actual</span></td>'
+        f'<td class="num">{fmt_count(last["shipments"])}</td><td></td>'
+        f'<td class="num">{fmt_money(last["revenue"], currency)}</td><td></td></tr>'
+    ]
     for q in fc.frame["quarter"].drop_duplicates():
         s, r = frame.loc[("shipments", q)], frame.loc[("revenue", q)]
         body.append(
@@ -381,36 +469,48 @@ def forecast_html(fc: "forecast_mod.Forecast | str", currency: str | None) -> st
             f'<td class="num kam-muted">{fmt_money(r["lower"], currency)}–{fmt_money(r["upper"], currency)}</td></tr>'
         )
     level = f"{fc.level:.0%}"
-    head = (f'<tr><th>Quarter</th><th class="num">Shipments</th><th class="num">{level} interval</th>'
-            f'<th class="num">Revenue</th><th class="num">{level} interval</th></tr>')
+    head = (
+        f'<tr><th>Quarter</th><th class="num">Shipments</th><th class="num">{level} interval</th>'
+        f'<th class="num">Revenue</th><th class="num">{level} interval</th></tr>'
+    )
     warnings = "".join(f'<div class="kam-muted">{html.escape(w)}</div>' for w in fc.warnings)
-    return (f'<div class="kam-x-split kam-x-forecast-panel"><table class="kam-table kam-x-forecast">{head}'
-            f'{"".join(body)}</table><div class="kam-note kam-x-forecast-note">{html.escape(fc.note)}{warnings}'
-            f"</div></div>")
+    return (
+        f'<div class="kam-x-split kam-x-forecast-panel"><table class="kam-table kam-x-forecast">{head}'
+        f'{"".join(body)}</table><div class="kam-note kam-x-forecast-note">{html.escape(fc.note)}{warnings}'
+        f"</div></div>"
+    )
 
 
-def audit_html(a: "audit_mod.Audit | str", currency: str | None, limit: int = AUDIT_ROWS) -> str:
+def audit_html(a: audit_mod.Audit | str, currency: str | None, limit: int = AUDIT_ROWS) -> str:
     """Audit → what was checked, totals by kind and by charge type, and the exception rows (at most ``limit``).
     Amount = billed − expected: positive means the client was over-charged."""
     if isinstance(a, str):
         return _missing_note("No invoice audit", a)
     period = fmt_quarter(a.quarter) if a.quarter else "all shipments"
     n = len(a.exceptions)
-    lead = (f'<p class="kam-x-audit-lead">{fmt_count(a.shipments_checked)} shipment(s) of {period} re-rated against '
-            f"the rate card: <b>{fmt_count(n)}</b> exception(s), net {html.escape(money_exact(a.net_amount, currency))}"
-            " (billed − expected; positive = the client was over-charged).</p>")
+    lead = (
+        f'<p class="kam-x-audit-lead">{fmt_count(a.shipments_checked)} shipment(s) of {period} re-rated against '
+        f"the rate card: <b>{fmt_count(n)}</b> exception(s), net {html.escape(money_exact(a.net_amount, currency))}"
+        " (billed − expected; positive = the client was over-charged).</p>"
+    )
 
     def totals(frame: pd.DataFrame, column: str, title: str, labels: Mapping[str, str]) -> str:
         if frame.empty:
             return ""
-        rows = "".join(f'<tr><td>{html.escape(labels.get(str(k), str(k)))}</td><td class="num">{int(c):,}</td>'
-                       f'<td class="num">{html.escape(money_exact(v, currency))}</td></tr>'
-                       for k, c, v in frame[[column, "count", "amount"]].itertuples(index=False))
-        return (f'<table class="kam-table kam-x-audit-{column}"><tr><th>{title}</th><th class="num">Count</th>'
-                f'<th class="num">Amount</th></tr>{rows}</table>')
+        rows = "".join(
+            f'<tr><td>{html.escape(labels.get(str(k), str(k)))}</td><td class="num">{int(c):,}</td>'
+            f'<td class="num">{html.escape(money_exact(v, currency))}</td></tr>'
+            for k, c, v in frame[[column, "count", "amount"]].itertuples(index=False)
+        )
+        return (
+            f'<table class="kam-table kam-x-audit-{column}"><tr><th>{title}</th><th class="num">Count</th>'
+            f'<th class="num">Amount</th></tr>{rows}</table>'
+        )
 
-    sums = (f'<div class="kam-x-split">{totals(a.by_kind, "kind", "Kind", AUDIT_KIND_LABELS)}'
-            f'{totals(a.by_charge_type, "charge_type", "Charge type", {})}</div>')
+    sums = (
+        f'<div class="kam-x-split">{totals(a.by_kind, "kind", "Kind", AUDIT_KIND_LABELS)}'
+        f"{totals(a.by_charge_type, 'charge_type', 'Charge type', {})}</div>"
+    )
     notes = "".join(f'<div class="kam-muted">{html.escape(x)}</div>' for x in a.notes)
     if not n:
         return lead + notes + '<div class="kam-note">No exception: every checked charge matches the rate card.</div>'
@@ -427,15 +527,20 @@ def audit_html(a: "audit_mod.Audit | str", currency: str | None, limit: int = AU
             f'<td class="num">{html.escape(money_exact(r.amount, currency))}</td>'
             f"<td>{html.escape(str(r.detail or ''))}</td></tr>"
         )
-    head = ('<tr><th>Kind</th><th>Shipment</th><th>Invoice</th><th class="num">Line</th><th>Charge</th>'
-            '<th>Ship date</th><th class="num">Billed</th><th class="num">Expected</th><th class="num">Amount</th>'
-            "<th>Detail</th></tr>")
-    more = (f'<div class="kam-muted">Showing {limit} of {n:,}; the download holds every exception.</div>'
-            if n > limit else f'<div class="kam-muted">{n:,} exception(s).</div>')
+    head = (
+        '<tr><th>Kind</th><th>Shipment</th><th>Invoice</th><th class="num">Line</th><th>Charge</th>'
+        '<th>Ship date</th><th class="num">Billed</th><th class="num">Expected</th><th class="num">Amount</th>'
+        "<th>Detail</th></tr>"
+    )
+    more = (
+        f'<div class="kam-muted">Showing {limit} of {n:,}; the download holds every exception.</div>'
+        if n > limit
+        else f'<div class="kam-muted">{n:,} exception(s).</div>'
+    )
     return f'{lead}{sums}{notes}<table class="kam-table kam-x-audit">{head}{"".join(body)}</table>{more}'
 
 
-def audit_xlsx_bytes(a: "audit_mod.Audit") -> bytes:
+def audit_xlsx_bytes(a: audit_mod.Audit) -> bytes:
     """Audit → the billing team's workbook (audit.to_excel: Summary and Exceptions sheets) as bytes."""
     import tempfile
 
@@ -443,7 +548,7 @@ def audit_xlsx_bytes(a: "audit_mod.Audit") -> bytes:
         return audit_mod.to_excel(a, Path(tmp) / "audit.xlsx").read_bytes()
 
 
-def renewal_html(r: "renewal_mod.Renewal | str") -> str:
+def renewal_html(r: renewal_mod.Renewal | str) -> str:
     """Renewal → cards: days to renewal, shipments of the last four quarters against the commitment, pace of the
     contract year and its projection."""
     if isinstance(r, str):
@@ -452,7 +557,9 @@ def renewal_html(r: "renewal_mod.Renewal | str") -> str:
     days_text = "–" if days is None else (f"{days:,}" if days >= 0 else "ended")
     days_cls = "none" if days is None else ("red" if days < 90 else "amber" if days < 180 else "green")
     commit = "–" if r.pct_of_commitment_4q is None else fmt_pct(r.pct_of_commitment_4q)
-    pace_cls = "none" if r.pace_pct is None else ("green" if r.pace_pct >= 100 else "amber" if r.pace_pct >= 90 else "red")
+    pace_cls = (
+        "none" if r.pace_pct is None else ("green" if r.pace_pct >= 100 else "amber" if r.pace_pct >= 90 else "red")
+    )
     cards = [
         ("Days to renewal", days_text, f"contract ends {fmt_date(r.contract_end)}" if r.contract_end else "no contract end", days_cls),
         ("Last 4 quarters", fmt_count(r.actual_last_4q), "shipments" + (f", {commit} of {fmt_count(r.committed_annual)} committed"
@@ -460,18 +567,27 @@ def renewal_html(r: "renewal_mod.Renewal | str") -> str:
         ("Contract-year pace", fmt_pct(r.pace_pct) if r.pace_pct is not None else "–",
          f"projected {fmt_count(r.projected_year)} shipments" if r.projected_year is not None else "no commitment to pace", pace_cls),
     ]  # fmt: skip
-    return '<div class="kam-cards">' + "".join(
-        f'<div class="kam-card kam-{c}"><div class="kam-label">{html.escape(k)}</div><div class="kam-value">{html.escape(v)}'
-        f'</div><div class="kam-delta">{html.escape(d)}</div></div>' for k, v, d, c in cards) + "</div>"
+    return (
+        '<div class="kam-cards">'
+        + "".join(
+            f'<div class="kam-card kam-{c}"><div class="kam-label">{html.escape(k)}</div><div class="kam-value">{html.escape(v)}'
+            f'</div><div class="kam-delta">{html.escape(d)}</div></div>'
+            for k, v, d, c in cards
+        )
+        + "</div>"
+    )
 
 
-def what_if_html(w: "renewal_mod.WhatIf | str", currency: str | None) -> str:
+def what_if_html(w: renewal_mod.WhatIf | str, currency: str | None) -> str:
     """WhatIf → revenue, cost and gross margin before and after the rate change, on the last four quarters."""
     if isinstance(w, str):
         return _missing_note("No what-if", w)
     sign = "+" if w.change_pct > 0 else (MINUS if w.change_pct < 0 else "±")
-    volume = ("volume unchanged" if not w.volume_change_pct
-              else f"volume {'+' if w.volume_change_pct > 0 else MINUS}{abs(w.volume_change_pct):.1f}%")
+    volume = (
+        "volume unchanged"
+        if not w.volume_change_pct
+        else f"volume {'+' if w.volume_change_pct > 0 else MINUS}{abs(w.volume_change_pct):.1f}%"
+    )
     span = f"{fmt_quarter(w.quarters[0])} – {fmt_quarter(w.quarters[-1])}"
 
     def diff(before: float | None, after: float | None, pct: bool = False) -> str:
@@ -481,21 +597,48 @@ def what_if_html(w: "renewal_mod.WhatIf | str", currency: str | None) -> str:
             return fmt_pp(after - before)
         return ("+" if round(after - before) >= 1 else "") + money_exact(after - before, currency)
 
-    rows = [("Revenue", "revenue", money_exact(w.revenue_before, currency), money_exact(w.revenue_after, currency),
-             diff(w.revenue_before, w.revenue_after)),
-            ("Cost", "cost", money_exact(w.cost_before, currency), money_exact(w.cost_after, currency),
-             diff(w.cost_before, w.cost_after)),
-            ("Gross margin", "margin", money_exact(w.margin_before, currency), money_exact(w.margin_after, currency),
-             diff(w.margin_before, w.margin_after)),
-            ("Gross margin %", "margin_pct", fmt_pct(w.margin_pct_before), fmt_pct(w.margin_pct_after),
-             diff(w.margin_pct_before, w.margin_pct_after, pct=True))]
-    body = "".join(f'<tr><td>{k}</td><td class="num" data-field="{f}_before">{html.escape(b)}</td>'
-                   f'<td class="num" data-field="{f}_after"><b>{html.escape(a)}</b></td>'
-                   f'<td class="num kam-muted">{html.escape(d)}</td></tr>' for k, f, b, a, d in rows)
-    return (f'<div class="kam-x-whatif" data-change="{w.change_pct:+.1f}"><p>Rates <b>{sign}{abs(w.change_pct):.1f}%</b>'
-            f" applied to the activity of the last four quarters ({span}), {volume}:</p>"
-            f'<table class="kam-table kam-x-whatif-table"><tr><th></th><th class="num">Actual</th>'
-            f'<th class="num">With the change</th><th class="num">Difference</th></tr>{body}</table></div>')
+    rows = [
+        (
+            "Revenue",
+            "revenue",
+            money_exact(w.revenue_before, currency),
+            money_exact(w.revenue_after, currency),
+            diff(w.revenue_before, w.revenue_after),
+        ),
+        (
+            "Cost",
+            "cost",
+            money_exact(w.cost_before, currency),
+            money_exact(w.cost_after, currency),
+            diff(w.cost_before, w.cost_after),
+        ),
+        (
+            "Gross margin",
+            "margin",
+            money_exact(w.margin_before, currency),
+            money_exact(w.margin_after, currency),
+            diff(w.margin_before, w.margin_after),
+        ),
+        (
+            "Gross margin %",
+            "margin_pct",
+            fmt_pct(w.margin_pct_before),
+            fmt_pct(w.margin_pct_after),
+            diff(w.margin_pct_before, w.margin_pct_after, pct=True),
+        ),
+    ]
+    body = "".join(
+        f'<tr><td>{k}</td><td class="num" data-field="{f}_before">{html.escape(b)}</td>'
+        f'<td class="num" data-field="{f}_after"><b>{html.escape(a)}</b></td>'
+        f'<td class="num kam-muted">{html.escape(d)}</td></tr>'
+        for k, f, b, a, d in rows
+    )
+    return (
+        f'<div class="kam-x-whatif" data-change="{w.change_pct:+.1f}"><p>Rates <b>{sign}{abs(w.change_pct):.1f}%</b>'
+        f" applied to the activity of the last four quarters ({span}), {volume}:</p>"
+        f'<table class="kam-table kam-x-whatif-table"><tr><th></th><th class="num">Actual</th>'
+        f'<th class="num">With the change</th><th class="num">Difference</th></tr>{body}</table></div>'
+    )
 
 
 # --------------------------------------------------------------------------------------------- data access
@@ -509,10 +652,17 @@ class AccountSource:
             self.folder = ws.folder
             accounts = ws.accounts()
             self.last_quarter = ws.last_complete_quarter()
-            first = ws.query(
-                "SELECT min(CAST(coalesce(pickup_actual, pickup_planned, delivery_actual, delivery_promised) AS DATE))"
-                " AS d FROM shipments") if "shipments" in ws.tables else pd.DataFrame({"d": [None]})
-        self.accounts: dict[str, str] = dict(zip(accounts["account_id"].astype(str), accounts["name"].astype(str)))
+            first = (
+                ws.query(
+                    "SELECT min(CAST(coalesce(pickup_actual, pickup_planned, delivery_actual, delivery_promised) AS DATE))"
+                    " AS d FROM shipments"
+                )
+                if "shipments" in ws.tables
+                else pd.DataFrame({"d": [None]})
+            )
+        self.accounts: dict[str, str] = dict(
+            zip(accounts["account_id"].astype(str), accounts["name"].astype(str), strict=False)
+        )
         d0 = first["d"].iloc[0]
         self.first_quarter = Quarter.of(pd.Timestamp(d0).date()) if d0 is not None and not pd.isna(d0) else None
         self._data: OrderedDict[str, Any] = OrderedDict()
@@ -578,20 +728,35 @@ class AccountExplorer:
         if not ids:
             raise ValueError("the workspace holds no accounts")
         quarters = self.source.quarters()
-        self.account = W.Dropdown(options=[(f"{name} ({aid})", aid) for aid, name in self.source.accounts.items()],
-                                  value=ids[0], description="Account", layout=W.Layout(width="360px"))
-        self.quarter = W.Dropdown(options=[(fmt_quarter(q), str(q)) for q in quarters], value=str(quarters[0]),
-                                  description="Quarter", layout=W.Layout(width="220px"))
+        self.account = W.Dropdown(
+            options=[(f"{name} ({aid})", aid) for aid, name in self.source.accounts.items()],
+            value=ids[0],
+            description="Account",
+            layout=W.Layout(width="360px"),
+        )
+        self.quarter = W.Dropdown(
+            options=[(fmt_quarter(q), str(q)) for q in quarters],
+            value=str(quarters[0]),
+            description="Quarter",
+            layout=W.Layout(width="220px"),
+        )
         self.start = W.DatePicker(description="From", layout=W.Layout(width="230px"))
         self.end = W.DatePicker(description="To", layout=W.Layout(width="230px"))
-        self.show = W.Dropdown(options=list(SHOW_CHOICES), value="all", description="Show",
-                               layout=W.Layout(width="380px"))
-        self.search = W.Text(placeholder="lane, carrier or reference", description="Search",
-                             layout=W.Layout(width="300px"), continuous_update=False)
-        self.sort = W.Dropdown(options=list(SORT_CHOICES), value="date", description="Sort by",
-                               layout=W.Layout(width="220px"))
-        self.descending = W.ToggleButton(value=True, description="Newest / largest first",
-                                         layout=W.Layout(width="190px"))
+        self.show = W.Dropdown(
+            options=list(SHOW_CHOICES), value="all", description="Show", layout=W.Layout(width="380px")
+        )
+        self.search = W.Text(
+            placeholder="lane, carrier or reference",
+            description="Search",
+            layout=W.Layout(width="300px"),
+            continuous_update=False,
+        )
+        self.sort = W.Dropdown(
+            options=list(SORT_CHOICES), value="date", description="Sort by", layout=W.Layout(width="220px")
+        )
+        self.descending = W.ToggleButton(
+            value=True, description="Newest / largest first", layout=W.Layout(width="190px")
+        )
         self.csv_button = W.Button(description="Shipments as CSV", button_style="")
         self.xlsx_button = W.Button(description="Shipments as Excel", button_style="")
         self.download = W.HTML()
@@ -604,9 +769,17 @@ class AccountExplorer:
         self.health = W.HTML()
         self.forecast = W.HTML()
         self.renewal = W.HTML()
-        self.rate = W.FloatSlider(value=0.0, min=WHAT_IF_MIN, max=WHAT_IF_MAX, step=WHAT_IF_STEP,
-                                  description="Rate change %", readout_format="+.1f", continuous_update=False,
-                                  style={"description_width": "110px"}, layout=W.Layout(width="460px"))
+        self.rate = W.FloatSlider(
+            value=0.0,
+            min=WHAT_IF_MIN,
+            max=WHAT_IF_MAX,
+            step=WHAT_IF_STEP,
+            description="Rate change %",
+            readout_format="+.1f",
+            continuous_update=False,
+            style={"description_width": "110px"},
+            layout=W.Layout(width="460px"),
+        )
         self.what_if = W.HTML()
         self.audit = W.HTML()
         self.audit_csv_button = W.Button(description="Audit as CSV")
@@ -614,13 +787,22 @@ class AccountExplorer:
         self.audit_download = W.HTML()
         self._analyses: OrderedDict[tuple[str, str], Analyses] = OrderedDict()
         self._what_ifs: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
-        for widget, cls in ((self.health, "kam-x-health"), (self.forecast, "kam-x-forecast-box"),
-                            (self.renewal, "kam-x-renewal"), (self.what_if, "kam-x-whatif-box"),
-                            (self.audit, "kam-x-audit-box"), (self.audit_download, "kam-x-download"),
-                            (self.rate, "kam-x-rate")):
+        for widget, cls in (
+            (self.health, "kam-x-health"),
+            (self.forecast, "kam-x-forecast-box"),
+            (self.renewal, "kam-x-renewal"),
+            (self.what_if, "kam-x-whatif-box"),
+            (self.audit, "kam-x-audit-box"),
+            (self.audit_download, "kam-x-download"),
+            (self.rate, "kam-x-rate"),
+        ):
             widget.add_class(cls)
-        for widget, cls in ((self.header, "kam-x-header"), (self.cards, "kam-x-cards"), (self.table, "kam-x-table"),
-                            (self.download, "kam-x-download")):
+        for widget, cls in (
+            (self.header, "kam-x-header"),
+            (self.cards, "kam-x-cards"),
+            (self.table, "kam-x-table"),
+            (self.download, "kam-x-download"),
+        ):
             widget.add_class(cls)
         for name, out in self.charts.items():
             out.add_class("kam-x-chart")
@@ -639,7 +821,7 @@ class AccountExplorer:
         self.audit_xlsx_button.on_click(lambda _: self.prepare_audit_download("xlsx"))
 
     @classmethod
-    def for_page(cls, account_id: str = "", quarter: str = "", workspace: str = "") -> "AccountExplorer":
+    def for_page(cls, account_id: str = "", quarter: str = "", workspace: str = "") -> AccountExplorer:
         """The explorer as a Voilà page: built (and warmed) before the request in a preheated kernel, then
         switched to the URL's ?account_id=&quarter= when they name a known account and quarter."""
         explorer = cls(workspace, account_id if account_id else "", quarter)
@@ -660,15 +842,37 @@ class AccountExplorer:
         grid = box(self.charts.values(), "kam-x-grid")
         filters = box([self.show, self.search, self.sort, self.descending], "kam-x-controls")
         dates = box([self.start, self.end, self.csv_button, self.xlsx_button], "kam-x-controls")
-        drill_title = W.HTML('<h2>Exceptions: late or damaged shipments and open cases</h2>')
+        drill_title = W.HTML("<h2>Exceptions: late or damaged shipments and open cases</h2>")
         title = lambda text: W.HTML(f"<h2>{html.escape(text)}</h2>")  # noqa: E731
         audit_buttons = box([self.audit_csv_button, self.audit_xlsx_button], "kam-x-controls")
-        return box([self.header, controls, self.status, self.cards,
-                    title("Account health (internal)"), self.health, grid,
-                    title("Forecast: the next four quarters"), self.forecast,
-                    title("Renewal and rate what-if (internal)"), self.renewal, self.rate, self.what_if,
-                    title("Invoice audit against the rate card"), audit_buttons, self.audit_download, self.audit,
-                    drill_title, filters, dates, self.download, self.table], "kam-explorer", vertical=True)
+        return box(
+            [
+                self.header,
+                controls,
+                self.status,
+                self.cards,
+                title("Account health (internal)"),
+                self.health,
+                grid,
+                title("Forecast: the next four quarters"),
+                self.forecast,
+                title("Renewal and rate what-if (internal)"),
+                self.renewal,
+                self.rate,
+                self.what_if,
+                title("Invoice audit against the rate card"),
+                audit_buttons,
+                self.audit_download,
+                self.audit,
+                drill_title,
+                filters,
+                dates,
+                self.download,
+                self.table,
+            ],
+            "kam-explorer",
+            vertical=True,
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.view._repr_mimebundle_(**kwargs)
@@ -678,12 +882,16 @@ class AccountExplorer:
     def select(self, account_id: str, quarter: str) -> None:
         """Show ``account_id`` for ``quarter``; unknown values are refused with a message on the page."""
         if account_id not in self.source.accounts:
-            self.status.value = (f'<div class="kam-error">There is no account <b>{html.escape(account_id)}</b> in '
-                                 "this workspace; showing the first account instead.</div>")
+            self.status.value = (
+                f'<div class="kam-error">There is no account <b>{html.escape(account_id)}</b> in '
+                "this workspace; showing the first account instead.</div>"
+            )
             account_id = self.account.value
         elif quarter not in {v for _, v in self.quarter.options}:
-            self.status.value = (f'<div class="kam-error"><b>{html.escape(quarter)}</b> is not one of the quarters '
-                                 "in the data; showing the last complete quarter.</div>")
+            self.status.value = (
+                f'<div class="kam-error"><b>{html.escape(quarter)}</b> is not one of the quarters '
+                "in the data; showing the last complete quarter.</div>"
+            )
             quarter = self.quarter.options[0][1]
         else:
             self.status.value = ""
@@ -783,8 +991,12 @@ class AccountExplorer:
             self.audit_download.value = _missing_note("Nothing to download", a)
             return self.audit_download.value
         stem = f"{self.account.value}-invoice-audit-{self.quarter.value}"
-        link = file_link(kind, stem, lambda: to_csv_bytes(a.exceptions.assign(ship_date=a.exceptions["ship_date"].dt.date)),
-                         lambda: audit_xlsx_bytes(a))
+        link = file_link(
+            kind,
+            stem,
+            lambda: to_csv_bytes(a.exceptions.assign(ship_date=a.exceptions["ship_date"].dt.date)),
+            lambda: audit_xlsx_bytes(a),
+        )
         self.audit_download.value = f'<div class="kam-note">{len(a.exceptions):,} exception(s) ready: {link}</div>'
         return self.audit_download.value
 
@@ -796,8 +1008,15 @@ class AccountExplorer:
     def visible_exceptions(self) -> pd.DataFrame:
         start, end = self.period()
         assert self._exceptions is not None
-        return filter_exceptions(self._exceptions, self.show.value, self.search.value or "", self.sort.value,
-                                 bool(self.descending.value), start, end)
+        return filter_exceptions(
+            self._exceptions,
+            self.show.value,
+            self.search.value or "",
+            self.sort.value,
+            bool(self.descending.value),
+            start,
+            end,
+        )
 
     def _render_table(self) -> None:
         self.table.value = exceptions_html(self.visible_exceptions(), self.scorecard().account.get("currency"))
@@ -837,21 +1056,36 @@ class BookRow:
 HEALTH_ORDER = {"at_risk": 0, "watch": 1, "healthy": 2}
 
 
-BOOK_SORT_CHOICES = (("At risk first", "risk"), ("Health score, lowest first", "health_score"),
-                     ("Revenue, largest first", "revenue"), ("Renewal, soonest first", "renewal"))
+BOOK_SORT_CHOICES = (
+    ("At risk first", "risk"),
+    ("Health score, lowest first", "health_score"),
+    ("Revenue, largest first", "revenue"),
+    ("Renewal, soonest first", "renewal"),
+)
 
 
-def book_row(sc: Scorecard, health: "health_mod.HealthScore | None" = None) -> BookRow:
+def book_row(sc: Scorecard, health: health_mod.HealthScore | None = None) -> BookRow:
     """Scorecard (, its HealthScore) → its BookRow (assessment from narrative.assess, renewal from the
     contract end, health score and band from ``health``)."""
     rev = sc.kpis.get("revenue")
     growth = None if rev is None else (rev.growth_yoy_pct if rev.growth_yoy_pct is not None else rev.growth_qoq_pct)
     a = narrative.assess(sc)
     otd = sc.kpis.get("otd_pct")
-    return BookRow(sc.account_id, sc.name, sc.account.get("currency"), sc.value("revenue"), growth,
-                   sc.value("otd_pct"), otd.rag if otd else None, sc.value("gross_margin_pct"), a.overall,
-                   tuple(a.concerns), narrative.days_to_renewal(sc),
-                   None if health is None else float(health.score), None if health is None else health.band)
+    return BookRow(
+        sc.account_id,
+        sc.name,
+        sc.account.get("currency"),
+        sc.value("revenue"),
+        growth,
+        sc.value("otd_pct"),
+        otd.rag if otd else None,
+        sc.value("gross_margin_pct"),
+        a.overall,
+        tuple(a.concerns),
+        narrative.days_to_renewal(sc),
+        None if health is None else float(health.score),
+        None if health is None else health.band,
+    )
 
 
 def rank_book(rows: Iterable[BookRow]) -> list[BookRow]:
@@ -868,8 +1102,11 @@ def sort_book(rows: Iterable[BookRow], by: str = "risk") -> list[BookRow]:
     ranked = rank_book(rows)
     if by == "risk":
         return ranked
-    value = {"health_score": lambda r: r.health_score, "revenue": lambda r: None if r.revenue is None else -r.revenue,
-             "renewal": lambda r: r.days_to_renewal}[by]
+    value = {
+        "health_score": lambda r: r.health_score,
+        "revenue": lambda r: None if r.revenue is None else -r.revenue,
+        "renewal": lambda r: r.days_to_renewal,
+    }[by]
 
     def key(r: BookRow) -> tuple[bool, float]:
         v = value(r)
@@ -905,7 +1142,9 @@ def book_html(rows: Iterable[BookRow], quarter: str) -> str:
     body = []
     for r in rows:
         rag = f"kam-{r.otd_rag}" if r.otd_rag else "kam-none"
-        renewal = "–" if r.days_to_renewal is None else (f"{r.days_to_renewal:,}" if r.days_to_renewal >= 0 else "ended")
+        renewal = (
+            "–" if r.days_to_renewal is None else (f"{r.days_to_renewal:,}" if r.days_to_renewal >= 0 else "ended")
+        )
         explorer = html.escape(app_url("account_explorer.ipynb", account_id=r.account_id, quarter=quarter))
         qbr = html.escape(app_url("qbr.ipynb", account_id=r.account_id, quarter=quarter))
         concerns = ", ".join(r.concerns[:3])
@@ -916,17 +1155,19 @@ def book_html(rows: Iterable[BookRow], quarter: str) -> str:
             score = f'<span class="kam-rag {band} kam-x-book-score">{r.health_score:.0f}</span>'
         body.append(
             f'<tr class="kam-book-row" data-account="{html.escape(r.account_id)}">'
-            f"<td><b>{html.escape(r.name)}</b><div class=\"kam-muted\">{html.escape(r.account_id)}</div></td>"
-            f"<td>{health_chip(r.health)}<div class=\"kam-muted\">{html.escape(concerns)}</div></td>"
+            f'<td><b>{html.escape(r.name)}</b><div class="kam-muted">{html.escape(r.account_id)}</div></td>'
+            f'<td>{health_chip(r.health)}<div class="kam-muted">{html.escape(concerns)}</div></td>'
             f'<td class="num">{score}</td>'
             f'<td class="num">{fmt_money(r.revenue, r.currency)}</td><td class="num">{fmt_growth(r.growth_pct)}</td>'
             f'<td class="num"><span class="kam-rag {rag}">{fmt_pct(r.otd_pct)}</span></td>'
             f'<td class="num">{fmt_pct(r.gross_margin_pct)}</td><td class="num">{renewal}</td>'
             f'<td><a href="{explorer}">Explorer</a> · <a href="{qbr}">QBR</a></td></tr>'
         )
-    head = ("<tr><th>Account</th><th>Health</th><th class=\"num\">Score</th><th class=\"num\">Revenue</th><th class=\"num\">Growth YoY</th>"
-            "<th class=\"num\">OTD</th><th class=\"num\">Gross margin</th><th class=\"num\">Days to renewal</th>"
-            "<th>Open</th></tr>")
+    head = (
+        '<tr><th>Account</th><th>Health</th><th class="num">Score</th><th class="num">Revenue</th><th class="num">Growth YoY</th>'
+        '<th class="num">OTD</th><th class="num">Gross margin</th><th class="num">Days to renewal</th>'
+        "<th>Open</th></tr>"
+    )
     return f'<table class="kam-table kam-book">{head}{"".join(body)}</table>'
 
 
@@ -938,14 +1179,23 @@ def book_summary_html(rows: tuple[BookRow, ...], quarter: str) -> str:
     revenue = " + ".join(fmt_money(v, c or None) for c, v in sorted(totals.items()))
     at_risk = sum(r.health == "at_risk" for r in rows)
     watch = sum(r.health == "watch" for r in rows)
-    cards = [("Accounts", fmt_count(len(rows)), "none"), ("At risk", fmt_count(at_risk), "red" if at_risk else "green"),
-             ("Watch", fmt_count(watch), "amber" if watch else "green"), ("Revenue", revenue or "–", "none")]
-    card_html = "".join(f'<div class="kam-card kam-{c}"><div class="kam-label">{html.escape(k)}</div>'
-                        f'<div class="kam-value">{v}</div></div>' for k, v, c in cards)
-    return (f'<header class="kam-header"><div class="kam-eyebrow">Book of business · {html.escape(fmt_quarter(quarter))}'
-            f'</div><h1>Accounts ranked by revenue, at risk first</h1><p class="kam-sub">Health from service, volume, '
-            f'billing, cases and margin; growth against the same quarter last year.</p></header>'
-            f'<div class="kam-cards">{card_html}</div>')
+    cards = [
+        ("Accounts", fmt_count(len(rows)), "none"),
+        ("At risk", fmt_count(at_risk), "red" if at_risk else "green"),
+        ("Watch", fmt_count(watch), "amber" if watch else "green"),
+        ("Revenue", revenue or "–", "none"),
+    ]
+    card_html = "".join(
+        f'<div class="kam-card kam-{c}"><div class="kam-label">{html.escape(k)}</div>'
+        f'<div class="kam-value">{v}</div></div>'
+        for k, v, c in cards
+    )
+    return (
+        f'<header class="kam-header"><div class="kam-eyebrow">Book of business · {html.escape(fmt_quarter(quarter))}'
+        f'</div><h1>Accounts ranked by revenue, at risk first</h1><p class="kam-sub">Health from service, volume, '
+        f"billing, cases and margin; growth against the same quarter last year.</p></header>"
+        f'<div class="kam-cards">{card_html}</div>'
+    )
 
 
 class BookOfBusiness:
@@ -955,8 +1205,9 @@ class BookOfBusiness:
     def __init__(self, workspace: str | Path = "", quarter: str = "") -> None:
         self.rows, self.quarter = book_rows(str(workspace or ""), quarter)
         self.summary = W.HTML(book_summary_html(self.rows, self.quarter))
-        self.sort = W.Dropdown(options=list(BOOK_SORT_CHOICES), value="risk", description="Sort by",
-                               layout=W.Layout(width="320px"))
+        self.sort = W.Dropdown(
+            options=list(BOOK_SORT_CHOICES), value="risk", description="Sort by", layout=W.Layout(width="320px")
+        )
         self.table = W.HTML()
         self.table.add_class("kam-x-book-table")
         controls = W.HBox([self.sort])
@@ -974,7 +1225,7 @@ class BookOfBusiness:
         self.table.value = book_html(self.visible_rows(), self.quarter)
 
     @classmethod
-    def for_page(cls, quarter: str = "", workspace: str = "") -> "BookOfBusiness":
+    def for_page(cls, quarter: str = "", workspace: str = "") -> BookOfBusiness:
         """As a Voilà page: the default quarter's rows are computed before the request (preheated kernel),
         then the URL's ?quarter= picks the quarter."""
         params = page_params(warm=lambda: book_rows(str(workspace or ""), quarter), quarter=quarter)

@@ -31,23 +31,45 @@ MAX_WIDTH, MIN_WIDTH = 60, 8
 
 # column key -> (header, kind); kinds: text, datetime, date, money, number, int, bool, kg, days
 SHIPMENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("shipment_id", "Shipment", "text"), ("pickup_planned", "Pickup planned", "datetime"),
-    ("pickup_actual", "Pickup actual", "datetime"), ("delivery_promised", "Delivery promised", "datetime"),
-    ("delivery_actual", "Delivery actual", "datetime"), ("lane", "Lane", "text"), ("origin", "Origin", "text"),
-    ("destination", "Destination", "text"), ("mode", "Mode", "text"), ("carrier", "Carrier", "text"),
-    ("status", "Status", "text"), ("on_time", "On time", "bool"), ("days_late", "Days late", "int"),
-    ("weight_kg", "Weight (kg)", "kg"), ("pallets", "Pallets", "number"), ("revenue", "Billed", "money"),
-    ("expected", "Expected (rate card)", "money"), ("variance", "Variance (billed − expected)", "money"),
+    ("shipment_id", "Shipment", "text"),
+    ("pickup_planned", "Pickup planned", "datetime"),
+    ("pickup_actual", "Pickup actual", "datetime"),
+    ("delivery_promised", "Delivery promised", "datetime"),
+    ("delivery_actual", "Delivery actual", "datetime"),
+    ("lane", "Lane", "text"),
+    ("origin", "Origin", "text"),
+    ("destination", "Destination", "text"),
+    ("mode", "Mode", "text"),
+    ("carrier", "Carrier", "text"),
+    ("status", "Status", "text"),
+    ("on_time", "On time", "bool"),
+    ("days_late", "Days late", "int"),
+    ("weight_kg", "Weight (kg)", "kg"),
+    ("pallets", "Pallets", "number"),
+    ("revenue", "Billed", "money"),
+    ("expected", "Expected (rate card)", "money"),
+    ("variance", "Variance (billed − expected)", "money"),
 )
 INVOICE_COLUMNS = (
-    ("invoice_id", "Invoice", "text"), ("issued", "Issued", "date"), ("due", "Due", "date"),
-    ("paid", "Paid", "date"), ("amount", "Amount", "money"), ("status", "Status", "text"),
-    ("days_to_pay", "Days to pay", "int"), ("days_overdue", "Days overdue at quarter end", "int"),
+    ("invoice_id", "Invoice", "text"),
+    ("issued", "Issued", "date"),
+    ("due", "Due", "date"),
+    ("paid", "Paid", "date"),
+    ("amount", "Amount", "money"),
+    ("status", "Status", "text"),
+    ("days_to_pay", "Days to pay", "int"),
+    ("days_overdue", "Days overdue at quarter end", "int"),
 )
 CASE_COLUMNS = (
-    ("case_id", "Case", "text"), ("opened", "Opened", "datetime"), ("category", "Category", "text"),
-    ("severity", "Severity", "text"), ("shipment_id", "Shipment", "text"), ("claim_amount", "Claim amount", "money"),
-    ("status", "Status", "text"), ("root_cause", "Root cause", "text"), ("age_days", "Age at quarter end (days)", "int"),
+    ("case_id", "Case", "text"),
+    ("opened", "Opened", "datetime"),
+    ("category", "Category", "text"),
+    ("severity", "Severity", "text"),
+    ("shipment_id", "Shipment", "text"),
+    ("claim_amount", "Claim amount", "money"),
+    ("status", "Status", "text"),
+    ("root_cause", "Root cause", "text"),
+    ("age_days", "Age at quarter end (days)", "int"),
 )
 
 
@@ -101,16 +123,31 @@ class _Writer:
         money = f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else "#,##0.00"
         self.wb = wb
         self.fmt = {
-            "head": wb.add_format({"bold": True, "bg_color": "#1F4E79", "font_color": "#FFFFFF", "text_wrap": True,
-                                   "valign": "top", "border": 1, "border_color": "#CBD2D9"}),
+            "head": wb.add_format(
+                {
+                    "bold": True,
+                    "bg_color": "#1F4E79",
+                    "font_color": "#FFFFFF",
+                    "text_wrap": True,
+                    "valign": "top",
+                    "border": 1,
+                    "border_color": "#CBD2D9",
+                }
+            ),
             "title": wb.add_format({"bold": True, "font_size": 14, "font_color": "#1F4E79"}),
             "label": wb.add_format({"bold": True}),
-            "text": wb.add_format({}), "datetime": wb.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            "date": wb.add_format({"num_format": "yyyy-mm-dd"}), "money": wb.add_format({"num_format": money}),
-            "number": wb.add_format({"num_format": "#,##0"}), "int": wb.add_format({"num_format": "0"}),
-            "kg": wb.add_format({"num_format": "#,##0.0"}), "pct": wb.add_format({"num_format": "0.0%"}),
-            "days": wb.add_format({"num_format": "0.0"}), "hours": wb.add_format({"num_format": "0.0"}),
-            "count": wb.add_format({"num_format": "#,##0"}), "bool": wb.add_format({"align": "center"}),
+            "text": wb.add_format({}),
+            "datetime": wb.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+            "date": wb.add_format({"num_format": "yyyy-mm-dd"}),
+            "money": wb.add_format({"num_format": money}),
+            "number": wb.add_format({"num_format": "#,##0"}),
+            "int": wb.add_format({"num_format": "0"}),
+            "kg": wb.add_format({"num_format": "#,##0.0"}),
+            "pct": wb.add_format({"num_format": "0.0%"}),
+            "days": wb.add_format({"num_format": "0.0"}),
+            "hours": wb.add_format({"num_format": "0.0"}),
+            "count": wb.add_format({"num_format": "#,##0"}),
+            "bool": wb.add_format({"align": "center"}),
         }
 
     def cell(self, ws: Worksheet, row: int, col: int, value: Any, kind: str = "text") -> int:
@@ -139,7 +176,7 @@ class _Writer:
             ws.write_string(0, j, header, self.fmt["head"])
         records = frame.reindex(columns=[k for k, _, _ in columns]).itertuples(index=False, name=None)
         for i, rec in enumerate(records, start=1):
-            for j, (value, (_, _, kind)) in enumerate(zip(rec, columns)):
+            for j, (value, (_, _, kind)) in enumerate(zip(rec, columns, strict=False)):
                 widths[j] = max(widths[j], self.cell(ws, i, j, value, kind))
         for j, w in enumerate(widths):
             ws.set_column(j, j, max(MIN_WIDTH, min(MAX_WIDTH, w + 2)))
@@ -156,10 +193,15 @@ def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame |
     sc = report.scorecard
     a = sc.account
     ws.write_string(0, 0, f"{sc.name} – activity report {fmt_quarter(sc.quarter)}", w.fmt["title"])
-    facts = [("Account", sc.name, "text"), ("Account id", sc.account_id, "text"),
-             ("Quarter", f"{fmt_quarter(sc.quarter)} ({sc.quarter.start:%Y-%m-%d} to {sc.quarter.end:%Y-%m-%d})", "text"),
-             ("Key account manager", a.get("owner"), "text"), ("Currency", a.get("currency"), "text"),
-             ("Contract end", a.get("contract_end"), "date"), ("Data as of", report.data.as_of, "datetime")]
+    facts = [
+        ("Account", sc.name, "text"),
+        ("Account id", sc.account_id, "text"),
+        ("Quarter", f"{fmt_quarter(sc.quarter)} ({sc.quarter.start:%Y-%m-%d} to {sc.quarter.end:%Y-%m-%d})", "text"),
+        ("Key account manager", a.get("owner"), "text"),
+        ("Currency", a.get("currency"), "text"),
+        ("Contract end", a.get("contract_end"), "date"),
+        ("Data as of", report.data.as_of, "datetime"),
+    ]
     for i, (label, value, kind) in enumerate(facts, start=2):
         ws.write_string(i, 0, label, w.fmt["label"])
         w.cell(ws, i, 1, value, kind)
@@ -179,8 +221,13 @@ def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame |
         ws.write_string(row, 0, "Shipments sheet: rows", w.fmt["label"])
         ws.write_formula(row, 1, f"=COUNTA(Shipments!A2:A{n + 1})", w.fmt["count"], n)
         ws.write_string(row + 1, 0, "Shipments sheet: billed total", w.fmt["label"])
-        ws.write_formula(row + 1, 1, f"=SUM(Shipments!{rev_col}2:{rev_col}{n + 1})", w.fmt["money"],
-                         float(pd.to_numeric(ships["revenue"], errors="coerce").sum()))
+        ws.write_formula(
+            row + 1,
+            1,
+            f"=SUM(Shipments!{rev_col}2:{rev_col}{n + 1})",
+            w.fmt["money"],
+            float(pd.to_numeric(ships["revenue"], errors="coerce").sum()),
+        )
     ws.set_column(0, 0, max(30, max(len(k.label) for k in sc.kpis.values()) + 2))
     ws.set_column(1, 1, 22)
     ws.set_column(2, 5, 16)
@@ -190,26 +237,49 @@ def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame |
 def build_workbook(report: QbrReport) -> bytes:
     """QbrReport → the .xlsx file's bytes (sheets Summary, Shipments, Invoices, Open cases)."""
     out = io.BytesIO()
-    wb = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
-                                   "strings_to_urls": False, "nan_inf_to_errors": False})
+    wb = xlsxwriter.Workbook(
+        out,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "nan_inf_to_errors": False,
+        },
+    )
     sc = report.scorecard
     kam = str(sc.account.get("owner") or "")
-    wb.set_properties({
-        "title": f"{sc.name} – activity report {fmt_quarter(sc.quarter)}", "subject": f"Shipment activity, "
-        f"invoices and open cases of {sc.name} ({sc.account_id}) for {sc.quarter}", "author": kam, "manager": kam,
-        "company": "", "category": "Quarterly Business Review", "keywords": f"QBR; {sc.quarter}; {sc.account_id}",
-        "comments": "", "created": dt.datetime.now().replace(microsecond=0),
-    })
+    wb.set_properties(
+        {
+            "title": f"{sc.name} – activity report {fmt_quarter(sc.quarter)}",
+            "subject": f"Shipment activity, invoices and open cases of {sc.name} ({sc.account_id}) for {sc.quarter}",
+            "author": kam,
+            "manager": kam,
+            "company": "",
+            "category": "Quarterly Business Review",
+            "keywords": f"QBR; {sc.quarter}; {sc.account_id}",
+            "comments": "",
+            "created": dt.datetime.now().replace(microsecond=0),
+        }
+    )
     w = _Writer(wb, report.currency)
     data = report.data
     ships = shipments_frame(report) if data.shipments is not None else None
     sheets: list[tuple[str, Callable[[Worksheet], None]]] = [
         ("Summary", lambda ws: _summary(w, ws, report, ships)),
         ("Shipments", lambda ws: w.table(ws, ships, SHIPMENT_COLUMNS) if ships is not None else _no_data(w, ws)),
-        ("Invoices", lambda ws: w.table(ws, invoices_frame(report), INVOICE_COLUMNS)
-         if data.invoices is not None else _no_data(w, ws)),
-        ("Open cases", lambda ws: w.table(ws, open_cases_frame(report), CASE_COLUMNS)
-         if data.cases is not None else _no_data(w, ws)),
+        (
+            "Invoices",
+            lambda ws: (
+                w.table(ws, invoices_frame(report), INVOICE_COLUMNS) if data.invoices is not None else _no_data(w, ws)
+            ),
+        ),
+        (
+            "Open cases",
+            lambda ws: (
+                w.table(ws, open_cases_frame(report), CASE_COLUMNS) if data.cases is not None else _no_data(w, ws)
+            ),
+        ),
     ]
     for name, fill in sheets:
         fill(wb.add_worksheet(name))

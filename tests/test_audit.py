@@ -37,33 +37,87 @@ AS_OF = pd.Timestamp("2026-03-31 18:00")
 
 
 def _ship(sid: str, delivered: str = "2026-02-05 10:00", mode: str = "FTL") -> dict:
-    return {"shipment_id": sid, "mode": mode, "pickup_planned": "2026-02-02 08:00", "pickup_actual": "2026-02-02 08:00",
-            "delivery_promised": "2026-02-05 17:00", "delivery_actual": delivered, "weight_kg": 1000.0}
+    return {
+        "shipment_id": sid,
+        "mode": mode,
+        "pickup_planned": "2026-02-02 08:00",
+        "pickup_actual": "2026-02-02 08:00",
+        "delivery_promised": "2026-02-05 17:00",
+        "delivery_actual": delivered,
+        "weight_kg": 1000.0,
+    }
 
 
 SHIPS = table(
     SHIPMENTS,
     [_ship(s) for s in ("S1", "S2", "S3", "S4", "S5", "S9")]
     + [_ship("S6", "2026-03-10 10:00"), _ship("S7", "2026-03-25 10:00"), _ship("S8", mode="Air")],
-    account_id="ACC-1", origin="Lyon", destination="Paris", carrier="Acme", status="delivered", revenue=110.0,
+    account_id="ACC-1",
+    origin="Lyon",
+    destination="Paris",
+    carrier="Acme",
+    status="delivered",
+    revenue=110.0,
     cost=90.0,
 )
-RATES = table(RATE_CARDS, [{"rate_id": "R1", "account_id": "ACC-1", "mode": "FTL", "basis": "per_kg", "rate": 0.1,
-                            "minimum": 50.0, "fuel_surcharge_pct": 10.0, "valid_from": "2025-01-01"}])
-_LINES = [("S1", "linehaul", 100), ("S1", "fuel", 10), ("S2", "linehaul", 110), ("S2", "fuel", 11),
-          ("S3", "linehaul", 100), ("S4", "linehaul", 100), ("S4", "fuel", 10), ("S4", "accessorial", 45)]
-LINES = table(INVOICE_LINES, [
-    *[{"invoice_id": "I1", "line_no": i + 1, "shipment_id": s, "charge_type": c, "amount": float(a)}
-      for i, (s, c, a) in enumerate(_LINES)],
-    *[{"invoice_id": "I2", "line_no": i + 1, "shipment_id": s, "charge_type": c, "amount": float(a)}
-      for i, (s, c, a) in enumerate([("S5", "linehaul", 100), ("S5", "fuel", 10), ("S5", "linehaul", 100),
-                                     ("S8", "linehaul", 80), ("S9", "linehaul", 90), ("S9", "fuel", 9)])],
-])
+RATES = table(
+    RATE_CARDS,
+    [
+        {
+            "rate_id": "R1",
+            "account_id": "ACC-1",
+            "mode": "FTL",
+            "basis": "per_kg",
+            "rate": 0.1,
+            "minimum": 50.0,
+            "fuel_surcharge_pct": 10.0,
+            "valid_from": "2025-01-01",
+        }
+    ],
+)
+_LINES = [
+    ("S1", "linehaul", 100),
+    ("S1", "fuel", 10),
+    ("S2", "linehaul", 110),
+    ("S2", "fuel", 11),
+    ("S3", "linehaul", 100),
+    ("S4", "linehaul", 100),
+    ("S4", "fuel", 10),
+    ("S4", "accessorial", 45),
+]
+LINES = table(
+    INVOICE_LINES,
+    [
+        *[
+            {"invoice_id": "I1", "line_no": i + 1, "shipment_id": s, "charge_type": c, "amount": float(a)}
+            for i, (s, c, a) in enumerate(_LINES)
+        ],
+        *[
+            {"invoice_id": "I2", "line_no": i + 1, "shipment_id": s, "charge_type": c, "amount": float(a)}
+            for i, (s, c, a) in enumerate(
+                [
+                    ("S5", "linehaul", 100),
+                    ("S5", "fuel", 10),
+                    ("S5", "linehaul", 100),
+                    ("S8", "linehaul", 80),
+                    ("S9", "linehaul", 90),
+                    ("S9", "fuel", 9),
+                ]
+            )
+        ],
+    ],
+)
 
 
 def _data(**kw: object) -> AccountData:
-    base = dict(account={"account_id": "ACC-1", "name": "Tiny"}, shipments=SHIPS, invoices=pd.DataFrame(),
-                invoice_lines=LINES, rate_cards=RATES, as_of=AS_OF)
+    base = dict(
+        account={"account_id": "ACC-1", "name": "Tiny"},
+        shipments=SHIPS,
+        invoices=pd.DataFrame(),
+        invoice_lines=LINES,
+        rate_cards=RATES,
+        as_of=AS_OF,
+    )
     return AccountData(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -79,13 +133,15 @@ def _found(a: audit.Audit) -> set[tuple]:
 
 def test_every_rule_finds_exactly_its_planted_case(tiny: audit.Audit) -> None:
     assert _found(tiny) == {
-        ("overbilled", "S2", "linehaul", 10.0), ("overbilled", "S2", "fuel", 1.0),
+        ("overbilled", "S2", "linehaul", 10.0),
+        ("overbilled", "S2", "fuel", 1.0),
         ("missing_fuel", "S3", "fuel", -10.0),
         ("unauthorised_accessorial", "S4", "accessorial", 45.0),
         ("duplicate_line", "S5", "linehaul", 100.0),
         ("unbilled", "S6", "all", -110.0),
         ("unrated", "S8", "all", 80.0),
-        ("underbilled", "S9", "linehaul", -10.0), ("underbilled", "S9", "fuel", -1.0),
+        ("underbilled", "S9", "linehaul", -10.0),
+        ("underbilled", "S9", "fuel", -1.0),
     }
     dup = tiny.exceptions[tiny.exceptions["kind"] == "duplicate_line"].iloc[0]
     assert (dup["invoice_id"], dup["line_no"]) == ("I2", 3)
@@ -119,8 +175,9 @@ def test_without_rate_cards_only_line_and_billing_rules_run() -> None:
 def test_sla_credit_only_with_a_configured_rule() -> None:
     # every shipment delivered 3 days after its promise: OTD 0 %
     late = SHIPS.assign(delivery_actual=pd.Timestamp("2026-02-08 10:00"))
-    targets = table(TARGETS, [{"account_id": "ACC-1", "period": "contract", "metric": "otd_pct", "target": 95.0,
-                               "tolerance": 2.0}])
+    targets = table(
+        TARGETS, [{"account_id": "ACC-1", "period": "contract", "metric": "otd_pct", "target": 95.0, "tolerance": 2.0}]
+    )
     data = _data(shipments=late, targets=targets)
     assert audit.invoice_audit(data, "2026Q1", sla_credit_rules={}).by_kind.query("kind == 'sla_credit'").empty
     rules = {"otd_pct": {"credit_pct_per_missed_point": 0.1, "cap_pct": 5}}
@@ -130,19 +187,23 @@ def test_sla_credit_only_with_a_configured_rule() -> None:
 
 
 def test_to_excel_writes_text_as_text(tmp_path, tiny: audit.Audit) -> None:
-    evil = tiny.exceptions.assign(detail="=HYPERLINK(\"x\")")
+    evil = tiny.exceptions.assign(detail='=HYPERLINK("x")')
     path = audit.to_excel(audit.Audit(**{**tiny.__dict__, "exceptions": evil}), tmp_path / "out" / "audit.xlsx")
     book = openpyxl.load_workbook(path)
     assert book.sheetnames == ["Summary", "Exceptions"]
     sheet = book["Exceptions"]
     header = [c.value for c in sheet[1]]
     cell = sheet.cell(row=2, column=header.index("detail") + 1)
-    assert cell.value == "=HYPERLINK(\"x\")" and cell.data_type == "s"
+    assert cell.value == '=HYPERLINK("x")' and cell.data_type == "s"
     assert sheet.max_row == len(evil) + 1
 
 
-_FAMILY = {"overbilled_rate": "overbilled", "underbilled": "underbilled", "missing_fuel": "missing_fuel",
-           "unauthorised_accessorial": "unauthorised_accessorial"}
+_FAMILY = {
+    "overbilled_rate": "overbilled",
+    "underbilled": "underbilled",
+    "missing_fuel": "missing_fuel",
+    "unauthorised_accessorial": "unauthorised_accessorial",
+}
 
 
 def _pr(found: set, truth: set) -> tuple[float, float]:
@@ -153,15 +214,19 @@ def _pr(found: set, truth: set) -> tuple[float, float]:
 def test_audit_finds_the_planted_errors_of_the_sample(book) -> None:
     planted = json.loads((book.exports / "planted.json").read_text())
     with Workspace.open(book.workspace) as ws:
-        ex = pd.concat([audit.invoice_audit(ws.account_data(a), sla_credit_rules={}).exceptions
-                        for a in ws.account_ids()])
+        ex = pd.concat(
+            [audit.invoice_audit(ws.account_data(a), sla_credit_rules={}).exceptions for a in ws.account_ids()]
+        )
     billing = {(r.shipment_id, r.kind) for r in ex.itertuples() if r.kind in audit.BILLING_KINDS}
     truth = {(e["shipment_id"], _FAMILY[e["kind"]]) for e in planted["billing_errors"]}
     dups = {(r.invoice_id, int(r.line_no)) for r in ex[ex["kind"] == "duplicate_line"].itertuples()}
     dup_truth = {(d["invoice_id"], d["line_no"]) for d in planted["duplicate_invoice_lines"]}
     unbilled = set(ex.loc[ex["kind"] == "unbilled", "shipment_id"])
-    results = {"billing errors": _pr(billing, truth), "duplicate lines": _pr(dups, dup_truth),
-               "unbilled": _pr(unbilled, set(planted["unbilled_shipments"]))}
+    results = {
+        "billing errors": _pr(billing, truth),
+        "duplicate lines": _pr(dups, dup_truth),
+        "unbilled": _pr(unbilled, set(planted["unbilled_shipments"])),
+    }
     for name, (p, r) in results.items():
         print(f"invoice audit, {name}: precision {p:.3f}, recall {r:.3f}")
         assert p >= 0.95 and r >= 0.95, name

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from conftest import Book
 
 from kam_helpers import cli
 from kam_helpers.batch import BatchResult, run_batch
@@ -17,8 +18,6 @@ from kam_helpers.errors import ConfigError
 from kam_helpers.paths import notebooks_dir
 from kam_helpers.sources import folder_loader
 from kam_helpers.store import Workspace, build_workspace
-
-from conftest import Book
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +117,11 @@ def test_what_the_client_receives_never_shows_our_cost_or_margin(batch: BatchRes
     folder = batch.manifest.parent / "ACC-002"
     html = (folder / "qbr.html").read_text()
     assert "On-time delivery" in html and "Invoice accuracy" in html
-    texts = {"qbr.html": html, "qbr.ipynb": (folder / "qbr.ipynb").read_text(), "qbr.pdf": "\n".join(p.extract_text() for p in PdfReader(folder / "qbr.pdf").pages)}
+    texts = {
+        "qbr.html": html,
+        "qbr.ipynb": (folder / "qbr.ipynb").read_text(),
+        "qbr.pdf": "\n".join(p.extract_text() for p in PdfReader(folder / "qbr.pdf").pages),
+    }
     for office in ("qbr.pptx", "activity.xlsx"):
         with zipfile.ZipFile(folder / office) as z:
             texts[office] = "\n".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist() if n.endswith(".xml"))
@@ -148,7 +151,10 @@ def test_healthy_and_at_risk_summaries_differ_in_substance(batch: BatchResult) -
 def test_the_batch_output_equals_a_plain_papermill_run(batch: BatchResult, book: Book, tmp_path: Path) -> None:
     plain = tmp_path / "plain.ipynb"
     pm.execute_notebook(
-        str(notebooks_dir() / "qbr.ipynb"), str(plain), progress_bar=False, kernel_name="python3",
+        str(notebooks_dir() / "qbr.ipynb"),
+        str(plain),
+        progress_bar=False,
+        kernel_name="python3",
         parameters={"account_id": "ACC-003", "quarter": str(book.quarter), "workspace": str(book.workspace.resolve())},
     )
     ours = nbformat.read(batch.manifest.parent / "ACC-003" / "qbr.ipynb", as_version=4)
@@ -191,7 +197,18 @@ def test_one_broken_account_fails_alone_and_keeps_its_last_good_report(book: Boo
     shutil.copytree(book.exports, exports)
     build_workspace(workspace, folder_loader(exports))
     accounts = "ACC-001,ACC-002,ACC-003"
-    args = ["qbr", "--quarter", str(book.quarter), "--accounts", accounts, "--workspace", str(workspace), "--out", str(out), "--quiet"]
+    args = [
+        "qbr",
+        "--quarter",
+        str(book.quarter),
+        "--accounts",
+        accounts,
+        "--workspace",
+        str(workspace),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert cli.main(args) == 0
     good = (out / "ACC-002" / "qbr.html").read_bytes()
 

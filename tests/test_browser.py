@@ -24,8 +24,14 @@ import pytest
 from kam_helpers.serve import APPS
 
 CHROMIUM = os.environ.get("KAM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 CHART = ".vega-embed svg, .vega-embed canvas"
 
@@ -66,13 +72,25 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> "Server":
+    def start(self, timeout: float = 60) -> Server:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._log = open(self.log, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kam_helpers.cli", "serve", "--port", str(self.port), "--workspace",
-             str(self.workspace), *self.extra],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "kam_helpers.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workspace",
+                str(self.workspace),
+                *self.extra,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -136,8 +154,8 @@ class Guard:
     external: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def attach(self, page) -> None:  # noqa: ANN001 - a playwright Page
-        def route(r) -> None:  # noqa: ANN001
+    def attach(self, page) -> None:
+        def route(r) -> None:
             url = urlparse(r.request.url)
             if url.scheme in ("data", "blob", "about") or url.hostname in LOCAL_HOSTS:
                 r.continue_()
@@ -146,23 +164,28 @@ class Guard:
                 r.abort()
 
         page.route("**/*", route)
-        page.on("websocket", lambda ws: None if urlparse(ws.url).hostname in LOCAL_HOSTS
-                else self.external.append(ws.url))
+        page.on(
+            "websocket", lambda ws: None if urlparse(ws.url).hostname in LOCAL_HOSTS else self.external.append(ws.url)
+        )
         page.on("console", lambda m: self.errors.append(f"console.error: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed request: {r.url} {r.failure}")
-                if not r.url.startswith("data:") else None)
+        page.on(
+            "requestfailed",
+            lambda r: (
+                self.errors.append(f"failed request: {r.url} {r.failure}") if not r.url.startswith("data:") else None
+            ),
+        )
 
     def check(self) -> None:
         assert not self.external, f"requests to other hosts than 127.0.0.1: {self.external}"
         assert not self.errors, "errors in the browser:\n" + "\n".join(self.errors)
 
 
-def launch(playwright):  # noqa: ANN001, ANN201
+def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def screenshot(page, path: Path) -> Path:  # noqa: ANN001
+def screenshot(page, path: Path) -> Path:
     """Whole app to a PNG: Voilà scrolls inside its own panel, so grow the viewport to the content first."""
     height = page.evaluate(
         "() => Math.max(document.body.scrollHeight, ...Array.from(document.querySelectorAll('*'))"
@@ -180,7 +203,7 @@ pytestmark = pytest.mark.skipif(not chromium_available(), reason=f"no Chromium a
 
 
 @pytest.fixture(scope="module")
-def server(book, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+def server(book, tmp_path_factory: pytest.TempPathFactory):
     srv = Server(book.workspace, tmp_path_factory.mktemp("serve") / "kam-serve.log").start()
     srv.wait_for_pools(len(APPS))
     yield srv
@@ -195,7 +218,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -205,7 +228,7 @@ def browser():  # noqa: ANN201
 
 
 @pytest.fixture
-def page(browser, server):  # noqa: ANN001, ANN201
+def page(browser, server):
     """A fresh page whose non-local requests and console errors fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     pg = context.new_page()
@@ -218,31 +241,30 @@ def page(browser, server):  # noqa: ANN001, ANN201
     guard.check()
 
 
-def open_app(page, server: Server, path: str, charts: int = 0) -> None:  # noqa: ANN001
+def open_app(page, server: Server, path: str, charts: int = 0) -> None:
     page.goto(server.url + path)
     page.wait_for_selector("#rendered_cells", state="visible")
     if charts:
         page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= {charts}")
 
 
-def no_code_no_traceback(page) -> None:  # noqa: ANN001
+def no_code_no_traceback(page) -> None:
     text = page.inner_text("body")
     assert "Traceback" not in text and "Error" not in text.replace("kam-error", "")
     assert "from kam_helpers" not in page.content()
     assert page.locator(".jp-InputArea .cm-content, .jp-InputArea pre").count() == 0
 
 
-def test_landing_page_lists_the_apps(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_landing_page_lists_the_apps(page, server: Server, shots: Path) -> None:
     page.goto(server.url + "/")
     titles = page.locator(".kam-app-title").all_inner_texts()
     assert titles == ["Book of business", "Account explorer", "Quarterly business review"]
     hrefs = page.locator(".kam-app-card a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert hrefs == ["/voila/render/portfolio.ipynb", "/voila/render/account_explorer.ipynb",
-                     "/voila/render/qbr.ipynb"]
+    assert hrefs == ["/voila/render/portfolio.ipynb", "/voila/render/account_explorer.ipynb", "/voila/render/qbr.ipynb"]
     screenshot(page, shots / "landing.png")
 
 
-def test_explorer_draws_then_switches_account_in_place(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_explorer_draws_then_switches_account_in_place(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/account_explorer.ipynb", charts=4)
     header = page.locator(".kam-x-header")
     assert "Alder & Finch Retail" in header.inner_text()
@@ -283,7 +305,7 @@ def test_explorer_draws_then_switches_account_in_place(page, server: Server, sho
     screenshot(page, shots / "explorer-ACC-002.png")
 
 
-def test_portfolio_ranks_at_risk_first_and_links_each_account(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_portfolio_ranks_at_risk_first_and_links_each_account(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/portfolio.ipynb")
     page.wait_for_selector(".kam-book")
     rows = page.locator(".kam-book-row")
@@ -293,14 +315,17 @@ def test_portfolio_ranks_at_risk_first_and_links_each_account(page, server: Serv
     ids = rows.evaluate_all("els => els.map(e => e.dataset.account)")
     assert ids.index("ACC-002") < ids.index("ACC-001")
     links = page.locator(".kam-book-row[data-account='ACC-002'] a").evaluate_all(
-        "els => els.map(e => e.getAttribute('href'))")
-    assert links == ["/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q3",
-                     "/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3"]
+        "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert links == [
+        "/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q3",
+        "/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3",
+    ]
     no_code_no_traceback(page)
     screenshot(page, shots / "portfolio.png")
 
 
-def test_qbr_page_renders_the_account_and_quarter_in_the_url(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_qbr_page_renders_the_account_and_quarter_in_the_url(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/qbr.ipynb?account_id=ACC-002&quarter=2026Q3", charts=7)
     header = page.locator(".kam-header").first.inner_text()
     assert "Brennvik Automotive" in header and "2026Q3" in header
@@ -308,13 +333,13 @@ def test_qbr_page_renders_the_account_and_quarter_in_the_url(page, server: Serve
     screenshot(page, shots / "qbr-ACC-002.png")
 
 
-def test_explorer_opens_on_the_account_in_the_url(page, server: Server) -> None:  # noqa: ANN001
+def test_explorer_opens_on_the_account_in_the_url(page, server: Server) -> None:
     open_app(page, server, "/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q2", charts=4)
     header = page.locator(".kam-x-header").inner_text()
     assert "Brennvik Automotive" in header and "Q2 2026" in header
 
 
-def test_unknown_account_shows_a_message_not_a_traceback(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_unknown_account_shows_a_message_not_a_traceback(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/qbr.ipynb?account_id=ACC-999&quarter=2026Q3")
     page.wait_for_selector(".kam-notice")
     assert "There is no account ACC-999" in page.locator(".kam-notice").inner_text()
@@ -323,7 +348,7 @@ def test_unknown_account_shows_a_message_not_a_traceback(page, server: Server, s
     screenshot(page, shots / "qbr-unknown-account.png")
 
 
-def test_explorer_panels_and_the_what_if_slider(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_explorer_panels_and_the_what_if_slider(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/account_explorer.ipynb?account_id=ACC-002&quarter=2026Q3", charts=4)
     page.wait_for_selector(".kam-x-health-panel")
     assert "/100" in page.locator(".kam-x-health-panel .kam-x-score").inner_text()
@@ -352,19 +377,17 @@ def test_explorer_panels_and_the_what_if_slider(page, server: Server, shots: Pat
     screenshot(page, shots / "explorer-panels-ACC-002.png")
 
 
-def test_portfolio_sorts_in_place(page, server: Server, shots: Path) -> None:  # noqa: ANN001
+def test_portfolio_sorts_in_place(page, server: Server, shots: Path) -> None:
     open_app(page, server, "/voila/render/portfolio.ipynb")
     page.wait_for_selector(".kam-book")
     first = page.locator(".kam-book-row").first.get_attribute("data-account")
     assert first == "ACC-002"  # at risk first, by default
     assert page.locator(".kam-book-row .kam-x-book-score").count() == 12
     page.locator(".kam-x-book select").select_option(label="Revenue, largest first")
-    page.wait_for_function(
-        f"() => document.querySelector('.kam-book-row').dataset.account !== {first!r}")
+    page.wait_for_function(f"() => document.querySelector('.kam-book-row').dataset.account !== {first!r}")
     revenue_first = page.locator(".kam-book-row").first.get_attribute("data-account")
     page.locator(".kam-x-book select").select_option(label="Health score, lowest first")
-    page.wait_for_function(
-        f"() => document.querySelector('.kam-book-row').dataset.account !== {revenue_first!r}")
+    page.wait_for_function(f"() => document.querySelector('.kam-book-row').dataset.account !== {revenue_first!r}")
     scores = [int(s) for s in page.locator(".kam-book-row .kam-x-book-score").all_inner_texts()]
     assert scores == sorted(scores)
     assert page.locator(".kam-book-row").count() == 12

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import altair as alt
 import pytest
+from test_narrative import LONG_LANE, at_risk_scorecard, healthy_scorecard
 
 from kam_helpers import charts
 from kam_helpers.scorecard import Scorecard
-from test_narrative import LONG_LANE, at_risk_scorecard, healthy_scorecard
 
 FRAME_OF = {
     "volume_revenue_trend": "monthly",
@@ -70,7 +70,13 @@ def test_chart_data_holds_only_the_drawn_columns(at_risk: Scorecard) -> None:
     keys = {k for row in _inline_values(spec) for k in row}
     assert keys <= {"month_label", "shipments", "revenue", "period"}
     spec = charts.quarterly_trend(at_risk).to_dict()
-    assert {k for row in _inline_values(spec) for k in row} <= {"quarter", "revenue", "gross_margin_pct", "gm_label", "period"}
+    assert {k for row in _inline_values(spec) for k in row} <= {
+        "quarter",
+        "revenue",
+        "gross_margin_pct",
+        "gm_label",
+        "period",
+    }
 
 
 def test_otd_points_coloured_by_met_or_missed(at_risk: Scorecard) -> None:

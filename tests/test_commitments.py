@@ -14,12 +14,15 @@ from kam_helpers.store import Workspace
 Q = Quarter(2026, 3)
 
 
-@pytest.mark.parametrize(("met", "due", "expected"), [
-    (True, dt.date(2026, 8, 1), "done"),
-    (False, dt.date(2026, 8, 1), "overdue"),  # due inside the quarter, KPI still missed
-    (False, dt.date(2026, 10, 15), "open"),  # due after the quarter
-    (None, dt.date(2026, 8, 1), "open"),  # not measurable: never called overdue
-])
+@pytest.mark.parametrize(
+    ("met", "due", "expected"),
+    [
+        (True, dt.date(2026, 8, 1), "done"),
+        (False, dt.date(2026, 8, 1), "overdue"),  # due inside the quarter, KPI still missed
+        (False, dt.date(2026, 10, 15), "open"),  # due after the quarter
+        (None, dt.date(2026, 8, 1), "open"),  # not measurable: never called overdue
+    ],
+)
 def test_status(met: bool | None, due: dt.date, expected: str) -> None:
     assert cm.status(met, due, Q) == expected
 

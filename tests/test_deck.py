@@ -36,9 +36,16 @@ def adversarial(report: QbrReport) -> QbrReport:
     data = replace(report.data, shipments=ships, account={**report.data.account, "name": "@Brennvik Automotive"})
     sc = metrics.scorecard(data, report.scorecard.quarter)
     nar = build_narrative(sc)
-    extra = [ActionItem(f"Follow-up {i}: review {LONG_LANE_ORIGIN.strip()} → Gothenburg with the site team and "
-                        "report back on dwell times, dock scheduling and carrier capacity", "Operations",
-                        dt.date(2026, 10, 30), "otd_pct") for i in range(12)]
+    extra = [
+        ActionItem(
+            f"Follow-up {i}: review {LONG_LANE_ORIGIN.strip()} → Gothenburg with the site team and "
+            "report back on dwell times, dock scheduling and carrier capacity",
+            "Operations",
+            dt.date(2026, 10, 30),
+            "otd_pct",
+        )
+        for i in range(12)
+    ]
     return QbrReport(data, sc, replace(nar, action_items=nar.action_items + extra))
 
 
@@ -85,7 +92,7 @@ def test_scorecard_cells_equal_the_html_strings(prs: Presentation, report: QbrRe
         rows += [[c.text for c in r.cells] for r in list(table.rows)[1:]]
     expected = [kpi_row(k, report.currency) for k in report.scorecard.kpis.values()]
     assert len(rows) == len(expected) and len(slides_titled(prs, "Scorecard")) == 2  # 22 KPIs: two slides
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=False):
         assert row[:5] == [want["label"], want["value"], want["prior"], want["last_year"], want["target"]]
         assert row[5] == deck.RAG_WORD[want["rag"]]
 
@@ -128,8 +135,12 @@ def test_no_prior_quarter_data_is_said(book) -> None:
 
 
 def _inside(shape, prs: Presentation) -> bool:
-    return shape.left >= 0 and shape.top >= 0 and shape.left + shape.width <= prs.slide_width \
+    return (
+        shape.left >= 0
+        and shape.top >= 0
+        and shape.left + shape.width <= prs.slide_width
         and shape.top + shape.height <= prs.slide_height
+    )
 
 
 def test_long_lanes_and_many_actions_fit(hard_prs: Presentation) -> None:
@@ -203,8 +214,21 @@ def test_deck_renders_in_libreoffice(report: QbrReport, tmp_path: Path) -> None:
 
     src = tmp_path / "qbr.pptx"
     src.write_bytes(deck.build_deck(adversarial(report)))
-    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path / 'lo'}", "--convert-to", "pdf",
-                    "--outdir", str(tmp_path), str(src)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            f"-env:UserInstallation=file://{tmp_path / 'lo'}",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     subprocess.run(["pdftoppm", "-r", "30", "-png", str(tmp_path / "qbr.pdf"), str(tmp_path / "slide")], check=True)
     pages = sorted(tmp_path.glob("slide-*.png"))
     assert len(pages) == len(Presentation(str(src)).slides)

@@ -72,16 +72,36 @@ def test_formatters(fn, x, expected: str) -> None:  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize(
     "fn",
-    [f.fmt_pct, f.fmt_pp, f.fmt_growth, f.fmt_count, f.fmt_days, f.fmt_hours, f.fmt_weight, f.fmt_date,
-     f.fmt_month, f.fmt_quarter, f.fmt_money, f.fmt_money_change],
+    [
+        f.fmt_pct,
+        f.fmt_pp,
+        f.fmt_growth,
+        f.fmt_count,
+        f.fmt_days,
+        f.fmt_hours,
+        f.fmt_weight,
+        f.fmt_date,
+        f.fmt_month,
+        f.fmt_quarter,
+        f.fmt_money,
+        f.fmt_money_change,
+    ],
 )
 def test_missing_is_na(fn) -> None:  # type: ignore[no-untyped-def]
     assert fn(None) == "n/a"
 
 
 def test_no_hyphen_minus_anywhere() -> None:
-    for text in (f.fmt_money(-5_000, "EUR"), f.fmt_pct(-1), f.fmt_pp(-1), f.fmt_growth(-1), f.fmt_count(-1),
-                 f.fmt_days(-2), f.fmt_hours(-1), f.fmt_money_change(-300, "EUR")):
+    for text in (
+        f.fmt_money(-5_000, "EUR"),
+        f.fmt_pct(-1),
+        f.fmt_pp(-1),
+        f.fmt_growth(-1),
+        f.fmt_count(-1),
+        f.fmt_days(-2),
+        f.fmt_hours(-1),
+        f.fmt_money_change(-300, "EUR"),
+    ):
         assert "-" not in text and M in text
 
 

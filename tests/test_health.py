@@ -29,16 +29,24 @@ def test_measure_score(value: float, good: float, bad: float, expected: float) -
     assert health.measure_score(value, good, bad) == pytest.approx(expected)
 
 
-CONFIG = health.parse_config({
-    "measures": {
-        "otd_pct": {"component": "service", "weight": 3, "relative_to_target": True, "good": 0, "bad": -8,
-                    "fallback_target": 95},
-        "invoice_accuracy_pct": {"component": "billing", "weight": 1, "good": 100, "bad": 80},
-        "cases_per_100_shipments": {"component": "cases", "weight": 1, "good": 1, "bad": 6},
-    },
-    "bands": {"green": 70, "amber": 50},
-    "top_drivers": 2,
-})
+CONFIG = health.parse_config(
+    {
+        "measures": {
+            "otd_pct": {
+                "component": "service",
+                "weight": 3,
+                "relative_to_target": True,
+                "good": 0,
+                "bad": -8,
+                "fallback_target": 95,
+            },
+            "invoice_accuracy_pct": {"component": "billing", "weight": 1, "good": 100, "bad": 80},
+            "cases_per_100_shipments": {"component": "cases", "weight": 1, "good": 1, "bad": 6},
+        },
+        "bands": {"green": 70, "amber": 50},
+        "top_drivers": 2,
+    }
+)
 
 
 def _kpis(otd: float | None, otd_target: float | None = 96.0) -> dict[str, Kpi]:
@@ -65,8 +73,10 @@ def test_missing_measure_hands_its_weight_to_the_others() -> None:
     assert score == pytest.approx(71.875)
     assert frame.set_index("name").loc["invoice_accuracy_pct", "effective_weight"] == 0.0
     notes = health.redistribution_notes(frame, AccountData({"account_id": "A"}, SHIPMENTS_Q1))
-    assert notes == ["Invoice accuracy: no data (the workspace has no invoices table); its weight 1 is spread "
-                     "over the other measures."]
+    assert notes == [
+        "Invoice accuracy: no data (the workspace has no invoices table); its weight 1 is spread "
+        "over the other measures."
+    ]
     with pytest.raises(NoDataError):
         health.blend(dict.fromkeys(values), _kpis(None), CONFIG)
 

@@ -24,9 +24,7 @@ EXAMPLE = ROOT / "data" / "mappings" / "example.yml"
 def tables(workspace: Path) -> dict[str, pd.DataFrame]:
     """Every model table of a workspace as a DataFrame in key order."""
     with Workspace.open(workspace) as ws:
-        return {
-            t: ws.query(f"SELECT * FROM {t} ORDER BY {', '.join(TABLES[t].key)}") for t in sorted(ws.tables)
-        }
+        return {t: ws.query(f"SELECT * FROM {t} ORDER BY {', '.join(TABLES[t].key)}") for t in sorted(ws.tables)}
 
 
 def digest(path: Path) -> str:
@@ -132,7 +130,9 @@ BAD_EXPORTS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("case, spoil, file, row, column, expected, whole_file", BAD_EXPORTS, ids=[c[0] for c in BAD_EXPORTS])
+@pytest.mark.parametrize(
+    "case, spoil, file, row, column, expected, whole_file", BAD_EXPORTS, ids=[c[0] for c in BAD_EXPORTS]
+)
 def test_a_bad_export_is_named_by_file_row_and_column_and_a_refused_import_changes_nothing(
     workspace: Path, exports: Path, case: str, spoil, file: str, row: int | None, column: str | None,
     expected: str, whole_file: bool,

@@ -59,6 +59,10 @@ def test_a_broken_mapping_names_the_file_and_key(tmp_path: Path, old: str, new: 
 
 def test_references_need_a_capturing_group(tmp_path: Path) -> None:
     path = tmp_path / "refs.yml"
-    path.write_text(GOOD.replace("    file: customers.csv", "    file: c.csv\n    references: {pattern: 'ID#', key: ID, columns: [W]}"))
+    path.write_text(
+        GOOD.replace(
+            "    file: customers.csv", "    file: c.csv\n    references: {pattern: 'ID#', key: ID, columns: [W]}"
+        )
+    )
     with pytest.raises(ConfigError, match=r"tables.accounts.references.pattern: needs a \(group\)"):
         load_mapping(path)

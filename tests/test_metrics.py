@@ -19,7 +19,6 @@ S8    FTL   L→P     03-01        03-01       —            03-17 23:00     15
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -228,7 +227,10 @@ def test_quarter_boundaries(moment: str, inside: bool) -> None:
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ({"pickup_actual": "2026-01-02", "pickup_planned": "2026-01-01", "delivery_actual": "2026-01-04"}, "2026-01-02"),
+        (
+            {"pickup_actual": "2026-01-02", "pickup_planned": "2026-01-01", "delivery_actual": "2026-01-04"},
+            "2026-01-02",
+        ),
         ({"pickup_planned": "2026-01-01", "delivery_actual": "2026-01-04"}, "2026-01-01"),
         ({"delivery_actual": "2026-01-04", "delivery_promised": "2026-01-03"}, "2026-01-04"),
         ({"delivery_promised": "2026-01-03"}, "2026-01-03"),
@@ -269,7 +271,12 @@ def test_gross_margin() -> None:
     ],
 )
 def test_gross_margin_edges(revenues: list, costs: list, expected: float | None) -> None:
-    ships = shipments(*({"shipment_id": f"S{i}", "revenue": r, "cost": c} for i, (r, c) in enumerate(zip(revenues, costs))))
+    ships = shipments(
+        *(
+            {"shipment_id": f"S{i}", "revenue": r, "cost": c}
+            for i, (r, c) in enumerate(zip(revenues, costs, strict=False))
+        )
+    )
     assert m.gross_margin_pct(ships) == expected
 
 
@@ -641,7 +648,12 @@ def test_scorecard_without_optional_tables() -> None:
 def test_scorecard_empty_tables_give_zero_counts() -> None:
     empty = account(cases=CASES_Q1.iloc[0:0], invoices=INVOICES_Q1.iloc[0:0], invoice_lines=LINES_Q1.iloc[0:0])
     card = m.scorecard(empty, Q)
-    assert [card.value(k) for k in ("cases_opened", "cases_closed", "cases_backlog", "repeat_complaints")] == [0, 0, 0, 0]
+    assert [card.value(k) for k in ("cases_opened", "cases_closed", "cases_backlog", "repeat_complaints")] == [
+        0,
+        0,
+        0,
+        0,
+    ]
     assert card.value("median_hours_to_resolve") is None and card.value("days_to_pay") is None
     assert card.value("overdue_amount") == 0.0 and card.value("damage_ratio_pct") == 0.0
     assert card.value("unbilled_shipments") == 5  # S1, S2, S6, S7, S8 all delivered by 17 Mar, none invoiced
@@ -745,7 +757,9 @@ def _synthetic(n: int = 5000) -> AccountData:
             "invoice_id": [f"I{i}" for i in range(800)],
             "issued": issued,
             "due": issued + pd.Timedelta(days=30),
-            "paid": pd.Series(issued + pd.to_timedelta(rng.integers(5, 60, 800), unit="D")).where(rng.random(800) > 0.1),
+            "paid": pd.Series(issued + pd.to_timedelta(rng.integers(5, 60, 800), unit="D")).where(
+                rng.random(800) > 0.1
+            ),
             "amount": rng.uniform(1000, 9000, 800),
             "status": rng.choice(["paid", "open", "disputed", "credited"], 800),
         }
@@ -757,7 +771,9 @@ def _synthetic(n: int = 5000) -> AccountData:
             "case_id": [f"K{i}" for i in range(400)],
             "account_id": "ACC-1",
             "opened": opened,
-            "closed": pd.Series(opened + pd.to_timedelta(rng.integers(1, 500, 400), unit="h")).where(rng.random(400) > 0.2),
+            "closed": pd.Series(opened + pd.to_timedelta(rng.integers(1, 500, 400), unit="h")).where(
+                rng.random(400) > 0.2
+            ),
             "category": rng.choice(["late delivery", "damage", "loss", "other"], 400),
             "shipment_id": rng.choice(ships["shipment_id"], 400),
             "claim_amount": rng.uniform(0, 2000, 400),
@@ -770,7 +786,12 @@ def _synthetic(n: int = 5000) -> AccountData:
         account_id="ACC-1", mode="FTL", basis="per_km", rate=1.2, valid_from="2024-01-01",
     )  # fmt: skip
     return account(
-        shipments=ships, invoices=invs, invoice_lines=lines, cases=kases, rate_cards=card, as_of=pd.Timestamp("2026-01-05")
+        shipments=ships,
+        invoices=invs,
+        invoice_lines=lines,
+        cases=kases,
+        rate_cards=card,
+        as_of=pd.Timestamp("2026-01-05"),
     )
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from test_deck import ACCOUNT, QUARTER
 
 from kam_helpers import pack
 from kam_helpers.report import QbrReport
 from kam_helpers.store import Workspace
-from test_deck import ACCOUNT, QUARTER
 
 
 @pytest.fixture(scope="module")

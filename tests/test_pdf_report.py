@@ -6,10 +6,10 @@ import io
 
 import pytest
 from pypdf import PdfReader
+from test_deck import ACCOUNT, QUARTER
 
 from kam_helpers.pdf_report import build_pdf
 from kam_helpers.report import QbrReport
-from test_deck import ACCOUNT, QUARTER
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_importer import EXAMPLE, TMS, tables
 
 from kam_helpers.errors import DataValidationError
 from kam_helpers.importer import import_source
 from kam_helpers.store import Workspace
 
-from test_importer import EXAMPLE, TMS, tables
-
 PASSWORD = "s3cret-never-stored"
 
 
 def _pg_bin() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0
+    )
     return found[-1].parent if found else None
 
 
@@ -100,7 +101,9 @@ def _load(url: str, extra_loads: list[list[str]] | None = None) -> None:
             cols = ", ".join(f'"{c}" {types.get(c, "text")}' for c in frame.columns)
             conn.execute(f"DROP TABLE IF EXISTS {name}")
             conn.execute(f"CREATE TABLE {name} ({cols})")
-            typed = [[_typed(v, types[c]) if c in types else v for c, v in zip(frame.columns, r)] for r in rows]
+            typed = [
+                [_typed(v, types[c]) if c in types else v for c, v in zip(frame.columns, r, strict=False)] for r in rows
+            ]
             with conn.cursor() as cur:
                 cur.executemany(f"INSERT INTO {name} VALUES ({', '.join(['%s'] * len(frame.columns))})", typed)
 

@@ -6,9 +6,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,9 @@ def test_notebooks_are_committed_without_outputs_and_keep_parameters() -> None:
 def test_papermill_documents_every_parameter() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "papermill", "--help-notebook", str(ROOT / "notebooks" / "qbr.ipynb")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     for name in ("account_id: str", "quarter: str", "workspace: str"):
         assert name in out

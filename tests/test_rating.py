@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,7 +136,9 @@ def test_validity_periods(pickup_planned: str, rate_id: str | None) -> None:
 
 
 def test_overlapping_rows_latest_valid_from_wins() -> None:
-    card = rates({"rate_id": "A", "valid_from": "2026-01-01"}, {"rate_id": "B", "valid_from": "2026-02-01", "rate": 520.0})
+    card = rates(
+        {"rate_id": "A", "valid_from": "2026-01-01"}, {"rate_id": "B", "valid_from": "2026-02-01", "rate": 520.0}
+    )
     assert charge(shipments({}), card)["rate_id"] == "B"  # both valid on 10 Feb; B started later
 
 

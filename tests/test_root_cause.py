@@ -30,21 +30,41 @@ def _rows() -> list[dict]:
     for i in range(20):
         lane_b = i >= 10
         late = (i < 6) or i == 10
-        rows.append({"shipment_id": f"S{i}", "destination": "Nice" if lane_b else "Paris",
-                     "carrier": "Beta" if lane_b else "Acme", "pickup_actual": "2026-02-01 08:00",
-                     "delivery_promised": "2026-02-03 17:00",
-                     "delivery_actual": "2026-02-05 10:00" if late else "2026-02-03 10:00",
-                     "damaged": i == 11})
+        rows.append(
+            {
+                "shipment_id": f"S{i}",
+                "destination": "Nice" if lane_b else "Paris",
+                "carrier": "Beta" if lane_b else "Acme",
+                "pickup_actual": "2026-02-01 08:00",
+                "delivery_promised": "2026-02-03 17:00",
+                "delivery_actual": "2026-02-05 10:00" if late else "2026-02-03 10:00",
+                "damaged": i == 11,
+            }
+        )
     return rows
 
 
 SHIPS = shipments(*_rows())
 CASES = cases(
     # two late-delivery complaints on lane A 10 days apart: the second repeats the first
-    {"case_id": "K1", "category": "late delivery", "shipment_id": "S0", "opened": "2026-02-06 09:00",
-     "closed": "2026-02-07 09:00", "status": "closed", "root_cause": "carrier capacity"},
-    {"case_id": "K2", "category": "late delivery", "shipment_id": "S1", "opened": "2026-02-16 09:00",
-     "closed": "2026-02-16 21:00", "status": "closed", "root_cause": "carrier capacity"},
+    {
+        "case_id": "K1",
+        "category": "late delivery",
+        "shipment_id": "S0",
+        "opened": "2026-02-06 09:00",
+        "closed": "2026-02-07 09:00",
+        "status": "closed",
+        "root_cause": "carrier capacity",
+    },
+    {
+        "case_id": "K2",
+        "category": "late delivery",
+        "shipment_id": "S1",
+        "opened": "2026-02-16 09:00",
+        "closed": "2026-02-16 21:00",
+        "status": "closed",
+        "root_cause": "carrier capacity",
+    },
     # a damage case without a shipment, still open; and one pointing at an unknown shipment
     {"case_id": "K3", "opened": "2026-03-01 08:00"},
     {"case_id": "K4", "shipment_id": "NOPE", "opened": "2026-03-02 08:00"},
@@ -53,8 +73,7 @@ CASES = cases(
 
 @pytest.fixture(scope="module")
 def tiny() -> rc.RootCause:
-    data = AccountData(account={"account_id": "ACC-1"}, shipments=SHIPS, cases=CASES,
-                       as_of=pd.Timestamp("2026-03-31"))
+    data = AccountData(account={"account_id": "ACC-1"}, shipments=SHIPS, cases=CASES, as_of=pd.Timestamp("2026-03-31"))
     return rc.root_causes(data, Q, min_late=3)
 
 
@@ -84,8 +103,10 @@ def test_recurrence_resolution_and_links(tiny: rc.RootCause) -> None:
     assert ttr.loc["late delivery", "median_hours"] == pytest.approx(18.0)  # 24 h and 12 h
     assert ttr.loc["damage", "open_at_end"] == 2
     assert dict(tiny.cases_by_link.values.tolist()) == {"shipment": 2, "no shipment": 1, "unknown shipment": 1}
-    assert dict(tiny.root_causes[["root_cause", "cases"]].values.tolist()) == {"carrier capacity": 2,
-                                                                                "(not found yet)": 2}
+    assert dict(tiny.root_causes[["root_cause", "cases"]].values.tolist()) == {
+        "carrier capacity": 2,
+        "(not found yet)": 2,
+    }
     assert tiny.root_causes["share_pct"].tolist() == [50.0, 50.0]
 
 
@@ -115,10 +136,14 @@ def test_root_cause_finds_the_planted_late_clusters(book) -> None:
                 lane_hits += rq.top_lane in {c["lane"] for c in cluster}
     hit = len(found & truth)
     precision, recall = hit / max(len(found), 1), hit / len(truth)
-    print(f"root cause, planted late clusters (lane × carrier over {quarters[0]}–{quarters[-1]}): "
-          f"precision {precision:.3f}, recall {recall:.3f}")
-    print(f"root cause, top carrier per at-risk account-quarter: {carrier_hits}/{n}; "
-          f"top lane in the planted lanes: {lane_hits}/{n}")
+    print(
+        f"root cause, planted late clusters (lane × carrier over {quarters[0]}–{quarters[-1]}): "
+        f"precision {precision:.3f}, recall {recall:.3f}"
+    )
+    print(
+        f"root cause, top carrier per at-risk account-quarter: {carrier_hits}/{n}; "
+        f"top lane in the planted lanes: {lane_hits}/{n}"
+    )
     assert precision >= 0.95 and recall >= 0.95
     assert carrier_hits / n >= 0.95
     assert lane_hits / n >= 0.8  # a single quarter can hold too few late deliveries to single out the lane
@@ -133,8 +158,9 @@ def test_real_scms_data_says_no_data_only_for_what_it_lacks(tmp_path) -> None:
     from kam_helpers.importer import import_source
 
     root = Path(__file__).resolve().parents[1]
-    import_source(SCMS / "SCMS_Delivery_History_Dataset.csv", root / "data" / "mappings" / "scms_usaid.yml",
-                  tmp_path / "ws")
+    import_source(
+        SCMS / "SCMS_Delivery_History_Dataset.csv", root / "data" / "mappings" / "scms_usaid.yml", tmp_path / "ws"
+    )
     with Workspace.open(tmp_path / "ws") as ws:
         assert ws.tables == {"accounts", "shipments"}
         q = ws.last_complete_quarter()
@@ -143,8 +169,11 @@ def test_real_scms_data_says_no_data_only_for_what_it_lacks(tmp_path) -> None:
             data = ws.account_data(account_id)
             h = health.health_score(data, q, with_history=False)
             assert 0 <= h.score <= 100
-            lacking = {n.split("the workspace has no ")[1].split(" table")[0] for n in h.redistributed
-                       if "the workspace has no" in n}
+            lacking = {
+                n.split("the workspace has no ")[1].split(" table")[0]
+                for n in h.redistributed
+                if "the workspace has no" in n
+            }
             assert lacking <= {"cases", "invoices", "invoice_lines", "rate_cards", "opportunities", "targets"}
             assert not [n for n in h.redistributed if "no shipments table" in n]
             f = forecast.forecast(data, q, horizon=2)

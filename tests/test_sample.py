@@ -19,8 +19,15 @@ from kam_helpers.schema import TABLES, ddl
 
 END = Quarter(2026, 2)
 QUARTERS = ["2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2"]
-MONEY = {("shipments", "revenue"), ("shipments", "cost"), ("invoices", "amount"), ("invoice_lines", "amount"),
-         ("cases", "claim_amount"), ("opportunities", "amount"), ("rate_cards", "minimum")}
+MONEY = {
+    ("shipments", "revenue"),
+    ("shipments", "cost"),
+    ("invoices", "amount"),
+    ("invoice_lines", "amount"),
+    ("cases", "claim_amount"),
+    ("opportunities", "amount"),
+    ("rate_cards", "minimum"),
+}
 FORMATS = {
     "int": r"-?\d+",
     "float": r"-?\d+(\.\d+)?",
@@ -164,7 +171,8 @@ def _expected_charges(sh: pd.DataFrame, rc: pd.DataFrame, half_up: bool = False)
     """The rate card applied by hand: row of the same account and mode valid on the planned pickup day,
     the exact lane if there is one, else the zone row → expected charge per shipment_id."""
     s = sh[["shipment_id", "account_id", "mode", "origin", "destination", "weight_kg", "distance_km"]].assign(
-        day=sh.pickup_planned.dt.normalize())
+        day=sh.pickup_planned.dt.normalize()
+    )
     m = s.merge(rc, on=["account_id", "mode"], suffixes=("", "_rc"))
     m = m[(m.valid_from <= m.day) & (m.valid_to.isna() | (m.day <= m.valid_to))]
     exact = (m.origin_rc == m.origin) & (m.destination_rc == m.destination)
@@ -173,6 +181,7 @@ def _expected_charges(sh: pd.DataFrame, rc: pd.DataFrame, half_up: bool = False)
     assert not m.duplicated(["shipment_id", "prio"]).any(), "two rate rows apply to one shipment"
     m = m.drop_duplicates("shipment_id")
     qty = np.select([m.basis == "per_kg", m.basis == "per_km"], [m.weight_kg, m.distance_km], 1.0)
+
     def cents(x: pd.Series) -> pd.Series:
         return np.floor(x * 100 + 0.5 + 1e-9) / 100 if half_up else x.round(2)
 
@@ -232,9 +241,11 @@ def test_invoices_and_lines_agree(typed, planted):
     assert all("fuel" not in charges[s] for s in errors[errors.kind == "missing_fuel"].shipment_id)
     assert all("accessorial" in charges[s] for s in errors[errors.kind == "unauthorised_accessorial"].shipment_id)
     assert set(lines[lines.charge_type == "accessorial"].shipment_id) == set(
-        errors[errors.kind == "unauthorised_accessorial"].shipment_id)
+        errors[errors.kind == "unauthorised_accessorial"].shipment_id
+    )
     pair = lines.merge(inv[["invoice_id", "issued"]], on="invoice_id").merge(
-        sh[["shipment_id", "delivery_actual", "status"]], on="shipment_id")
+        sh[["shipment_id", "delivery_actual", "status"]], on="shipment_id"
+    )
     assert (pair.status == "delivered").all() and (pair.issued >= pair.delivery_actual.dt.normalize()).all()
     assert ((inv.due - inv.issued).dt.days.isin([30, 45, 60])).all()
     flagged = set(lines[lines.shipment_id.isin(errors.shipment_id)].invoice_id) | set(dups.invoice_id)
@@ -257,8 +268,9 @@ def _otd(sh: pd.DataFrame, start: str, end: str) -> pd.DataFrame:
     """On-time delivery by date per account, for promises in [start, end]; open past promise = late."""
     s = sh[sh.status.isin(["delivered", "in_transit"]) & sh.delivery_promised.between(start, end)].copy()
     promised = s.delivery_promised.dt.normalize()
-    s["late"] = np.where(s.delivery_actual.isna(), promised < pd.Timestamp(end).normalize(),
-                         s.delivery_actual.dt.normalize() > promised)
+    s["late"] = np.where(
+        s.delivery_actual.isna(), promised < pd.Timestamp(end).normalize(), s.delivery_actual.dt.normalize() > promised
+    )
     return s
 
 
@@ -319,8 +331,14 @@ def test_accounts_contracts_and_targets(typed, raw):
         assert g.rate.nunique() == len(g), "the rate changes at each anniversary"
     t = raw["targets"]
     contract = t[t.period == "contract"]
-    assert set(contract.metric) >= {"otd_pct", "otp_pct", "invoice_accuracy_pct", "damage_ratio_pct",
-                                    "gross_margin_pct", "median_hours_to_resolve"}
+    assert set(contract.metric) >= {
+        "otd_pct",
+        "otp_pct",
+        "invoice_accuracy_pct",
+        "damage_ratio_pct",
+        "gross_margin_pct",
+        "median_hours_to_resolve",
+    }
     revenue = t[t.metric == "revenue"]
     assert set(revenue.period) >= set(QUARTERS) and revenue.groupby("account_id").size().min() >= 8
     opps = raw["opportunities"].groupby("account_id").size()
@@ -364,7 +382,8 @@ def test_replaces_out_dir_only_when_complete(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(accounts=0), dict(quarters=0), dict(shipments=100), dict(end_quarter="2026Q5")])
+    "kwargs", [dict(accounts=0), dict(quarters=0), dict(shipments=100), dict(end_quarter="2026Q5")]
+)
 def test_bad_arguments_raise_and_write_nothing(tmp_path, kwargs):
     with pytest.raises(ConfigError):
         generate_book(tmp_path / "book", **kwargs)

@@ -50,9 +50,11 @@ def expected() -> pd.DataFrame:
     )
     ships["quarter"] = ships["actual"].dt.to_period("Q").astype(str)
     ships["on_time"] = ships["actual"] <= ships["promised"]
-    return ships.groupby(["country", "quarter"]).agg(
-        shipments=("value", "size"), otd_pct=("on_time", "mean"), revenue=("value", "sum")
-    ).assign(otd_pct=lambda d: d["otd_pct"] * 100)
+    return (
+        ships.groupby(["country", "quarter"])
+        .agg(shipments=("value", "size"), otd_pct=("on_time", "mean"), revenue=("value", "sum"))
+        .assign(otd_pct=lambda d: d["otd_pct"] * 100)
+    )
 
 
 def test_the_import_reports_what_it_left_out_and_why(imported: tuple[Path, ImportReport]) -> None:
@@ -76,13 +78,17 @@ def test_counts_otd_and_value_per_country_and_quarter_match_the_raw_csv(
 ) -> None:
     ws, _ = imported
     with Workspace.open(ws) as store:
-        ids = dict(zip(store.accounts()["name"], store.accounts()["account_id"]))
+        ids = dict(zip(store.accounts()["name"], store.accounts()["account_id"], strict=False))
         # Every country and quarter, from the store.
-        got = store.query(
-            "SELECT a.name AS country, CAST(year(delivery_actual) AS VARCHAR) || 'Q' || "
-            "CAST(quarter(delivery_actual) AS VARCHAR) AS quarter, count(*) AS shipments, sum(revenue) AS revenue "
-            "FROM shipments s JOIN accounts a USING (account_id) GROUP BY ALL"
-        ).set_index(["country", "quarter"]).sort_index()
+        got = (
+            store.query(
+                "SELECT a.name AS country, CAST(year(delivery_actual) AS VARCHAR) || 'Q' || "
+                "CAST(quarter(delivery_actual) AS VARCHAR) AS quarter, count(*) AS shipments, sum(revenue) AS revenue "
+                "FROM shipments s JOIN accounts a USING (account_id) GROUP BY ALL"
+            )
+            .set_index(["country", "quarter"])
+            .sort_index()
+        )
         want = expected[["shipments", "revenue"]].sort_index()
         assert got.index.equals(want.index)
         assert (got["shipments"] == want["shipments"]).all()
@@ -117,7 +123,7 @@ def test_the_2014q4_batch_reports_every_country_and_says_no_data_for_missing_tab
     assert len(countries) == 19
     result = run_batch("2014Q4", workspace=ws, out=tmp_path / "reports", workers=2, progress=False)
     with Workspace.open(ws) as store:
-        names = dict(zip(store.accounts()["account_id"], store.accounts()["name"]))
+        names = dict(zip(store.accounts()["account_id"], store.accounts()["name"], strict=False))
     by_name = {names[r.account_id]: r for r in result.results}
     assert sorted(by_name) == countries
     assert not result.failed, [(r.account_id, r.error) for r in result.failed]

@@ -19,10 +19,18 @@ def test_voila_command_is_local_preheated_culled_and_hides_code(tmp_path: Path) 
     argv = serve.voila_command(serve.ServeOptions(port=9123, notebooks=tmp_path))
     joined = " ".join(argv)
     assert argv[argv.index("voila") + 1] == str(tmp_path)
-    for flag in ("--Voila.ip=127.0.0.1", "--Voila.port=9123", "--no-browser", "--strip_sources=True",
-                 "--show_tracebacks=False", "--preheat_kernel=True", "--template=kam",
-                 "--MappingKernelManager.cull_idle_timeout=60", "--MappingKernelManager.cull_interval=10",
-                 "--MappingKernelManager.cull_connected=False"):
+    for flag in (
+        "--Voila.ip=127.0.0.1",
+        "--Voila.port=9123",
+        "--no-browser",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--preheat_kernel=True",
+        "--template=kam",
+        "--MappingKernelManager.cull_idle_timeout=60",
+        "--MappingKernelManager.cull_interval=10",
+        "--MappingKernelManager.cull_connected=False",
+    ):
         assert flag in argv, flag
     assert "'qbr.ipynb': {'pool_size': 2}" in joined and "'default': {'pool_size': 0}" in joined
 
@@ -59,11 +67,13 @@ def test_cli_parses_serve() -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("", {"account_id": "", "quarter": ""}),
-     ("account_id=ACC-002&quarter=2026Q3", {"account_id": "ACC-002", "quarter": "2026Q3"}),
-     ("account_id=&quarter=2026Q2&evil=1", {"account_id": "", "quarter": "2026Q2"}),
-     ("account_id=" + "x" * 100, {"account_id": "", "quarter": ""}),
-     ("account_id=%20ACC-003%20&account_id=ACC-004", {"account_id": "ACC-003", "quarter": ""})],
+    [
+        ("", {"account_id": "", "quarter": ""}),
+        ("account_id=ACC-002&quarter=2026Q3", {"account_id": "ACC-002", "quarter": "2026Q3"}),
+        ("account_id=&quarter=2026Q2&evil=1", {"account_id": "", "quarter": "2026Q2"}),
+        ("account_id=" + "x" * 100, {"account_id": "", "quarter": ""}),
+        ("account_id=%20ACC-003%20&account_id=ACC-004", {"account_id": "ACC-003", "quarter": ""}),
+    ],
 )
 def test_parse_params(query: str, expected: dict) -> None:
     assert serve.parse_params(query, {"account_id": "", "quarter": ""}) == expected

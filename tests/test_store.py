@@ -53,8 +53,13 @@ def test_clean_exports_build_a_typed_store(exports: Path, tmp_path: Path) -> Non
         ("2026-07-04 12:00,250.5", "04/07/2026,250.5", 3, "delivery_actual", "a date and time written as"),
         ("S2,A1,LTL", "S1,A1,LTL", 3, "shipment_id", "a unique shipment_id (row 2 has the same)"),
         ("S3,A2,FTL", "S3,A9,FTL", 4, "account_id", "an account_id that exists in accounts.csv"),
-        ("2026-08-01 09:00,2026-08-03 17:00,2026-08-03 12:00", "2026-08-01 09:00,2026-08-03 17:00,2026-07-30 12:00",
-         4, "delivery_actual", "delivery_actual on or after pickup_actual"),
+        (
+            "2026-08-01 09:00,2026-08-03 17:00,2026-08-03 12:00",
+            "2026-08-01 09:00,2026-08-03 17:00,2026-07-30 12:00",
+            4,
+            "delivery_actual",
+            "delivery_actual on or after pickup_actual",
+        ),
         (",delivered,false,false\nS2", ",delivered,maybe,false\nS2", 2, "damaged", "true or false"),
     ],
 )
@@ -73,8 +78,11 @@ def test_a_bad_value_is_named_by_file_row_and_column(
 
 
 def test_an_account_with_bad_rows_refuses_to_report_and_the_others_still_do(exports: Path, tmp_path: Path) -> None:
-    _edit(exports / "shipments.csv", "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,250.5",
-          "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,about 250")
+    _edit(
+        exports / "shipments.csv",
+        "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,250.5",
+        "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,about 250",
+    )
     build_workspace(tmp_path / "ws", folder_loader(exports))
     with Workspace.open(tmp_path / "ws") as ws:
         with pytest.raises(DataValidationError) as err:

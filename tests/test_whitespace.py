@@ -29,36 +29,57 @@ BOUGHT = _bought(
 def test_gaps_are_anonymous_aggregates_over_enough_peers() -> None:
     gaps = wsp.peer_gaps(BOUGHT, "ME", PEERS, min_peers=5)
     assert gaps[["dimension", "item", "peers_buying", "peers"]].values.tolist() == [
-        ["mode", "Air", 6, 7], ["service", "warehousing", 5, 7]]
+        ["mode", "Air", 6, 7],
+        ["service", "warehousing", 5, 7],
+    ]
     # Air: mean of 1000 … 6000 = 3500 (two significant figures); warehousing: 9000 of 9400 is one buyer → hidden
     assert gaps["mean_annual_spend"].iloc[0] == 3500.0 and pd.isna(gaps["mean_annual_spend"].iloc[1])
-    assert gaps["text"].iloc[0] == "6 of 7 comparable accounts buy Air (mode); their mean annual spend on it is about 3,500"
+    assert (
+        gaps["text"].iloc[0]
+        == "6 of 7 comparable accounts buy Air (mode); their mean annual spend on it is about 3,500"
+    )
     text = " ".join(map(str, gaps.to_numpy().ravel()))
     assert not any(p in text for p in PEERS)
     assert wsp.peer_gaps(BOUGHT, "ME", PEERS[:4], min_peers=5).empty  # too few peers: nothing at all
 
 
 def test_pipeline_by_stage_in_funnel_order() -> None:
-    opps = table(OPPORTUNITIES, [
-        {"opp_id": "O1", "stage": "won", "amount": 100.0, "probability": 1.0},
-        {"opp_id": "O2", "stage": "proposal", "amount": 200.0, "probability": 0.4},
-        {"opp_id": "O3", "stage": "proposal", "amount": 50.0, "probability": 0.4},
-    ], account_id="ACC-1", service="Air")
+    opps = table(
+        OPPORTUNITIES,
+        [
+            {"opp_id": "O1", "stage": "won", "amount": 100.0, "probability": 1.0},
+            {"opp_id": "O2", "stage": "proposal", "amount": 200.0, "probability": 0.4},
+            {"opp_id": "O3", "stage": "proposal", "amount": 50.0, "probability": 0.4},
+        ],
+        account_id="ACC-1",
+        service="Air",
+    )
     out = wsp.pipeline_by_stage(opps)
     assert out.values.tolist() == [["proposal", 2, 250.0, 100.0], ["won", 1, 100.0, 100.0]]
 
 
 def test_growth_by_source() -> None:
     def ships(n: int, day: str, dest: str, revenue: float, start: int) -> list[dict]:
-        return [{"shipment_id": f"S{start + i}", "destination": dest, "pickup_actual": day, "revenue": revenue}
-                for i in range(n)]
+        return [
+            {"shipment_id": f"S{start + i}", "destination": dest, "pickup_actual": day, "revenue": revenue}
+            for i in range(n)
+        ]
+
     # before (2025Q1–Q4): Paris 10 × 100, Nice 2 × 50; now (2026Q1–Q4): Paris 12 × 110, Lille 1 × 300
-    frame = shipments(*ships(10, "2025-03-01", "Paris", 100.0, 0), *ships(2, "2025-05-01", "Nice", 50.0, 100),
-                      *ships(12, "2026-03-01", "Paris", 110.0, 200), *ships(1, "2026-06-01", "Lille", 300.0, 300))
+    frame = shipments(
+        *ships(10, "2025-03-01", "Paris", 100.0, 0),
+        *ships(2, "2025-05-01", "Nice", 50.0, 100),
+        *ships(12, "2026-03-01", "Paris", 110.0, 200),
+        *ships(1, "2026-06-01", "Lille", 300.0, 300),
+    )
     out = wsp.growth_by_source(frame, Quarter(2026, 4)).set_index("source")["revenue_change"]
     # volume on Paris: +2 × 100 = 200; price: 1320 − 1000 − 200 = 120; new Lille 300; lost Nice −100
-    assert out.to_dict() == {"new lanes": 300.0, "lost lanes": -100.0, "volume on continuing lanes": 200.0,
-                             "price and mix on continuing lanes": pytest.approx(120.0)}
+    assert out.to_dict() == {
+        "new lanes": 300.0,
+        "lost lanes": -100.0,
+        "volume on continuing lanes": 200.0,
+        "price and mix on continuing lanes": pytest.approx(120.0),
+    }
 
 
 def test_whitespace_of_the_sample_never_names_a_peer(book) -> None:

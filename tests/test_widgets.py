@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,26 +17,47 @@ def _data() -> AccountData:
     """Three shipments (one on time, one delivered 2 days late, one in transit past its promise, damaged)
     and two cases (one open)."""
     ts = pd.Timestamp
-    shipments = pd.DataFrame({
-        "shipment_id": ["S1", "S2", "S3"], "account_id": "A", "mode": "FTL",
-        "origin": ["Berlin", "Berlin", "Oslo"], "destination": ["Paris", "Rome", "Lyon"],
-        "carrier": ["C1", "C2", "C1"],
-        "pickup_planned": [ts("2026-07-01"), ts("2026-07-02"), ts("2026-09-20")],
-        "pickup_actual": [ts("2026-07-01"), ts("2026-07-02"), ts("2026-09-20")],
-        "delivery_promised": [ts("2026-07-03"), ts("2026-07-03"), ts("2026-09-25")],
-        "delivery_actual": [ts("2026-07-03 18:00"), ts("2026-07-05"), pd.NaT],
-        "revenue": [100.0, 200.0, 300.0], "cost": [80.0, 150.0, 250.0],
-        "status": ["delivered", "delivered", "in_transit"],
-        "damaged": pd.array([False, False, True], dtype="boolean"), "short": pd.array([False] * 3, dtype="boolean"),
-        "weight_kg": 1.0, "pallets": 1,
-    })
-    cases = pd.DataFrame({
-        "case_id": ["K1", "K2"], "account_id": "A", "opened": [ts("2026-07-06"), ts("2026-07-07")],
-        "closed": [pd.NaT, ts("2026-07-08")], "category": ["damage", "billing dispute"], "severity": ["high", "low"],
-        "shipment_id": ["S3", None], "claim_amount": [50.0, None], "status": ["open", "closed"], "root_cause": None,
-    })
-    return AccountData(account={"account_id": "A", "name": "Acme", "currency": "EUR"}, shipments=shipments,
-                       cases=cases, as_of=ts("2026-09-30"))
+    shipments = pd.DataFrame(
+        {
+            "shipment_id": ["S1", "S2", "S3"],
+            "account_id": "A",
+            "mode": "FTL",
+            "origin": ["Berlin", "Berlin", "Oslo"],
+            "destination": ["Paris", "Rome", "Lyon"],
+            "carrier": ["C1", "C2", "C1"],
+            "pickup_planned": [ts("2026-07-01"), ts("2026-07-02"), ts("2026-09-20")],
+            "pickup_actual": [ts("2026-07-01"), ts("2026-07-02"), ts("2026-09-20")],
+            "delivery_promised": [ts("2026-07-03"), ts("2026-07-03"), ts("2026-09-25")],
+            "delivery_actual": [ts("2026-07-03 18:00"), ts("2026-07-05"), pd.NaT],
+            "revenue": [100.0, 200.0, 300.0],
+            "cost": [80.0, 150.0, 250.0],
+            "status": ["delivered", "delivered", "in_transit"],
+            "damaged": pd.array([False, False, True], dtype="boolean"),
+            "short": pd.array([False] * 3, dtype="boolean"),
+            "weight_kg": 1.0,
+            "pallets": 1,
+        }
+    )
+    cases = pd.DataFrame(
+        {
+            "case_id": ["K1", "K2"],
+            "account_id": "A",
+            "opened": [ts("2026-07-06"), ts("2026-07-07")],
+            "closed": [pd.NaT, ts("2026-07-08")],
+            "category": ["damage", "billing dispute"],
+            "severity": ["high", "low"],
+            "shipment_id": ["S3", None],
+            "claim_amount": [50.0, None],
+            "status": ["open", "closed"],
+            "root_cause": None,
+        }
+    )
+    return AccountData(
+        account={"account_id": "A", "name": "Acme", "currency": "EUR"},
+        shipments=shipments,
+        cases=cases,
+        as_of=ts("2026-09-30"),
+    )
 
 
 def test_exceptions_table_lists_late_damaged_and_open_cases() -> None:
@@ -54,8 +74,14 @@ def test_exceptions_table_lists_late_damaged_and_open_cases() -> None:
 
 @pytest.mark.parametrize(
     ("show", "text", "expected"),
-    [("all", "", {"S2", "S3", "K1"}), ("late", "", {"S2", "S3"}), ("damaged", "", {"S3"}),
-     ("open_cases", "", {"K1"}), ("all", "rome", {"S2"}), ("all", "C1", {"S3", "K1"})],
+    [
+        ("all", "", {"S2", "S3", "K1"}),
+        ("late", "", {"S2", "S3"}),
+        ("damaged", "", {"S3"}),
+        ("open_cases", "", {"K1"}),
+        ("all", "rome", {"S2"}),
+        ("all", "C1", {"S3", "K1"}),
+    ],
 )
 def test_filter_exceptions(show: str, text: str, expected: set[str]) -> None:
     rows = widgets.filter_exceptions(widgets.exceptions_table(_data()), show, text)
@@ -89,7 +115,7 @@ def test_activity_frame_and_downloads() -> None:
     assert 'download="x.csv"' in link and 'href="data:text/csv;base64,' in link
 
 
-def test_explorer_switches_account_and_redraws(book) -> None:  # noqa: ANN001
+def test_explorer_switches_account_and_redraws(book) -> None:
     explorer = widgets.AccountExplorer(book.workspace)
     assert explorer.account.value == "ACC-001" and explorer.quarter.value == str(book.quarter)
     cards, chart = explorer.cards.value, explorer.charts["volume_revenue_trend"].outputs
@@ -106,14 +132,14 @@ def test_explorer_switches_account_and_redraws(book) -> None:  # noqa: ANN001
     assert "Download Excel" in explorer.prepare_download("xlsx")
 
 
-def test_explorer_refuses_unknown_account(book) -> None:  # noqa: ANN001
+def test_explorer_refuses_unknown_account(book) -> None:
     explorer = widgets.AccountExplorer(book.workspace)
     explorer.select("<b>ACC-999</b>", str(book.quarter))
     assert explorer.account.value == "ACC-001"
     assert "&lt;b&gt;ACC-999" in explorer.status.value
 
 
-def test_book_ranks_at_risk_first_and_links(book) -> None:  # noqa: ANN001
+def test_book_ranks_at_risk_first_and_links(book) -> None:
     page = widgets.BookOfBusiness(book.workspace)
     health = [r.health for r in page.rows]
     assert health == sorted(health, key=widgets.HEALTH_ORDER.__getitem__)
@@ -132,7 +158,7 @@ def test_rank_book_orders_by_health_then_revenue() -> None:
 
 
 @pytest.fixture(scope="module")
-def acc002(book):  # noqa: ANN001, ANN201
+def acc002(book):
     """The explorer on ACC-002 (at risk) of the sample book, and that account's data."""
     explorer = widgets.AccountExplorer(book.workspace, "ACC-002", str(book.quarter))
     with Workspace.open(book.workspace) as ws:
@@ -140,7 +166,7 @@ def acc002(book):  # noqa: ANN001, ANN201
     return explorer, data
 
 
-def test_health_panel_shows_the_analysis(book, acc002) -> None:  # noqa: ANN001
+def test_health_panel_shows_the_analysis(book, acc002) -> None:
     explorer, data = acc002
     h = health.health_score(data, book.quarter)
     panel = explorer.health.value
@@ -158,7 +184,7 @@ def html_escape(text: str) -> str:
     return html.escape(text)
 
 
-def test_forecast_panel_shows_next_four_quarters_and_the_note(book, acc002) -> None:  # noqa: ANN001
+def test_forecast_panel_shows_next_four_quarters_and_the_note(book, acc002) -> None:
     explorer, data = acc002
     fc = forecast.forecast(data, book.quarter)
     panel = explorer.forecast.value
@@ -170,14 +196,14 @@ def test_forecast_panel_shows_next_four_quarters_and_the_note(book, acc002) -> N
     assert f"{nxt['lower']:,.0f}–{nxt['upper']:,.0f}" in panel
 
 
-def test_audit_panel_totals_rows_and_downloads(book, acc002) -> None:  # noqa: ANN001
+def test_audit_panel_totals_rows_and_downloads(book, acc002) -> None:
     explorer, data = acc002
     a = audit.invoice_audit(data, book.quarter)
     panel = explorer.audit.value
     assert len(a.exceptions) > 0
     assert f"<b>{len(a.exceptions)}</b> exception(s)" in panel
     for kind, count, amount in a.by_kind.itertuples(index=False):
-        assert f"{widgets.AUDIT_KIND_LABELS[kind]}</td><td class=\"num\">{count:,}</td>" in panel
+        assert f'{widgets.AUDIT_KIND_LABELS[kind]}</td><td class="num">{count:,}</td>' in panel
         assert widgets.money_exact(amount, "EUR") in panel
     assert panel.count('class="kam-x-audit-row"') == min(len(a.exceptions), widgets.AUDIT_ROWS)
     csv = explorer.prepare_audit_download("csv")
@@ -193,7 +219,7 @@ def test_audit_panel_totals_rows_and_downloads(book, acc002) -> None:  # noqa: A
         explorer.prepare_audit_download("exe")
 
 
-def test_renewal_panel_and_what_if_slider(book, acc002) -> None:  # noqa: ANN001
+def test_renewal_panel_and_what_if_slider(book, acc002) -> None:
     explorer, data = acc002
     r = renewal.renewal(data, book.quarter)
     assert f'<div class="kam-value">{r.days_to_renewal}</div>' in explorer.renewal.value
@@ -207,8 +233,12 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:  # noqa: ANN001
     after = explorer.what_if.value
     assert after != before and 'data-change="+4.5"' in after
     assert explorer.what_if_result() == w
-    for field, value in (("revenue_before", w.revenue_before), ("revenue_after", w.revenue_after),
-                         ("margin_before", w.margin_before), ("margin_after", w.margin_after)):
+    for field, value in (
+        ("revenue_before", w.revenue_before),
+        ("revenue_after", w.revenue_after),
+        ("margin_before", w.margin_before),
+        ("margin_after", w.margin_after),
+    ):
         assert f'data-field="{field}"' in after and widgets.money_exact(value, "EUR") in after
     assert widgets.fmt_pct(w.margin_pct_after) in after and w.margin_after > w.margin_before
     explorer.rate.value = -10.0
@@ -216,7 +246,7 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:  # noqa: ANN001
     explorer.rate.value = 0.0
 
 
-def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:  # noqa: ANN001
+def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:
     explorer, _ = acc002
     calls: list[str] = []
     real = widgets.compute_analyses
@@ -240,7 +270,7 @@ def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     assert "kam-note" in widgets.health_html("x: no data") and "No what-if" in widgets.what_if_html("y", None)
 
 
-def test_book_shows_health_score_and_sorts(book) -> None:  # noqa: ANN001
+def test_book_shows_health_score_and_sorts(book) -> None:
     page = widgets.BookOfBusiness(book.workspace)
     with Workspace.open(book.workspace) as ws:
         expected = health.book_health(ws, book.quarter).set_index("account_id")["score"]
@@ -268,8 +298,12 @@ def test_sort_book_orders_and_refuses_unknown_keys() -> None:
     def row(i: str, h: str, rev: float | None, days: int | None, score: float | None) -> widgets.BookRow:
         return widgets.BookRow(i, i, "EUR", rev, None, None, None, None, h, (), days, score, "red")
 
-    rows = [row("a", "healthy", 9.0, 300, 90.0), row("b", "at_risk", 1.0, None, 20.0),
-            row("c", "at_risk", 5.0, 40, None), row("d", "watch", None, -5, 55.0)]
+    rows = [
+        row("a", "healthy", 9.0, 300, 90.0),
+        row("b", "at_risk", 1.0, None, 20.0),
+        row("c", "at_risk", 5.0, 40, None),
+        row("d", "watch", None, -5, 55.0),
+    ]
     ids = lambda by: [r.account_id for r in widgets.sort_book(rows, by)]  # noqa: E731
     assert ids("risk") == ["c", "b", "d", "a"]
     assert ids("health_score") == ["b", "d", "a", "c"]

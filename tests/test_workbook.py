@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import openpyxl
 import pytest
+from test_deck import ACCOUNT, FORMULA_LANE, QUARTER, adversarial
 
 from kam_helpers import metrics
 from kam_helpers.report import QbrReport
 from kam_helpers.workbook import NO_DATA, SHIPMENT_COLUMNS, build_workbook
-from test_deck import ACCOUNT, FORMULA_LANE, QUARTER, adversarial
 
 HEADERS = [h for _, h, _ in SHIPMENT_COLUMNS]
 
