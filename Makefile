@@ -3,22 +3,33 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 KAM := $(VENV)/bin/kam
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.10
 STAMP := $(VENV)/.installed
 QUARTER ?=
+PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sample demo qbr test test-fast bench serve lab clean
+.PHONY: help setup lock sample demo test test-fast lint docs bench lab clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# A changed lock or pyproject.toml gives a fresh .venv with exactly the locked packages (uv's cache keeps it fast).
+$(STAMP): pyproject.toml requirements.lock
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	$(PY) -m pip install -q uv==$(UV_VERSION)
+	$(UV) pip install -q --python $(PY) --require-hashes -r requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the workspace with its tools
+setup: $(STAMP) ## Create .venv and install the workspace with its tools, exactly as locked in requirements.lock
+
+lock: ## Re-resolve requirements.lock from pyproject.toml's ranges (then commit it)
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION); }
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.10 --generate-hashes -q \
+		--custom-compile-command "make lock" -o requirements.lock
 
 sample: setup ## Generate the sample book of business into data/sample and load it into data/workspace
 	$(KAM) sample
@@ -28,8 +39,21 @@ demo: sample ## Set up, build the sample book, render every client's QBR pack, s
 	@echo
 	@echo "Open the book of business: $$($(KAM) where index $(if $(QUARTER),--quarter $(QUARTER)))"
 
-test: setup ## Set up and run every test
-	$(PY) -m pytest -q
+lint: setup ## ruff (lint and format check), mypy and the layer contract
+	$(VENV)/bin/ruff check kam_helpers tests benchmarks
+	$(VENV)/bin/ruff format --check kam_helpers tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: lint ## Set up, lint and run every test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## Every test but the slow kinds (browser, office, postgres, batch): under a minute
+	$(PY) -m pytest -m "not (browser or office or postgres or batch)" $(PYTEST_ARGS)
+
+docs: setup ## Regenerate the generated documents (data model, forecast accuracy and its README summary)
+	$(KAM) schema > docs/DATA_MODEL.md
+	$(PY) -m kam_helpers.forecast
 
 bench: setup ## Run the benchmarks in benchmarks/ (prints ratios against baselines measured in the same run)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -40,3 +40,53 @@ def _no_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAM_REPORTS", str(tmp_path / "reports"))
     monkeypatch.setenv("KAM_WORKSPACE", str(tmp_path / "no-workspace"))
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+# ------------------------------------------------------------------------------------------- kinds of test
+# The slow kinds carry a marker (declared in pyproject.toml) so `make test-fast` can leave them out. A module
+# is marked by its name, a test by the fixtures it uses; `office` tests mark themselves.
+SLOW_MODULES = {"test_browser": "browser", "test_postgres": "postgres", "test_scms": "batch"}
+SLOW_FIXTURES = {"batch": "batch", "server": "browser", "voila_server": "browser", "pack": "batch"}
+
+# The system programs a kind needs, and the Debian packages that bring them (`.ci/run` installs them).
+NEEDS = {
+    "browser": (("chromium",), "chromium"),
+    "office": (("soffice", "pdftoppm"), "libreoffice-impress poppler-utils"),
+    "postgres": (("initdb",), "postgresql"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        kinds = {SLOW_MODULES.get(item.module.__name__.rsplit(".", 1)[-1])} if item.module else set()
+        kinds |= {SLOW_FIXTURES.get(name) for name in getattr(item, "fixturenames", ())}
+        for kind in sorted(k for k in kinds if k):
+            item.add_marker(getattr(pytest.mark, kind))
+
+
+def _missing(programs: tuple[str, ...]) -> bool:
+    import shutil
+
+    found = {p: shutil.which(p) or any(Path("/usr/lib/postgresql").glob(f"*/bin/{p}")) for p in programs}
+    return not all(found.values())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    """One closing line naming the kinds of test that were skipped for a missing program, and how to get it,
+    so a green run never hides that the browser, office or database tests did not run."""
+    skipped_kinds = {
+        kind
+        for report in terminalreporter.stats.get("skipped", [])
+        for kind in NEEDS
+        if kind in getattr(report, "keywords", {})
+    }
+    missing = {
+        kind: packages for kind, (programs, packages) in NEEDS.items() if kind in skipped_kinds and _missing(programs)
+    }
+    if missing:
+        terminalreporter.write_line(
+            f"SKIPPED for missing programs: {', '.join(f'{k} tests' for k in missing)} — install them with "
+            f"`apt-get install -y {' '.join(missing.values())}` (.ci/run does)",
+            yellow=True,
+            bold=True,
+        )

