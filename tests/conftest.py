@@ -71,7 +71,7 @@ def _missing(programs: tuple[str, ...]) -> bool:
     return not all(found.values())
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """One closing line naming the kinds of test that were skipped for a missing program, and how to get it,
     so a green run never hides that the browser, office or database tests did not run."""
     skipped_kinds = {
