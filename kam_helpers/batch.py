@@ -308,7 +308,7 @@ def run_batch(
             and before.get("fingerprint") == fp
             and all((out_dir / o).exists() for o in before.get("outputs", []))
         )
-        if current and not force:
+        if current and before is not None and not force:
             results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0}))
             continue
         jobs.append(
@@ -328,7 +328,7 @@ def run_batch(
     own_executor = executor is None and bool(jobs)
     ex = local_executor(min(workers, len(jobs))) if own_executor else executor
     try:
-        futures = [ex.submit(render_account, job) for job in jobs] if jobs else []
+        futures = [ex.submit(render_account, job) for job in jobs] if jobs and ex is not None else []
         bar = tqdm(total=len(jobs), desc=f"QBR {q}", unit="account", disable=not progress or not jobs)
         for fut in cf.as_completed(futures):
             res = fut.result()
@@ -339,7 +339,7 @@ def run_batch(
                 on_result(res)
         bar.close()
     finally:
-        if own_executor:
+        if own_executor and ex is not None:
             ex.shutdown()
     shutil.rmtree(out_dir / WORK_DIR, ignore_errors=True)
 

@@ -19,7 +19,7 @@ import datetime as dt
 import importlib.util
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -154,9 +154,9 @@ def paras_height_pt(paras: Sequence[Para], width_pt: float, size: float) -> floa
     return lines * size * LINE + PARA_SPACE_PT * max(0, len(paras) - 1)
 
 
-def frame_fits(shape: object) -> bool:
+def frame_fits(shape: Any) -> bool:
     """A text box or placeholder written by this module → True when its text fits inside it (for tests)."""
-    tf = shape.text_frame  # type: ignore[attr-defined]
+    tf = shape.text_frame
     paras = []
     size = None
     for p in tf.paragraphs:
@@ -169,8 +169,8 @@ def frame_fits(shape: object) -> bool:
                 bold=bool(runs and runs[0].font.bold),
             )
         )
-    inner_w = Emu(shape.width - PAD_X * 2).pt  # type: ignore[attr-defined]
-    inner_h = Emu(shape.height - PAD_Y * 2).pt  # type: ignore[attr-defined]
+    inner_w = Emu(shape.width - PAD_X * 2).pt
+    inner_h = Emu(shape.height - PAD_Y * 2).pt
     return paras_height_pt(paras, inner_w, size or BODY_PT) <= inner_h + 0.5
 
 
@@ -234,14 +234,14 @@ def open_template(template: Path | None = None) -> Presentation:
     return prs
 
 
-def _title_ph(layout: object) -> object | None:
-    for ph in layout.placeholders:  # type: ignore[attr-defined]
+def _title_ph(layout: Any) -> Any:
+    for ph in layout.placeholders:
         if ph.placeholder_format.type in (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE):
             return ph
     return None
 
 
-def _layout(prs: Presentation, names: tuple[str, ...], subtitle: bool = False) -> object | None:
+def _layout(prs: Presentation, names: tuple[str, ...], subtitle: bool = False) -> Any | None:
     """The layout named one of ``names``, else the one with a title (and subtitle) and fewest placeholders."""
     layouts = [lay for lay in prs.slide_layouts if _title_ph(lay) is not None]
     for name in names:
@@ -329,26 +329,26 @@ class _Deck:
     # shapes
 
     def _text(
-        self, slide: object, box: Box, paras: Sequence[Para], size: float, anchor: MSO_ANCHOR = MSO_ANCHOR.TOP
-    ) -> object:
-        shape = slide.shapes.add_textbox(box.left, box.top, box.width, box.height)  # type: ignore[attr-defined]
+        self, slide: Any, box: Box, paras: Sequence[Para], size: float, anchor: MSO_ANCHOR = MSO_ANCHOR.TOP
+    ) -> Any:
+        shape = slide.shapes.add_textbox(box.left, box.top, box.width, box.height)
         self._fill_frame(shape.text_frame, paras, size, anchor)
         return shape
 
     @staticmethod
     def _fill_frame(
-        tf: object,
+        tf: Any,
         paras: Sequence[Para],
         size: float,
         anchor: MSO_ANCHOR = MSO_ANCHOR.TOP,
         align: PP_ALIGN | None = None,
         colour: str | None = None,
     ) -> None:
-        tf.word_wrap, tf.auto_size, tf.vertical_anchor = True, MSO_AUTO_SIZE.NONE, anchor  # type: ignore
-        tf.margin_left = tf.margin_right = PAD_X  # type: ignore[attr-defined]
-        tf.margin_top = tf.margin_bottom = PAD_Y  # type: ignore[attr-defined]
+        tf.word_wrap, tf.auto_size, tf.vertical_anchor = True, MSO_AUTO_SIZE.NONE, anchor
+        tf.margin_left = tf.margin_right = PAD_X
+        tf.margin_top = tf.margin_bottom = PAD_Y
         for i, para in enumerate(paras):
-            p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()  # type: ignore[attr-defined]
+            p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
             p.text = para.text
             if align is not None:
                 p.alignment = align
@@ -387,7 +387,7 @@ class _Deck:
             pages[-1].append(p)
         return MIN_PT, pages
 
-    def slide(self, title: str, notes: str, layout: object | None = None) -> object:
+    def slide(self, title: str, notes: str, layout: Any | None = None) -> Any:
         """A new slide with ``title`` (fitted to its box) and speaker ``notes``; stray placeholders removed."""
         slide = self.prs.slides.add_slide(layout or self.content_layout)
         self.count += 1
@@ -411,7 +411,7 @@ class _Deck:
             slide.notes_slide.notes_text_frame.text = notes
         return slide
 
-    def footer(self, slide: object) -> None:
+    def footer(self, slide: Any) -> None:
         sc = self.report.scorecard
         box = Box(self.margin, self.h - Inches(0.5), self.w - 2 * self.margin, Inches(0.4))
         label = truncate(
@@ -427,7 +427,12 @@ class _Deck:
                 run.font.color.rgb = RGBColor.from_string("616E7C")
 
     def bullets(
-        self, title: str, paras: Sequence[Para], notes: str, box: Box | None = None, extra: object = None
+        self,
+        title: str,
+        paras: Sequence[Para],
+        notes: str,
+        box: Box | None = None,
+        extra: Callable[[Any], None] | None = None,
     ) -> None:
         """A bullet slide (continued on more slides when the text needs them); ``extra(slide)`` adds more."""
         box = box or self.body
@@ -442,7 +447,7 @@ class _Deck:
 
     def table(
         self,
-        slide: object,
+        slide: Any,
         box: Box,
         header: Sequence[str],
         rows: Sequence[Sequence[str]],
@@ -450,7 +455,7 @@ class _Deck:
         size: float,
         fills: dict[tuple[int, int], str] | None = None,
         right: Sequence[int] = (),
-    ) -> object:
+    ) -> Any:
         """Add a table of already-fitted cell texts; ``fills[(row, col)]`` = a RAG_FILL key."""
         widths = [int(box.width * f / sum(fracs)) for f in fracs]
         heights = [self.row_height(header, widths, size, True)] + [self.row_height(r, widths, size) for r in rows]
@@ -501,7 +506,9 @@ class _Deck:
         if pages == 1:
             return [list(rows)]
         per = -(-len(rows) // pages)
-        out, current, used = [], [], 0
+        out: list[list[Any]] = []
+        current: list[Any] = []
+        used = 0
         for r, h in zip(rows, heights, strict=False):  # balanced split, never over the room
             if current and (len(current) >= per or used + h > room):
                 out.append(current)
@@ -510,21 +517,21 @@ class _Deck:
             used += h
         return out + [current]
 
-    def picture(self, slide: object, png: bytes, box: Box) -> None:
+    def picture(self, slide: Any, png: bytes, box: Box) -> None:
         """A chart PNG scaled to fit ``box``, aspect kept, centred across, at the top."""
         with Image.open(io.BytesIO(png)) as img:
             pw, ph = img.size
         scale = min(box.width / pw, box.height / ph)
         w, h = int(pw * scale), int(ph * scale)
-        slide.shapes.add_picture(io.BytesIO(png), box.left + (box.width - w) // 2, box.top, w, h)  # type: ignore
+        slide.shapes.add_picture(io.BytesIO(png), box.left + (box.width - w) // 2, box.top, w, h)
 
 
 def _xywh(box: Box) -> tuple[int, int, int, int]:
     return box.left, box.top, box.width, box.height
 
 
-def _box(shape: object) -> Box:
-    return Box(shape.left, shape.top, shape.width, shape.height)  # type: ignore[attr-defined]
+def _box(shape: Any) -> Box:
+    return Box(shape.left, shape.top, shape.width, shape.height)
 
 
 # --- the slides ------------------------------------------------------------------------------------------
@@ -550,14 +557,14 @@ def _split(deck: _Deck, ratio: float = 0.62) -> tuple[Box, Box]:
     return Box(b.left, b.top, left, b.height), Box(b.left + left + gap, b.top, b.width - left - gap, b.height)
 
 
-def _chart_slide(deck: _Deck, title: str, key: str, side: object = None) -> None:
+def _chart_slide(deck: _Deck, title: str, key: str, side: Callable[[Any, Box], None] | None = None) -> None:
     """Chart on the left; the section's bullets (or ``side(slide, box)``) on the right."""
     report = deck.report
     paras, notes = _section(report, key)
     png = _chart_png(report, CHART_OF[title])
     left, right = _split(deck)
 
-    def add_chart(slide: object) -> None:
+    def add_chart(slide: Any) -> None:
         if png is None:
             deck._text(slide, left, [Para(report.chart_note(CHART_OF[title]))], BODY_PT, MSO_ANCHOR.MIDDLE)
         else:
@@ -698,10 +705,10 @@ def _scorecard(deck: _Deck) -> None:
     )
 
 
-def _service_side(deck: _Deck) -> object:
+def _service_side(deck: _Deck) -> Callable[[Any, Box], None]:
     sc = deck.report.scorecard
 
-    def side(slide: object, box: Box) -> None:
+    def side(slide: Any, box: Box) -> None:
         half = Box(box.left, box.top, box.width, (box.height - Inches(0.2)) // 2)
         for n, (frame, col, label) in enumerate(
             ((sc.worst_lanes, "lane", "Lane"), (sc.worst_carriers, "carrier", "Carrier"))

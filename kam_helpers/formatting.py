@@ -154,7 +154,7 @@ def fmt_date(d: dt.date | dt.datetime | pd.Timestamp | str | None) -> str:
     """A calendar date for a client: date(2026, 11, 14) → '14 Nov 2026' (ISO text accepted)."""
     if _missing(d):
         return NA
-    ts = pd.Timestamp(d)  # type: ignore[arg-type]
+    ts = pd.Timestamp(d)
     return f"{ts.day} {ts.strftime('%b')} {ts.year}"
 
 
@@ -162,7 +162,7 @@ def fmt_month(d: dt.date | pd.Timestamp | None) -> str:
     """A month: date(2026, 7, 1) → 'Jul 2026'."""
     if _missing(d):
         return NA
-    ts = pd.Timestamp(d)  # type: ignore[arg-type]
+    ts = pd.Timestamp(d)
     return f"{ts.strftime('%b')} {ts.year}"
 
 

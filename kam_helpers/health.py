@@ -240,11 +240,11 @@ def blend(values: dict[str, float | None], kpis: dict[str, Kpi], config: HealthC
                 name=m.name,
                 label=label(m.name),
                 component=m.component,
-                value=float(value) if known else float("nan"),
+                value=float(value) if known and value is not None else float("nan"),
                 good=good,
                 bad=bad,
                 weight=m.weight,
-                score=measure_score(float(value), good, bad) + 0.0 if known else float("nan"),
+                score=measure_score(float(value), good, bad) + 0.0 if known and value is not None else float("nan"),
             )
         )
     frame = pd.DataFrame(rows)

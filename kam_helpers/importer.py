@@ -42,6 +42,7 @@ from . import paths
 from .errors import ConfigError, DataValidationError, Problem
 from .mapping import FieldMap, Mapping, TableMap, literal, load_mapping, quote, quoted_columns
 from .schema import TABLES
+from .sql import scalar
 from .store import STORE_FILE, BuildReport, RawLoader, build_workspace, file_signature
 from .validate import PROBLEMS_DDL, coerce_expr, expectation
 
@@ -166,7 +167,8 @@ def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Fram
                          f"at most {len(header)} fields like the header (got {len(rec)}: check the delimiter and quoting)")],
                 "import refused",
             )  # fmt: skip
-        rows.append((rec + [""] * len(header))[: len(header)])
+        padded: list[str | None] = [*rec, *[""] * len(header)]
+        rows.append(padded[: len(header)])
     return Frame(label, header, rows)
 
 
@@ -418,7 +420,7 @@ def _stage_table(
         reason = (
             "CASE " + " ".join(f"WHEN COALESCE(({s.when}), FALSE) THEN {literal(s.reason)}" for s in tm.skip) + " END"
         )
-        label = {s.reason: s.label for s in tm.skip}
+        skip_labels = {s.reason: s.label for s in tm.skip}
         shown = {s.reason: (quote(s.label) if s.label else "NULL") for s in tm.skip}
         value = (
             "CASE "
@@ -432,11 +434,11 @@ def _stage_table(
         for file, row, why, val in con.execute(
             f"SELECT _file, _row, _skip, {value} FROM _src_skip WHERE _skip IS NOT NULL ORDER BY _file, _row"
         ).fetchall():
-            skipped.append(Problem(file, row, label[why], val, f"skipped by the mapping: {why}", name))
+            skipped.append(Problem(file, row, skip_labels[why], val, f"skipped by the mapping: {why}", name))
         lines_from = "(SELECT * FROM _src_skip WHERE _skip IS NULL)"
     else:
         lines_from = quote(view)
-    n_rows = con.execute(f"SELECT count(*) FROM {lines_from}").fetchone()[0]
+    n_rows = scalar(con, f"SELECT count(*) FROM {lines_from}")
 
     # 4. text, then typed value, per part of every field
     sel = ["_row", "_file"]
@@ -480,7 +482,7 @@ def _stage_table(
                 [name, label, expectation(model, fmt)],
             )
             bad.append(f"({cond})")
-            if fm.columns[j] in ref_index:
+            if fm.columns[j] in ref_index and tm.references is not None:
                 dangling, orig = quote(f"{fm.name}#{j}#dangling"), quote(f"{fm.name}#{j}#orig")
                 con.execute(
                     f"INSERT INTO _problems SELECT ?, _file, _row, ?, {orig}, ?, {acct} FROM _lines WHERE {dangling}",

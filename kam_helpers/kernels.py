@@ -46,6 +46,7 @@ class _WarmKernel:
                 kernel_name=kernel_name, transport="ipc", ip=str(Path(self._sockets.name) / "kernel")
             )
             self.kernel_name = kernel_name
+        assert self.km is not None
         return self.km
 
     def shutdown(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -151,7 +152,7 @@ def _strings(value: object, path: Path, key: str) -> tuple[str, ...]:
     raise ConfigError(f"{_where(path, key)}: expected a text or a list of texts, got {value!r}")
 
 
-def _check_keys(given: dict, allowed: set[str], path: Path, key: str) -> None:
+def _check_keys(given: object, allowed: set[str], path: Path, key: str) -> None:
     if not isinstance(given, dict):
         raise ConfigError(f"{_where(path, key)}: expected a mapping of keys, got {given!r}")
     unknown = sorted(set(map(str, given)) - allowed)
@@ -164,7 +165,7 @@ def _check_keys(given: dict, allowed: set[str], path: Path, key: str) -> None:
 def _source(raw: dict, path: Path) -> SourceFormats:
     _check_keys(raw, _SOURCE_KEYS, path, "source")
     out = SourceFormats()
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     for name in ("encoding", "delimiter", "decimal", "thousands"):
         if name in raw:
             if not isinstance(raw[name], str):
@@ -186,7 +187,7 @@ def _source(raw: dict, path: Path) -> SourceFormats:
             raise ConfigError(f"{_where(path, 'source.encoding')}: unknown encoding {kw['encoding']!r}") from None
     if len(str(kw.get("delimiter", ","))) != 1:
         raise ConfigError(f"{_where(path, 'source.delimiter')}: expected one character")
-    return SourceFormats(**{**out.__dict__, **kw})  # type: ignore[arg-type]
+    return SourceFormats(**{**out.__dict__, **kw})
 
 
 def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> FieldMap:
@@ -208,6 +209,9 @@ def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> F
             f"{_where(path, key)}: give exactly one of column, columns, expr, value (got {given or 'none'})"
         )
     how = given[0]
+    parts: tuple[str, ...]
+    labels: tuple[str, ...]
+    columns: tuple[str | None, ...]
     if how == "column":
         col = str(raw["column"])
         parts, labels, columns = (quote(col),), (col,), (col,)
@@ -220,8 +224,8 @@ def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> F
         parts, labels, columns = tuple(quote(c) for c in cols), cols, cols
     elif how == "expr":
         sql = str(raw["expr"])
-        cols = quoted_columns(sql)
-        parts, labels, columns = (sql,), (str(raw.get("label") or (cols[0] if len(cols) == 1 else sql)),), (None,)
+        used = quoted_columns(sql)
+        parts, labels, columns = (sql,), (str(raw.get("label") or (used[0] if len(used) == 1 else sql)),), (None,)
     else:
         parts, labels, columns = (literal(raw["value"]),), (str(raw.get("label") or f"(value for {name})"),), (None,)
     if "label" in raw and how != "columns":

@@ -177,12 +177,13 @@ def _rag(kpi: Kpi) -> Rag | None:
     return "amber" if kpi.tolerance is not None and -gap <= kpi.tolerance else "red"
 
 
-_RAG_ORDER = {"green": 0, "amber": 1, "red": 2}
+_RAG_ORDER: dict[Rag, int] = {"green": 0, "amber": 1, "red": 2}
+_RAG_NAMES: dict[int, Rag] = {v: k for k, v in _RAG_ORDER.items()}
 
 
 def _worst(rags: list[Rag | None]) -> Rag | None:
-    known = [r for r in rags if r is not None]
-    return max(known, key=_RAG_ORDER.__getitem__) if known else None
+    known = [_RAG_ORDER[r] for r in rags if r is not None]
+    return _RAG_NAMES[max(known)] if known else None
 
 
 def _records(frame: pd.DataFrame, n: int | None = None) -> list[dict[str, Any]]:

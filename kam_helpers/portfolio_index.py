@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -26,7 +26,7 @@ def _env() -> jinja2.Environment:
 
 def index_rows(results: Sequence[AccountResult]) -> list[dict]:
     """Batch results → rows for the index, largest revenue first, failed accounts on top."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in results:
         k = r.kpis or {}
         rows.append(
@@ -50,7 +50,7 @@ def index_rows(results: Sequence[AccountResult]) -> list[dict]:
                 "seconds": r.seconds,
             }
         )
-    rows.sort(key=lambda x: (x["status"] == "ok", -(x["revenue"] or 0)))
+    rows.sort(key=lambda x: (x["status"] == "ok", -float(x["revenue"] or 0)))
     return rows
 
 

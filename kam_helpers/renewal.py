@@ -132,7 +132,7 @@ def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
                 )
             )
     pace = projected = None
-    if year_start and ytd is not None and committed:
+    if contract_start and year_start and ytd is not None and committed:
         year_len = (_on_year(contract_start, year_start.year + 1) - year_start).days
         elapsed = (end_day - year_start).days + 1
         pace = ytd / (committed * elapsed / year_len) * 100

@@ -184,10 +184,10 @@ class QbrReport:
     def chart(self, name: str) -> ChartView | HTML:
         """A chart of :mod:`kam_helpers.charts`, or a note saying why there is none."""
         title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
-        svg = self.chart_svg(name)
-        if svg is None:
+        svg, chart = self.chart_svg(name), self.chart_object(name)
+        if svg is None or chart is None:
             return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
-        return ChartView(self.chart_object(name), svg, title)
+        return ChartView(chart, svg, title)
 
     def scorecard_table(self) -> HTML:
         """Every KPI with prior quarter, last year, target and RAG."""

@@ -77,6 +77,8 @@ def quarter_deliveries(data: AccountData, quarter: metrics.Period) -> pd.DataFra
     """AccountData, quarter (or Span) → the period's delivery_events with ``late``, ``damaged`` (damage flag or a
     damage/loss case on the shipment), ``miss`` (late or damaged) and ``cases`` (cases pointing at it)."""
     ships = data.shipments
+    if ships is None:
+        raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table")
     events = metrics.in_period(metrics.delivery_events(ships, data.as_of), "date", quarter)
     flagged = ships.set_index(ships["shipment_id"].astype(str))["damaged"] if "damaged" in ships else None
     sid = events["shipment_id"].astype(str)

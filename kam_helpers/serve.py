@@ -181,7 +181,7 @@ def warm_up(workspace: str | Path = "") -> None:
     charts.to_svg(alt.Chart(pd.DataFrame({"x": [1, 2]})).mark_bar().encode(x="x:Q"))
     try:
         report = QbrReport.load("", "", workspace)
-        report.chart("otd_vs_sla")._repr_mimebundle_()
+        report.chart_svg("otd_vs_sla")
         # statsmodels' first fits in a process cost ~1 s each: take them here, not on a visitor's first switch
         from . import forecast
         from .store import Workspace

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -24,6 +25,7 @@ from .account_data import AccountData
 from .errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from .quarters import Quarter
 from .schema import TABLES, Table
+from .sql import scalar
 from .validate import Formats, check_references, problems, publish_table, validate_table
 
 STORE_FILE = "kam.duckdb"
@@ -96,10 +98,10 @@ def build_workspace(
             for table in TABLES.values():
                 if table.name in present:
                     publish_table(con, table)
-                    rows[table.name] = con.execute(f"SELECT count(*) FROM {_sql_name(table.name)}").fetchone()[0]
-                    rejected[table.name] = con.execute(
-                        'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
-                    ).fetchone()[0]
+                    rows[table.name] = scalar(con, f"SELECT count(*) FROM {_sql_name(table.name)}")
+                    rejected[table.name] = scalar(
+                        con, 'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
+                    )
             for name in present:
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
             _write_meta(con, present, sources)
@@ -139,7 +141,7 @@ def _latest_event(con: duckdb.DuckDBPyConnection, present: set[str]) -> dt.datet
     ]
     if not parts:
         return None
-    value = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchone()[0]
+    value = scalar(con, f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})")
     return value
 
 
@@ -287,7 +289,7 @@ class Workspace:
         bad = self.problems(account_id)
         if bad:
             raise DataValidationError(bad, f"account {account_id} has rows the workspace could not load")
-        tables = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
+        tables: dict[str, Any] = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
         return AccountData(account=account, as_of=self.as_of, **tables)
 
 

@@ -19,6 +19,7 @@ import duckdb
 
 from .errors import Problem
 from .schema import TABLES, Field, Table
+from .sql import scalar
 
 PROBLEMS_DDL = """
 CREATE TABLE IF NOT EXISTS _problems (
@@ -106,13 +107,13 @@ def _account_expr(table: Table, con: duckdb.DuckDBPyConnection) -> str:
 
 def _labels(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """field → the column name problems give it (the source's own name when the loader recorded one)."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_column_labels'").fetchone()[0]:
+    if not scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_column_labels'"):
         return {}
     return dict(con.execute("SELECT field, label FROM _column_labels WHERE table_name = ?", [table]).fetchall())
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
 
 
 def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = Formats()) -> int:
@@ -169,9 +170,8 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
         f"WHERE NOT EXISTS (SELECT 1 FROM _problems p WHERE p.table_name = {_lit(table.name)} "
         f"AND p.file = t._file AND p.row = t._row)"
     )
-    rejected = (
-        con.execute("SELECT count(*) FROM _typed").fetchone()[0]
-        - con.execute(f"SELECT count(*) FROM {_q('typed_' + table.name)}").fetchone()[0]
+    rejected = scalar(con, "SELECT count(*) FROM _typed") - scalar(
+        con, f"SELECT count(*) FROM {_q('typed_' + table.name)}"
     )
     con.execute("DROP TABLE _typed")
     return int(rejected)
@@ -220,7 +220,7 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
             if ref_table not in present:
                 continue
             typed, target = _q("typed_" + table.name), _q("typed_" + ref_table)
-            ref_file = con.execute(f"SELECT min(_file) FROM {_q('raw_' + ref_table)}").fetchone()[0]
+            ref_file = scalar(con, f"SELECT min(_file) FROM {_q('raw_' + ref_table)}")
             orphan = f"{_q(column)} IS NOT NULL AND {_q(column)} NOT IN (SELECT {_q(ref_col)} FROM {target})"
             con.execute(
                 f"INSERT INTO _problems SELECT ?, _file, _row, ?, {_q(column)}, ?, _account FROM {typed} WHERE {orphan}",
@@ -232,7 +232,7 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
                     else f"a {ref_col} that exists in {ref_file or ref_table}",
                 ],
             )
-            removed += con.execute(f"DELETE FROM {typed} WHERE {orphan}").fetchone()[0]
+            removed += scalar(con, f"DELETE FROM {typed} WHERE {orphan}")
     return removed
 
 

@@ -23,6 +23,7 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from . import metrics
+from .errors import NoDataError
 from .formatting import currency_symbol, fmt_quarter
 from .report import QbrReport
 
@@ -109,6 +110,8 @@ def invoices_frame(report: QbrReport) -> pd.DataFrame:
 def open_cases_frame(report: QbrReport) -> pd.DataFrame:
     """QbrReport → cases open at quarter end (opened by then, not closed by then), with their age in days."""
     cases = report.data.cases
+    if cases is None:
+        raise NoDataError(f"{report.data.account_id}: no data — the workspace has no cases table")
     stop = pd.Timestamp(report.scorecard.quarter.shift(1).start)
     opened, closed = pd.to_datetime(cases["opened"]), pd.to_datetime(cases["closed"])
     open_ = cases[(opened < stop) & (closed.isna() | (closed >= stop))]
