@@ -45,14 +45,14 @@ def _no_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------------------------------- kinds of test
 # The slow kinds carry a marker (declared in pyproject.toml) so `make test-fast` can leave them out. A module
 # is marked by its name, a test by the fixtures it uses; `office` tests mark themselves.
-SLOW_MODULES = {"test_browser": "browser", "test_postgres": "postgres", "test_scms": "batch"}
+SLOW_MODULES = {"test_browser": "browser", "test_postgres": "postgres", "test_scms": "batch", "test_batch": "batch"}
 SLOW_FIXTURES = {"batch": "batch", "server": "browser", "voila_server": "browser", "pack": "batch"}
 
-# The system programs a kind needs, and the Debian packages that bring them (`.ci/run` installs them).
+# The programs a kind needs, and the Debian packages that bring them (`.ci/run` installs them).
 NEEDS = {
-    "browser": (("chromium",), "chromium"),
-    "office": (("soffice", "pdftoppm"), "libreoffice-impress poppler-utils"),
-    "postgres": (("initdb",), "postgresql"),
+    "browser": ("chromium", "chromium"),
+    "office": ("soffice, pdftoppm", "libreoffice-impress poppler-utils"),
+    "postgres": ("initdb", "postgresql"),
 }
 
 
@@ -64,29 +64,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, kind))
 
 
-def _missing(programs: tuple[str, ...]) -> bool:
-    import shutil
-
-    found = {p: shutil.which(p) or any(Path("/usr/lib/postgresql").glob(f"*/bin/{p}")) for p in programs}
-    return not all(found.values())
+_SKIPPED_LINE = pytest.StashKey[str]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One closing line naming the kinds of test that were skipped for a missing program, and how to get it,
-    so a green run never hides that the browser, office or database tests did not run."""
-    skipped_kinds = {
-        kind
-        for report in terminalreporter.stats.get("skipped", [])
-        for kind in NEEDS
-        if kind in getattr(report, "keywords", {})
-    }
-    missing = {
-        kind: packages for kind, (programs, packages) in NEEDS.items() if kind in skipped_kinds and _missing(programs)
-    }
-    if missing:
-        terminalreporter.write_line(
-            f"SKIPPED for missing programs: {', '.join(f'{k} tests' for k in missing)} — install them with "
-            f"`apt-get install -y {' '.join(missing.values())}` (.ci/run does)",
-            yellow=True,
-            bold=True,
+    """One closing line naming the kinds of test that were skipped (they skip when their program is missing) and
+    how to get the programs, so a green run never hides that the browser, office or database tests did not run."""
+    skipped: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        for kind in NEEDS:
+            if kind in getattr(report, "keywords", {}):
+                skipped[kind] = skipped.get(kind, 0) + 1
+    if skipped:
+        packages = " ".join(NEEDS[kind][1] for kind in skipped)
+        config.stash[_SKIPPED_LINE] = (
+            f"SKIPPED: {', '.join(f'{n} {kind}' for kind, n in skipped.items())} tests — their programs are missing; "
+            f"install them with `apt-get install -y {packages}` (.ci/run does)"
         )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The skipped-kinds line comes last, after pytest's own summary, where nobody misses it."""
+    line = config.stash.get(_SKIPPED_LINE, None)
+    if line:
+        config.get_terminal_writer().line(line, yellow=True, bold=True)

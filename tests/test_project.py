@@ -30,6 +30,30 @@ def test_environment_yml_agrees_with_pyproject() -> None:
     assert "-e ." in pip
 
 
+def test_the_lock_pins_every_requirement_within_its_range() -> None:
+    """requirements.lock (``make lock``) pins, for this Python, a version of every dependency in pyproject.toml's
+    ranges, with hashes: ``make setup`` installs exactly what was tested."""
+    from packaging.markers import Marker
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pinned: dict[str, Version] = {}
+    lock = (ROOT / "requirements.lock").read_text()
+    for line in lock.splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-\[\]]+)==([^ ;\\]+)\s*(?:;\s*(.*?))?\s*\\?$", line)
+        if m and (m.group(3) is None or Marker(m.group(3)).evaluate()):
+            pinned[_name(m.group(1))] = Version(m.group(2))
+    assert "--hash=sha256:" in lock
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for text in project["dependencies"] + project["optional-dependencies"]["dev"]:
+        req = Requirement(text)
+        name = _name(req.name)
+        assert name in pinned, f"requirements.lock has no pin for {name}: run `make lock`"
+        assert req.specifier.contains(pinned[name], prereleases=True), (
+            f"{name} {pinned[name]} is outside {req.specifier}"
+        )
+
+
 def test_notebooks_are_committed_without_outputs_and_keep_parameters() -> None:
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert notebooks
@@ -68,7 +92,7 @@ def test_readme_starts_with_the_two_commands_and_lists_real_folders() -> None:
 
 def test_make_targets_are_documented_and_ci_runs_make_test() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("demo", "test", "bench", "setup", "help"):
+    for target in ("demo", "test", "test-fast", "lint", "docs", "lock", "bench", "setup", "help"):
         assert re.search(rf"^{target}:.*## ", makefile, re.M), f"make {target} lacks a ## description"
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
