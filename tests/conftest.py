@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,21 @@ class Book:
     exports: Path  # the sample's CSV exports (as a company's systems would write them)
     workspace: Path  # the store built from them
     quarter: Quarter
+
+    def accounts_with_profile(self, profile: str) -> list[str]:
+        """The accounts planted.json gives ``profile`` ('healthy', 'at_risk', 'growing', ...), in id order."""
+        profiles = json.loads((self.exports / "planted.json").read_text())["profiles"]
+        return sorted(a for a, p in profiles.items() if p == profile)
+
+    @property
+    def healthy(self) -> str:
+        """The first account the sample planted as healthy."""
+        return self.accounts_with_profile("healthy")[0]
+
+    @property
+    def at_risk(self) -> str:
+        """The first account the sample planted as at risk (late clusters on a lane and carrier)."""
+        return self.accounts_with_profile("at_risk")[0]
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,14 @@ from kam_helpers import deck, metrics
 from kam_helpers.narrative import ActionItem, build_narrative
 from kam_helpers.report import QbrReport, kpi_row
 
-ACCOUNT, QUARTER = "ACC-002", "2026Q3"  # ACC-002 is the sample's account at risk
+QUARTER = "2026Q3"
 LONG_LANE_ORIGIN = "Hafenlogistikzentrum Nord " * 5  # with ' → destination' well over 120 characters
 FORMULA_LANE = '=HYPERLINK("http://x","y")'
 
 
 @pytest.fixture(scope="module")
 def report(book) -> QbrReport:
-    return QbrReport.load(ACCOUNT, QUARTER, book.workspace)
+    return QbrReport.load(book.at_risk, QUARTER, book.workspace)  # the sample's first account at risk
 
 
 def adversarial(report: QbrReport) -> QbrReport:
@@ -126,7 +126,7 @@ def test_last_qbr_items_have_a_status(prs: Presentation, report: QbrReport) -> N
 
 
 def test_no_prior_quarter_data_is_said(book) -> None:
-    first = QbrReport.load(ACCOUNT, "2024Q4", book.workspace)  # the sample's first quarter
+    first = QbrReport.load(book.at_risk, "2024Q4", book.workspace)  # the sample's first quarter
     prior, items = deck.previous_actions(first)
     assert items is None
     prs = Presentation(io.BytesIO(deck.build_deck(first)))
@@ -170,8 +170,9 @@ def test_text_measure_wraps_and_truncates() -> None:
 
 def test_properties_name_only_this_client(prs: Presentation, report: QbrReport) -> None:
     cp = prs.core_properties
-    assert cp.author == "Sophie Laurent" and "Brennvik Automotive" in cp.title and ACCOUNT in cp.subject
-    assert cp.comments == "" and cp.last_modified_by == "Sophie Laurent"
+    account = report.data.account
+    assert cp.author == account["owner"] and account["name"] in cp.title and account["account_id"] in cp.subject
+    assert cp.comments == "" and cp.last_modified_by == account["owner"]
 
 
 def test_company_template_is_used_and_its_traces_removed(report: QbrReport, tmp_path: Path) -> None:

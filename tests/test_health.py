@@ -113,7 +113,7 @@ def test_sample_scores_separate_the_profiles(book) -> None:
         assert s.history["score"].iloc[-1] == pytest.approx(s.score)
         assert s.redistributed == []  # the sample has every table
     assert all(s.trend == "declining" for s in at_risk)
-    assert Quarter.parse(book.quarter) == scores["ACC-001"].quarter
+    assert Quarter.parse(book.quarter) == scores[book.healthy].quarter
 
 
 def test_cached_kpis_equal_the_scorecards(book) -> None:
@@ -121,7 +121,7 @@ def test_cached_kpis_equal_the_scorecards(book) -> None:
     from kam_helpers import metrics
 
     with Workspace.open(book.workspace) as ws:
-        data = ws.account_data("ACC-002")
+        data = ws.account_data(book.at_risk)
     scorer = health._Scorer(data, health.load_config())
     for q in (book.quarter, book.quarter.shift(-4)):
         assert scorer.kpis(q) == metrics.kpis(data, q)
