@@ -23,7 +23,7 @@ from voila.voila_identity_provider import VoilaIdentityProvider
 class TokenOnlyIdentityProvider(VoilaIdentityProvider):
     """Token or login cookie → the user; anything else → HTTP 403 (no login page to guess tokens at)."""
 
-    async def get_user(self, handler: web.RequestHandler) -> User:  # type: ignore[override]
+    async def get_user(self, handler: web.RequestHandler) -> User:
         user = super().get_user(handler)
         if isinstance(user, Awaitable):
             user = await user
