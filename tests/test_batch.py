@@ -277,6 +277,7 @@ def _tree(root: Path, skip: Path) -> set[str]:
     return {str(p) for p in root.rglob("*") if skip not in p.parents and p != skip}
 
 
+@pytest.mark.batch
 def test_hostile_ids_in_an_old_store_fail_alone_and_nothing_leaves_out(book: Book, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     (victim / "keep").mkdir(parents=True)
@@ -336,6 +337,7 @@ def test_published_notebooks_hold_no_path_of_this_machine(batch: BatchResult, bo
         assert nb.metadata.papermill.parameters["account_id"] == notebook.parent.name
 
 
+@pytest.mark.batch
 def test_a_batch_killed_halfway_resumes_where_it_stopped(book: Book, tmp_path: Path) -> None:
     import signal
     import subprocess

@@ -141,6 +141,7 @@ def test_notice_for_a_bad_quarter() -> None:
 
 
 # --------------------------------------------------------------------------- a real server, without a browser
+# (marked with the browser tests, the other kind that starts a real Voilà server: `make test-fast` skips them)
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +164,7 @@ def _status(url: str, opener: urllib.request.OpenerDirector | None = None, **hea
         return e.code
 
 
+@pytest.mark.browser
 def test_the_printed_url_carries_a_fresh_token(locked: Server) -> None:
     first = locked.log.read_text().splitlines()[0]
     assert re.search(rf"apps at http://127\.0\.0\.1:{locked.port}/\?token={re.escape(locked.token)}\s", first)
@@ -176,6 +178,7 @@ def test_without_the_token_every_page_is_403(locked: Server, path: str) -> None:
     assert _status(locked.url + path + ("&" if "?" in path else "?") + "token=wrong") == 403
 
 
+@pytest.mark.browser
 def test_a_foreign_host_header_is_403_even_with_the_token(locked: Server) -> None:
     assert _status(locked.link("/"), Host="evil.example") == 403
     assert _status(locked.link("/"), Host=f"evil.example:{locked.port}") == 403
@@ -183,6 +186,7 @@ def test_a_foreign_host_header_is_403_even_with_the_token(locked: Server) -> Non
     assert _status(locked.link("/"), Host="reports.example") == 200  # --allow-host
 
 
+@pytest.mark.browser
 def test_token_then_cookie_and_xsrf_guards_the_kernel_shutdown(locked: Server) -> None:
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
