@@ -215,6 +215,8 @@ def render_account(job: Job) -> AccountResult:
             write_atomic(failed / NOTEBOOK, nbformat.writes(nb))
         except Exception:  # an unreadable partial notebook: keep it as it is
             shutil.move(str(partial), failed / NOTEBOOK)
+    if (work / OLD).exists() and not final.exists():  # the swap failed halfway: the last good pack goes back
+        os.replace(work / OLD, final)
     shutil.rmtree(work, ignore_errors=True)
     return AccountResult(
         job.account_id,
