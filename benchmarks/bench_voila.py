@@ -27,7 +27,7 @@ def visit(browser, server: Server, path: str, charts: int) -> float:
     """Seconds from the request to the last of ``charts`` charts drawn."""
     page = browser.new_page()
     start = time.perf_counter()
-    page.goto(server.url + path, wait_until="commit")
+    page.goto(server.link(path), wait_until="commit")
     page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= {charts}", timeout=120_000)
     seconds = time.perf_counter() - start
     leave(page)
@@ -43,7 +43,7 @@ def leave(page) -> None:
 
 def switch_times(browser, server: Server, accounts: list[tuple[str, str]]) -> list[float]:
     page = browser.new_page()
-    page.goto(server.url + EXPLORER[0])
+    page.goto(server.link(EXPLORER[0]))
     page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= 4", timeout=120_000)
     out = []
     for label, name in accounts:

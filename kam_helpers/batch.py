@@ -3,8 +3,11 @@
 Each account's run is a :class:`Job` handed to an executor (local worker processes by default; anything with
 the ``concurrent.futures.Executor`` interface, such as a Dask ``Client.get_executor()``, can take its place).
 A worker keeps a warm kernel (:mod:`kam_helpers.kernels`), so the cost per account is the analysis, not the
-kernel start and imports. Outputs are written atomically; a failed account keeps its partial notebook under
-``_failed/`` and leaves its earlier finished report untouched.
+kernel start and imports. Each account's pack is built in ``_work/<id>/pack`` and swapped in as a whole; a
+failed account keeps its partial notebook under ``_failed/`` and leaves its earlier finished pack untouched.
+The manifest is rewritten (atomically) as each account finishes, so a killed batch resumes where it stopped.
+Every folder named after an account id is checked to lie inside the output folder first
+(:func:`kam_helpers.paths.inside`): one bad id is that account's failure, never a write elsewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 import nbformat
 
 from . import paths
-from .errors import ConfigError, KamError, UnknownAccountError
+from .errors import ConfigError, KamError, UnknownAccountError, UnsafePathError
 from .formats import ALL_FORMATS, FILENAMES, parse_formats
 from .quarters import Quarter
 from .render import write_atomic
@@ -32,6 +35,10 @@ from .render import write_atomic
 NOTEBOOK = "qbr.ipynb"
 FAILED_DIR = "_failed"
 WORK_DIR = "_work"
+PACK = "pack"  # _work/<id>/pack: the new pack, complete before it is swapped in
+OLD = "old"  # _work/<id>/old: the previous pack, for the moment of the swap
+# Parameters that hold this machine's paths: the published notebook does not carry them.
+PATH_PARAMETERS = ("workspace", "pack_dir", "pack_template")
 
 
 @dataclass(frozen=True)
@@ -139,13 +146,20 @@ def render_account(job: Job) -> AccountResult:
         kernels.register()
     start = time.perf_counter()
     out = Path(job.out_dir)
-    work = out / WORK_DIR / job.account_id
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        final, work, failed = account_folders(out, job.account_id)
+    except UnsafePathError as exc:
+        return AccountResult(
+            job.account_id, "failed", time.perf_counter() - start, error=str(exc), fingerprint=job.fingerprint
+        )
+    shutil.rmtree(work, ignore_errors=True)  # what a killed run left
+    pack = work / PACK
+    pack.mkdir(parents=True)
     partial = work / NOTEBOOK
     office = [f for f in job.formats if f != "html"]
     parameters = {"account_id": job.account_id, "quarter": job.quarter, "workspace": job.workspace}
     if office:
-        parameters.update(pack_dir=str(work), pack_formats=",".join(office), pack_template=job.template)
+        parameters.update(pack_dir=str(pack), pack_formats=",".join(office), pack_template=job.template)
     try:
         pm.execute_notebook(
             job.notebook,
@@ -157,23 +171,24 @@ def render_account(job: Job) -> AccountResult:
             request_save_on_cell_execute=False,  # one write at the end, not a growing notebook per cell
             cwd=str(Path(job.notebook).parent),
         )
-        nb = nbformat.read(partial, as_version=4)
+        nb = published_notebook(nbformat.read(partial, as_version=4), parameters)
         published = headline(job)
         kpis, name = published["kpis"], published["name"]
-        final = out / job.account_id
-        final.mkdir(parents=True, exist_ok=True)
         written = [NOTEBOOK]
-        write_atomic(final / NOTEBOOK, nbformat.writes(nb))
+        write_atomic(pack / NOTEBOOK, nbformat.writes(nb))
         if "html" in job.formats:
             html = notebook_to_html(
                 nb, title=f"QBR {job.quarter} · {name or job.account_id}", footer=_footer(published, job.quarter)
             )
-            write_atomic(final / FILENAMES["html"], html)
+            write_atomic(pack / FILENAMES["html"], html)
             written.append(FILENAMES["html"])
-        for fmt in office:  # complete files the notebook wrote into the work folder: a rename puts each in place
-            os.replace(work / FILENAMES[fmt], final / FILENAMES[fmt])
+        for fmt in office:  # complete files the notebook wrote into the work folder
+            if not (pack / FILENAMES[fmt]).is_file():
+                raise KamError(f"the notebook wrote no {FILENAMES[fmt]}")
             written.append(FILENAMES[fmt])
-        shutil.rmtree(out / FAILED_DIR / job.account_id, ignore_errors=True)
+        swap_in(pack, final, work / OLD)
+        shutil.rmtree(failed, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         return AccountResult(
             job.account_id,
             "ok",
@@ -193,10 +208,16 @@ def render_account(job: Job) -> AccountResult:
     except Exception as exc:  # a broken notebook file, a dead kernel, a full disk: record it, go on
         cell = None
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-    failed = out / FAILED_DIR / job.account_id
     failed.mkdir(parents=True, exist_ok=True)
     if partial.exists():
-        shutil.move(str(partial), failed / NOTEBOOK)
+        try:
+            nb = published_notebook(nbformat.read(partial, as_version=4), parameters)
+            write_atomic(failed / NOTEBOOK, nbformat.writes(nb))
+        except Exception:  # an unreadable partial notebook: keep it as it is
+            shutil.move(str(partial), failed / NOTEBOOK)
+    if (work / OLD).exists() and not final.exists():  # the swap failed halfway: the last good pack goes back
+        os.replace(work / OLD, final)
+    shutil.rmtree(work, ignore_errors=True)
     return AccountResult(
         job.account_id,
         "failed",
@@ -206,6 +227,62 @@ def render_account(job: Job) -> AccountResult:
         outputs=[f"{FAILED_DIR}/{job.account_id}/{NOTEBOOK}"] if (failed / NOTEBOOK).exists() else [],
         fingerprint=job.fingerprint,
     )
+
+
+def account_folders(out: Path, account_id: str) -> tuple[Path, Path, Path]:
+    """An account's (pack, work, failed) folders: ``out/<id>``, ``out/_work/<id>``, ``out/_failed/<id>``;
+    UnsafePathError when the id is not a safe name or any of them would lie outside its folder of ``out``."""
+    return (
+        paths.inside(out, account_id),
+        paths.inside(out, account_id, WORK_DIR),
+        paths.inside(out, account_id, FAILED_DIR),
+    )
+
+
+def swap_in(new: Path, final: Path, old: Path) -> None:
+    """Replace the folder ``final`` by the complete folder ``new`` as a whole: the previous one is renamed to
+    ``old`` (same file system), the new one renamed into place, then the old one deleted. A kill between the
+    two renames leaves ``old`` for :func:`recover_work` to put back; never a folder mixing two runs."""
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_work(out: Path) -> list[str]:
+    """Clean up after a killed batch, before the next one starts: a previous pack caught between the renames
+    of :func:`swap_in` goes back into place, then ``_work/`` is deleted; returns the accounts put back."""
+    restored = []
+    work_root = out / WORK_DIR
+    for old in sorted(work_root.glob(f"*/{OLD}")) if work_root.is_dir() else []:
+        try:
+            final = paths.inside(out, old.parent.name)
+        except UnsafePathError:
+            continue
+        if not final.exists():
+            os.replace(old, final)
+            restored.append(old.parent.name)
+    shutil.rmtree(work_root, ignore_errors=True)
+    return restored
+
+
+def published_notebook(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
+    """The executed notebook → the one to publish: its injected parameters and papermill's metadata without
+    this machine's paths (workspace, pack folder, deck template; see PATH_PARAMETERS), so they fall back to
+    the notebook's defaults when it is run again elsewhere."""
+    from papermill.translators import translate_parameters
+
+    public = {k: v for k, v in parameters.items() if k not in PATH_PARAMETERS}
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
+            language = nb.metadata.get("kernelspec", {}).get("language", "python")
+            cell.source = translate_parameters(kernel, language, public, "Parameters").rstrip("\n")
+    meta = nb.metadata.get("papermill")
+    if meta is not None:
+        meta["parameters"] = public
+        meta["input_path"] = meta["output_path"] = NOTEBOOK
+    return nb
 
 
 # ---------------------------------------------------------------- the driver side
@@ -289,6 +366,11 @@ def run_batch(
 
     out_dir = Path(out) if out else paths.reports_dir() / str(q)
     out_dir.mkdir(parents=True, exist_ok=True)
+    recover_work(out_dir)  # what a killed batch left: a pack caught mid-swap, _work/, kernel files
+    if engine == "kam-warm":
+        from .kernels import clean_stale_kernel_files
+
+        clean_stale_kernel_files()
     nb_path = Path(notebook) if notebook else paths.notebooks_dir() / NOTEBOOK
     code = code_digest()
     formats = tuple(f for f in ALL_FORMATS if f in parse_formats(formats))
@@ -296,10 +378,27 @@ def run_batch(
     if template_path and not template_path.is_file():
         raise ConfigError(f"deck template {template_path}: no such file (expected a .pptx)")
     options = f"{','.join(formats)}|{_digest_file(template_path) if template_path else ''}"
-    previous = _previous_manifest(out_dir / "manifest.json")
+    manifest = out_dir / "manifest.json"
+    previous = _previous_manifest(manifest)
+
+    def write_manifest(entries: list[AccountResult]) -> None:
+        for r in entries:
+            r.name = r.name or names.get(r.account_id)
+        doc = {
+            "quarter": str(q),
+            "workspace": str(workspace_dir.resolve()),
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "accounts": [asdict(r) for r in sorted(entries, key=lambda r: r.account_id)],
+        }
+        write_atomic(manifest, json.dumps(doc, indent=2, default=str))
 
     jobs, results = [], []
     for account_id in ids:
+        try:
+            account_folders(out_dir, account_id)
+        except UnsafePathError as exc:  # a store built before ids were checked: this account fails, alone
+            results.append(AccountResult(account_id, "failed", 0.0, error=f"{exc}; fix the id and load the data again"))
+            continue
         fp = hashlib.sha256(f"{digests[account_id]}|{code}|{q}|{engine}|{options}".encode()).hexdigest()
         before = previous.get(account_id)
         current = (
@@ -325,14 +424,22 @@ def run_batch(
             )
         )
 
+    # until an account finishes, the manifest keeps its entry of the last run (so a kill loses nothing)
+    pending = {job.account_id: AccountResult(**previous[job.account_id]) for job in jobs if job.account_id in previous}
     own_executor = executor is None and bool(jobs)
     ex = local_executor(min(workers, len(jobs))) if own_executor else executor
     try:
-        futures = [ex.submit(render_account, job) for job in jobs] if jobs and ex is not None else []
+        futures = {ex.submit(render_account, job): job for job in jobs} if jobs and ex is not None else {}
         bar = tqdm(total=len(jobs), desc=f"QBR {q}", unit="account", disable=not progress or not jobs)
         for fut in cf.as_completed(futures):
-            res = fut.result()
+            job = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # a worker that died: this account fails, the others go on
+                res = AccountResult(job.account_id, "failed", 0.0, error=f"{type(exc).__name__}: {exc}")
             results.append(res)
+            pending.pop(res.account_id, None)
+            write_manifest(results + list(pending.values()))
             bar.update(1)
             bar.set_postfix_str(f"{res.account_id} {res.status}")
             if on_result:
@@ -343,16 +450,7 @@ def run_batch(
             ex.shutdown()
     shutil.rmtree(out_dir / WORK_DIR, ignore_errors=True)
 
-    for r in results:
-        r.name = r.name or names.get(r.account_id)
+    write_manifest(results)
     results.sort(key=lambda r: r.account_id)
-    manifest = out_dir / "manifest.json"
-    doc = {
-        "quarter": str(q),
-        "workspace": str(workspace_dir.resolve()),
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "accounts": [asdict(r) for r in results],
-    }
-    write_atomic(manifest, json.dumps(doc, indent=2, default=str))
     index = write_index(out_dir, str(q), results)
     return BatchResult(str(q), results, manifest, index, time.perf_counter() - started)

@@ -141,7 +141,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import APPS, ServeOptions, serve
+    from .serve import APPS, ServeOptions, check_host_name, serve
 
     pools = {name: args.pool_size for name in APPS} if args.pool_size is not None else dict(APPS)
     return serve(
@@ -150,6 +150,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             workspace=Path(args.workspace) if args.workspace else None,
             pools=pools,
             cull_idle_timeout=args.cull_idle,
+            allow_hosts=tuple(check_host_name(h) for h in args.allow_host),
         )
     )
 
@@ -214,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=60,
         help="seconds before the idle kernel of a closed page is shut down (default 60)",
+    )
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host header, e.g. a proxy's name (default: 127.0.0.1 and localhost only; repeatable)",
     )
     ws_option(p)
     p.set_defaults(func=_cmd_serve)

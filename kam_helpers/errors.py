@@ -60,3 +60,7 @@ class DataValidationError(KamError):
 
 class NotebookRunError(KamError):
     """A report notebook failed; names the account and the failing cell."""
+
+
+class UnsafePathError(KamError):
+    """A file or folder name taken from the data (an id) that is not a safe name or would lie outside its folder."""

@@ -9,6 +9,8 @@ nbclient engine does, so the output notebook has the same cells, outputs and exe
 from __future__ import annotations
 
 import atexit
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,43 @@ ENGINE_NAME = "kam-warm"
 RESET_CODE = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
 
 
+def kernel_files_root() -> Path:
+    """Where warm kernels keep their connection file and sockets: one folder per worker, named
+    ``<worker pid>-<random>``, under a folder of this user's in the temporary directory."""
+    return Path(tempfile.gettempdir()) / f"kam-kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def process_alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc (macOS): ask the kernel
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_kernel_files(root: Path | None = None) -> list[Path]:
+    """Remove the kernel folders of workers that no longer run (a batch killed with SIGKILL leaves them);
+    returns what was removed. Folders of running workers are left alone."""
+    folder = root or kernel_files_root()
+    removed = []
+    for path in sorted(folder.glob("*-*")) if folder.is_dir() else []:
+        pid = path.name.split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 class _WarmKernel:
     """The worker's kernel: started on first use, replaced if it dies, shut down at exit."""
 
@@ -34,16 +73,23 @@ class _WarmKernel:
         self.kc: Any = None
         self.kernel_name: str | None = None
         self.runs = 0
+        self.files: Path | None = None  # connection file and sockets of the current kernel
 
     def manager(self, kernel_name: str) -> AsyncKernelManager:
         alive = self.km is not None and run_sync(self.km.is_alive)()
         if not alive or kernel_name != self.kernel_name:
             self.shutdown()
             # ipc: local sockets instead of TCP ports, in a folder of this worker's own (a shared socket path
-            # would mix two workers' messages)
-            self._sockets = tempfile.TemporaryDirectory(prefix="kam-kernel-")
+            # would mix two workers' messages), with the connection file beside them; named by the worker's
+            # pid so that the next batch removes them if this worker is killed (clean_stale_kernel_files)
+            root = kernel_files_root()
+            root.mkdir(mode=0o700, exist_ok=True)
+            self.files = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
             self.km = AsyncKernelManager(
-                kernel_name=kernel_name, transport="ipc", ip=str(Path(self._sockets.name) / "kernel")
+                kernel_name=kernel_name,
+                transport="ipc",
+                ip=str(self.files / "kernel"),
+                connection_file=str(self.files / "kernel.json"),
             )
             self.kernel_name = kernel_name
         assert self.km is not None
@@ -56,6 +102,9 @@ class _WarmKernel:
         if self.km is not None and self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
         self.km = None
+        if self.files is not None:
+            shutil.rmtree(self.files, ignore_errors=True)
+            self.files = None
 
 
 WARM = _WarmKernel()

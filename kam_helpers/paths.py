@@ -35,3 +35,23 @@ def sample_dir() -> Path:
 
 def reports_dir() -> Path:
     return Path(os.environ.get("KAM_REPORTS", project_root() / "reports"))
+
+
+def inside(root: Path, name: str, folder: str = "") -> Path:
+    """``root``, a name from the data (an id) and one of our own subfolders → ``root/folder/name`` resolved;
+    UnsafePathError unless ``name`` is a safe id (:func:`kam_helpers.schema.is_safe_id`) and the result lies
+    inside ``root/folder``. Every path the batch creates, replaces or deletes for an account comes from here.
+
+    >>> inside(Path("/r"), "ACC-001", "_work").as_posix()
+    '/r/_work/ACC-001'
+    """
+    from .errors import UnsafePathError
+    from .schema import ID_EXPECTED, is_safe_id
+
+    if not is_safe_id(name):
+        raise UnsafePathError(f"id {name!r} cannot name a folder: expected {ID_EXPECTED}")
+    base = (root / folder).resolve() if folder else root.resolve()
+    path = (base / name).resolve()
+    if path.parent != base:
+        raise UnsafePathError(f"id {name!r} would name a folder outside {base}")
+    return path

@@ -7,6 +7,7 @@ exports (:mod:`kam_helpers.coerce`) and the data-model reference (``kam schema``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,9 +55,32 @@ EXPECTED: dict[str, str] = {
 }
 
 
+# Ids that name files and folders (account_id: reports/<quarter>/<account_id>/, downloads) are data, never
+# paths: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, with no '..'. Such a
+# name cannot climb out of its folder, name an absolute path or hide as a dot-file. Python (is_safe_id) and
+# the validation SQL (safe_id_sql) check the same rule; RE2 has no look-ahead, so '..' is a second test.
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+ID_EXPECTED = f"an id of letters, digits, '.', '_' or '-' matching ^{ID_PATTERN}$ with no '..'"
+
+
+def is_safe_id(value: object) -> bool:
+    """True when ``value`` is a str that may name a file or folder (:data:`ID_PATTERN`, no '..').
+
+    >>> [is_safe_id(v) for v in ("ACC-001", "../../evil", "/etc/passwd", "ACC 01", "a..b")]
+    [True, False, False, False, False]
+    """
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None and ".." not in value
+
+
+def safe_id_sql(column_sql: str) -> str:
+    """SQL (DuckDB) true when the text ``column_sql`` is a safe id: the same rule as :func:`is_safe_id`."""
+    return f"(regexp_full_match({column_sql}, '{ID_PATTERN}') AND strpos({column_sql}, '..') = 0)"
+
+
 @dataclass(frozen=True)
 class Field:
-    """One column: its name, kind, whether it may be empty, and the values it may take."""
+    """One column: its name, kind, whether it may be empty, and the values it may take. ``names_files``:
+    the value becomes a file or folder name, so it must be a safe id (:data:`ID_PATTERN`)."""
 
     name: str
     kind: Kind
@@ -65,6 +89,7 @@ class Field:
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    names_files: bool = False
 
     @property
     def sql_type(self) -> str:
@@ -74,6 +99,8 @@ class Field:
         """Human wording of what a value must look like, e.g. 'a number ≥ 0'."""
         if self.allowed:
             return "one of " + ", ".join(self.allowed)
+        if self.names_files:
+            return ID_EXPECTED
         text = EXPECTED[self.kind]
         if self.min_value is not None and self.max_value is not None:
             return f"{text} from {self.min_value:g} to {self.max_value:g}"
@@ -119,6 +146,8 @@ class Table:
 
 
 def _f(name: str, kind: Kind, doc: str, **kw: object) -> Field:
+    if name == "account_id":  # every table's account_id: it names the account's report folder
+        kw.setdefault("names_files", True)
     return Field(name, kind, doc, **kw)  # type: ignore[arg-type]
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 import os
+import re
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ HOST = "127.0.0.1"
 # The apps `kam serve` lists and preheats, in landing-page order: file name → pool size of preheated kernels.
 APPS: dict[str, int] = {"portfolio.ipynb": 1, "account_explorer.ipynb": 2, "qbr.ipynb": 2}
 MAX_PARAM_CHARS = 64  # longer query values are ignored (ids and quarters are short)
+LOCAL_HOSTNAMES = ("localhost",)  # Host names always accepted; loopback addresses (127.0.0.1, ::1) are too
+IDENTITY_PROVIDER = "kam_helpers.serve_auth.TokenOnlyIdentityProvider"
 
 
 # --------------------------------------------------------------------------------------------- server side
@@ -52,10 +56,32 @@ class ServeOptions:
     cull_idle_timeout: int = 60  # seconds a kernel without a page may sit idle before it is shut down
     cull_interval: int = 10  # seconds between checks for idle kernels
     fill_delay: float = 0.5  # seconds before a used pool slot is refilled (lets the visit's render go first)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)  # new for every start
+    allow_hosts: tuple[str, ...] = ()  # more Host names to accept (a proxy's), besides localhost and loopback
+
+    @property
+    def url(self) -> str:
+        """The address to open: the landing page with the access token."""
+        return f"http://{HOST}:{int(self.port)}/?token={self.token}"
+
+
+def check_host_name(name: str) -> str:
+    """A Host name for --allow-host → the name, lower-cased; ConfigError unless it is a plain DNS name.
+
+    >>> check_host_name("Reports.Example.com")
+    'reports.example.com'
+    """
+    from .errors import ConfigError
+
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+        raise ConfigError(f"--allow-host {name!r}: expected a host name such as reports.example.com (no port)")
+    return name.lower()
 
 
 def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]:
-    """ServeOptions → the argv that starts Voilà (127.0.0.1 only, sources stripped, preheated pools, culling).
+    """ServeOptions → the argv that starts Voilà (127.0.0.1 only, token required, Host header checked, XSRF on,
+    sources stripped, preheated pools, culling). The token itself goes in the environment (:func:`voila_env`),
+    not on the command line other users can read.
 
     >>> voila_command(ServeOptions(port=9000))[:3]  # doctest: +ELLIPSIS
     ['...', '-m', 'voila']
@@ -86,10 +112,13 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
         f"--MappingKernelManager.cull_interval={int(opts.cull_interval)}",
         "--MappingKernelManager.cull_connected=False",
         "--VoilaConfiguration.file_allowlist=[]",
-        # Voilà 0.5.13's page posts /voila/api/shutdown/<kernel id> on unload without an XSRF token, so the
-        # server refuses it (403) and the kernel of a closed page lives until culled. Nothing else here takes
-        # a POST, kernel ids are unguessable, and websockets keep their same-origin check.
-        "--Voila.tornado_settings={'disable_check_xsrf': True}",
+        # Jupyter server's token check (JUPYTER_TOKEN in voila_env); without token or login cookie: 403
+        "--Voila.auto_token=True",
+        f"--Voila.identity_provider_class={IDENTITY_PROVIDER}",
+        # Voilà turns Jupyter server's Host check off; on again: loopback addresses and these names only (a
+        # DNS-rebinding page's foreign Host gets 403). XSRF checks stay on (Jupyter's default).
+        "--Voila.tornado_settings="
+        + _literal({"allow_remote_access": False, "local_hostnames": [*LOCAL_HOSTNAMES, *opts.allow_hosts]}),
         # a JupyterLab-only extension (the "preview in Voilà" button) that warns on every page
         "--VoilaConfiguration.extension_denylist=['@voila-dashboards/jupyterlab-preview']",
     ]
@@ -106,6 +135,7 @@ def voila_env(opts: ServeOptions, base: Mapping[str, str] | None = None) -> dict
     env = dict(os.environ if base is None else base)
     workspace = Path(opts.workspace) if opts.workspace else paths.default_workspace()
     env["KAM_WORKSPACE"] = str(workspace.resolve())
+    env["JUPYTER_TOKEN"] = opts.token
     jupyter_path = [str(VOILA_DATA_DIR)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_PATH"] = os.pathsep.join(jupyter_path)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -126,7 +156,7 @@ def serve(opts: ServeOptions) -> int:
     stops Voilà, which shuts its kernels down."""
     folder = check_workspace(opts)
     argv, env = voila_command(opts), voila_env(opts)
-    print(f"KAM Workspace apps on http://{HOST}:{opts.port}/  (workspace {folder}; Ctrl-C stops)", flush=True)
+    print(f"KAM Workspace apps at {opts.url}  (workspace {folder}; Ctrl-C stops)", flush=True)
     if os.name == "posix":
         os.execve(argv[0], argv, env)  # no return
     import subprocess

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from .errors import Problem
-from .schema import TABLES, Field, Table
+from .schema import TABLES, Field, Table, safe_id_sql
 from .sql import scalar
 
 PROBLEMS_DDL = """
@@ -140,6 +140,8 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
         checks.append((f.name, f"{rawcol} IS NOT NULL AND {col} IS NULL", rawcol, expectation(f, ff)))
         if f.required:
             checks.append((f.name, f"{rawcol} IS NULL", "NULL", f"a value ({f.name} is required)"))
+        if f.names_files:
+            checks.append((f.name, f"{col} IS NOT NULL AND NOT {safe_id_sql(col)}", rawcol, f.expectation()))
         if f.allowed:
             allowed = ", ".join(_lit(a) for a in f.allowed)
             checks.append((f.name, f"{col} IS NOT NULL AND {col} NOT IN ({allowed})", rawcol, f.expectation()))

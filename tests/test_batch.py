@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -228,3 +229,161 @@ def test_one_broken_account_fails_alone_and_keeps_its_last_good_report(book: Boo
     assert (out / "_failed" / "ACC-002" / "qbr.ipynb").exists()  # the partial notebook, kept apart
     assert (out / "ACC-002" / "qbr.html").read_bytes() == good  # the last good report is untouched
     assert "failed" in (out / "index.html").read_text()
+
+
+# ------------------------------------------------------------------ hostile ids, resume after a kill, atomic packs
+
+HOSTILE_IDS = ["../../evil", "/abs/path", "ACC 01/../../x", "/etc/passwd"]
+
+
+def test_validation_refuses_ids_that_would_name_paths(book: Book, tmp_path: Path, capsys) -> None:
+    exports = tmp_path / "exports"
+    shutil.copytree(book.exports, exports)
+    lines = (exports / "accounts.csv").read_text().splitlines(keepends=True)
+    for i, bad in enumerate(HOSTILE_IDS, start=1):  # ACC-001..ACC-004 get the hostile ids, rows 2..5
+        assert lines[i].startswith(f"ACC-00{i},")
+        lines[i] = f'"{bad}",' + lines[i].split(",", 1)[1]
+    (exports / "accounts.csv").write_text("".join(lines))
+    report = build_workspace(tmp_path / "ws", folder_loader(exports))
+    refused = {p.value: p for p in report.problems if p.table == "accounts"}
+    for row, bad in enumerate(HOSTILE_IDS, start=2):
+        problem = refused[bad]
+        assert (problem.file, problem.row, problem.column) == ("accounts.csv", row, "account_id")
+        assert "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" in problem.expected and "'..'" in problem.expected
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert not set(HOSTILE_IDS) & set(ws.account_ids())
+    assert cli.main(["validate", str(exports)]) == 1  # `kam validate FOLDER` lists them the same way
+    printed = capsys.readouterr().out
+    assert (
+        "accounts.csv, row 2, column 'account_id': expected an id of letters" in printed and "'../../evil'" in printed
+    )
+
+
+def _old_store_with_ids(book: Book, folder: Path, renames: dict[str, str]) -> Path:
+    """A store as an older version (no id check) would have built it: ids renamed behind validation's back."""
+    import duckdb
+
+    shutil.copytree(book.workspace, folder)
+    with duckdb.connect(str(folder / "kam.duckdb")) as con:
+        sql = "SELECT table_name FROM duckdb_columns() WHERE column_name = 'account_id' AND NOT internal"
+        tables = [r[0] for r in con.execute(sql).fetchall()]
+        for table in tables:
+            for old, new in renames.items():
+                con.execute(f'UPDATE "{table}" SET account_id = ? WHERE account_id = ?', [new, old])
+    return folder
+
+
+def _tree(root: Path, skip: Path) -> set[str]:
+    return {str(p) for p in root.rglob("*") if skip not in p.parents and p != skip}
+
+
+@pytest.mark.batch
+def test_hostile_ids_in_an_old_store_fail_alone_and_nothing_leaves_out(book: Book, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    (victim / "keep").mkdir(parents=True)
+    ids = [*HOSTILE_IDS[:1], str(victim), *HOSTILE_IDS[2:]]  # "/abs/path": a folder that exists
+    renames = {f"ACC-00{i}": bad for i, bad in enumerate(ids, start=2)}
+    workspace = _old_store_with_ids(book, tmp_path / "ws", renames)
+    out = tmp_path / "X" / "a" / "b" / "reports"
+    out.mkdir(parents=True)
+    before = _tree(tmp_path, out)
+
+    result = run_batch(book.quarter, ["ACC-001", *ids], workspace=workspace, out=out, formats="html", progress=False)
+
+    status = {r.account_id: r for r in result.results}
+    assert status["ACC-001"].status == "ok"
+    for bad in ids:
+        assert status[bad].status == "failed" and f"id {bad!r} cannot name a folder" in status[bad].error
+        assert "Traceback" not in status[bad].error and not status[bad].outputs
+    assert _tree(tmp_path, out) == before  # nothing written or deleted outside --out
+    assert (victim / "keep").is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ["ACC-001", "index.html", "manifest.json"]
+    doc = json.loads((out / "manifest.json").read_text())
+    assert {a["account_id"]: a["status"] for a in doc["accounts"]} == {"ACC-001": "ok", **dict.fromkeys(ids, "failed")}
+
+    # the worker checks again (defence in depth), whoever hands it the job
+    from kam_helpers.batch import Job, render_account
+
+    job = Job("../../evil", str(book.quarter), str(workspace), str(notebooks_dir() / "qbr.ipynb"), str(out), "fp")
+    assert render_account(job).status == "failed" and _tree(tmp_path, out) == before
+
+
+def test_a_pack_is_swapped_in_whole_and_a_kill_mid_swap_is_repaired(tmp_path: Path) -> None:
+    from kam_helpers.batch import recover_work, swap_in
+
+    out = tmp_path / "out"
+    final, new, old = out / "ACC-001", out / "_work" / "ACC-001" / "pack", out / "_work" / "ACC-001" / "old"
+    final.mkdir(parents=True)
+    (final / "qbr.html").write_text("run 1")
+    (final / "qbr.pdf").write_text("run 1")
+    new.mkdir(parents=True)
+    (new / "qbr.html").write_text("run 2")
+    swap_in(new, final, old)
+    assert sorted(p.name for p in final.iterdir()) == ["qbr.html"] and (final / "qbr.html").read_text() == "run 2"
+    assert not old.exists() and not new.exists()
+
+    os.replace(final, old)  # killed between the two renames: the previous pack waits in _work/
+    assert recover_work(out) == ["ACC-001"]
+    assert (final / "qbr.html").read_text() == "run 2" and not (out / "_work").exists()
+
+
+def test_published_notebooks_hold_no_path_of_this_machine(batch: BatchResult, book: Book) -> None:
+    out = batch.manifest.parent
+    for notebook in out.glob("*/qbr.ipynb"):
+        text = notebook.read_text()
+        for path in (str(book.workspace.parent), str(out), str(notebooks_dir().parent)):
+            assert path not in text, f"{notebook} holds {path}"
+        nb = nbformat.read(notebook, as_version=4)
+        assert nb.metadata.papermill.parameters["account_id"] == notebook.parent.name
+
+
+@pytest.mark.batch
+def test_a_batch_killed_halfway_resumes_where_it_stopped(book: Book, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kam_helpers.kernels import kernel_files_root, process_alive
+
+    out = tmp_path / "reports"
+    earlier = set(kernel_files_root().glob("*-*"))
+    args = ["--quarter", str(book.quarter), "--workspace", str(book.workspace), "--out", str(out), "--formats", "html"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kam_helpers.cli", "qbr", *args, "--quiet", "--workers", "2"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def finished() -> set[str]:
+        try:
+            doc = json.loads((out / "manifest.json").read_text())
+        except (OSError, ValueError):  # not written yet (a half-written one is impossible: atomic rename)
+            return set()
+        return {a["account_id"] for a in doc["accounts"] if a["status"] == "ok"}
+
+    try:
+        deadline = time.monotonic() + 600
+        while len(finished()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    done = finished()
+    assert proc.returncode == -signal.SIGKILL and 2 <= len(done) < 12, done
+    for account_id in done:  # finished packs are complete
+        assert sorted(p.name for p in (out / account_id).iterdir()) == ["qbr.html", "qbr.ipynb"]
+
+    stale = set(kernel_files_root().glob("*-*")) - earlier  # the killed workers' kernel files
+    deadline = time.monotonic() + 60
+    while any(process_alive(int(p.name.split("-")[0])) for p in stale) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the workers die with the batch's process group
+    assert stale and (out / "_work").exists()
+
+    again = run_batch(book.quarter, workspace=book.workspace, out=out, formats="html", progress=False)
+    assert not again.failed
+    assert {r.account_id for r in again.results if r.skipped} == done
+    assert len(again.results) == 12 and all((out / r.account_id / "qbr.html").exists() for r in again.results)
+    assert not (out / "_work").exists()
+    assert not [p for p in stale if p.exists()]  # removed at the next start

@@ -8,16 +8,18 @@ The helpers at the top (Server, Guard, screenshot) are also used by benchmarks/b
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
@@ -60,17 +62,29 @@ def build_sample_workspace(root: Path) -> Path:
 
 @dataclass
 class Server:
-    """A `kam serve` subprocess in its own process group (so stopping it stops its kernels)."""
+    """A `kam serve` subprocess in its own process group (so stopping it stops its kernels). ``token`` is the
+    access token it printed; :meth:`link` adds it to a path, as the URL `kam serve` prints carries it."""
 
     workspace: Path
     log: Path
     extra: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    token: str = ""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def link(self, path: str = "/") -> str:
+        """``/voila/render/qbr.ipynb?account_id=ACC-002`` → the full URL with ``token=`` added to its query."""
+        parts = urlparse(path)
+        query = urlencode([*parse_qs(parts.query).items(), ("token", self.token)], doseq=True)
+        return f"{self.url}{parts.path}?{query}"
+
+    def _printed_token(self) -> str:
+        found = re.search(r"apps at (http://\S+)", self.log.read_text())
+        return parse_qs(urlparse(found.group(1)).query)["token"][0] if found else ""
 
     def start(self, timeout: float = 60) -> Server:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -96,12 +110,14 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kam serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            self.token = self.token or self._printed_token()
             try:
-                with urllib.request.urlopen(self.url + "/", timeout=2) as r:
-                    if r.status == 200:
+                with urllib.request.urlopen(self.link("/"), timeout=2) as r:
+                    if self.token and r.status == 200:
                         return self
             except OSError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         raise RuntimeError(f"kam serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def wait_for_pools(self, notebooks: int, timeout: float = 90) -> None:
@@ -242,7 +258,7 @@ def page(browser, server):
 
 
 def open_app(page, server: Server, path: str, charts: int = 0) -> None:
-    page.goto(server.url + path)
+    page.goto(server.link(path))
     page.wait_for_selector("#rendered_cells", state="visible")
     if charts:
         page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= {charts}")
@@ -256,7 +272,7 @@ def no_code_no_traceback(page) -> None:
 
 
 def test_landing_page_lists_the_apps(page, server: Server, shots: Path) -> None:
-    page.goto(server.url + "/")
+    page.goto(server.link("/"))
     titles = page.locator(".kam-app-title").all_inner_texts()
     assert titles == ["Book of business", "Account explorer", "Quarterly business review"]
     hrefs = page.locator(".kam-app-card a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
@@ -393,3 +409,33 @@ def test_portfolio_sorts_in_place(page, server: Server, shots: Path) -> None:
     assert page.locator(".kam-book-row").count() == 12
     no_code_no_traceback(page)
     screenshot(page, shots / "portfolio-by-health.png")
+
+
+def test_a_closed_page_shuts_its_kernel_down_with_xsrf_on(browser, server: Server) -> None:
+    # a context of its own: the Guard's request routing would hold back the page's unload beacon
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    page.goto(server.link("/"))  # the URL kam serve prints; from here on the login cookie carries the visit
+    page.locator(".kam-app-card a[href='/voila/render/portfolio.ipynb']").click()
+    page.wait_for_selector(".kam-book")
+    kernel = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+    ask = urllib.request.Request(
+        f"{server.url}/api/kernels/{kernel}", headers={"Authorization": f"token {server.token}"}
+    )
+
+    def alive() -> bool:
+        try:
+            with urllib.request.urlopen(ask, timeout=10):
+                return True
+        except urllib.error.HTTPError as e:
+            assert e.code == 404, e.code
+            return False
+
+    assert alive()
+    page.goto("about:blank")  # the page's unload posts the shutdown with its _xsrf cookie
+    deadline = time.monotonic() + 30  # far below the 60 s idle culling that would also end it
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    context.close()
+    assert not alive(), "the closed page's kernel is still running: its shutdown request was refused"

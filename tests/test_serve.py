@@ -3,10 +3,15 @@ on-page notices of the QBR."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+from test_browser import Server
 
 from kam_helpers import serve
 from kam_helpers.cli import build_parser
@@ -33,6 +38,29 @@ def test_voila_command_is_local_preheated_culled_and_hides_code(tmp_path: Path) 
     ):
         assert flag in argv, flag
     assert "'qbr.ipynb': {'pool_size': 2}" in joined and "'default': {'pool_size': 0}" in joined
+
+
+def test_voila_command_requires_a_token_checks_the_host_and_keeps_xsrf_on(tmp_path: Path) -> None:
+    opts = serve.ServeOptions(notebooks=tmp_path, allow_hosts=("reports.example",))
+    argv = serve.voila_command(opts)
+    joined = " ".join(argv)
+    assert f"--Voila.identity_provider_class={serve.IDENTITY_PROVIDER}" in argv and "--Voila.auto_token=True" in argv
+    assert "'allow_remote_access': False" in joined and "'local_hostnames': ['localhost', 'reports.example']" in joined
+    assert "xsrf" not in joined
+    assert opts.token not in joined  # other users of the machine can read a command line
+    assert serve.voila_env(opts, base={})["JUPYTER_TOKEN"] == opts.token
+    assert opts.url == f"http://127.0.0.1:8866/?token={opts.token}" and opts.token not in repr(opts)
+
+
+def test_every_start_gets_its_own_token() -> None:
+    tokens = {serve.ServeOptions().token for _ in range(5)}
+    assert len(tokens) == 5 and all(len(t) >= 40 for t in tokens)
+
+
+@pytest.mark.parametrize("name", ["evil.example:80", "a/b", "", "-x", "*.example"])
+def test_allow_host_refuses_what_is_not_a_host_name(name: str) -> None:
+    with pytest.raises(ConfigError, match="--allow-host"):
+        serve.check_host_name(name)
 
 
 def test_voila_env_passes_the_workspace_and_the_template(tmp_path: Path) -> None:
@@ -110,3 +138,77 @@ def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: 
 def test_notice_for_a_bad_quarter() -> None:
     text = serve.notice_html(ConfigError("quarter '2026Q9': expected a quarter like 2026Q3"), "ACC-1", "2026Q9")
     assert "2026Q9" in text and "expected a quarter like 2026Q3" in text
+
+
+# --------------------------------------------------------------------------- a real server, without a browser
+# (marked with the browser tests, the other kind that starts a real Voilà server: `make test-fast` skips them)
+
+
+@pytest.fixture(scope="module")
+def locked(book, tmp_path_factory: pytest.TempPathFactory):
+    srv = Server(
+        book.workspace,
+        tmp_path_factory.mktemp("serve") / "kam-serve.log",
+        extra=["--pool-size", "0", "--allow-host", "reports.example"],
+    ).start()
+    yield srv
+    srv.stop()
+
+
+def _status(url: str, opener: urllib.request.OpenerDirector | None = None, **headers: str) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with (opener or urllib.request.build_opener()).open(request, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.browser
+def test_the_printed_url_carries_a_fresh_token(locked: Server) -> None:
+    first = locked.log.read_text().splitlines()[0]
+    assert re.search(rf"apps at http://127\.0\.0\.1:{locked.port}/\?token={re.escape(locked.token)}\s", first)
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/voila/render/qbr.ipynb?account_id=ACC-002", "/api/kernels/00000000-0000-0000-0000-000000000000"]
+)
+def test_without_the_token_every_page_is_403(locked: Server, path: str) -> None:
+    assert _status(locked.url + path) == 403
+    assert _status(locked.url + path + ("&" if "?" in path else "?") + "token=wrong") == 403
+
+
+@pytest.mark.browser
+def test_a_foreign_host_header_is_403_even_with_the_token(locked: Server) -> None:
+    assert _status(locked.link("/"), Host="evil.example") == 403
+    assert _status(locked.link("/"), Host=f"evil.example:{locked.port}") == 403
+    assert _status(locked.link("/"), Host=f"localhost:{locked.port}") == 200
+    assert _status(locked.link("/"), Host="reports.example") == 200  # --allow-host
+
+
+@pytest.mark.browser
+def test_token_then_cookie_and_xsrf_guards_the_kernel_shutdown(locked: Server) -> None:
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with browser.open(locked.link("/voila/render/portfolio.ipynb"), timeout=120) as r:
+        assert r.status == 200
+        kernel = re.search(r'"kernelId": "([0-9a-f-]+)"', r.read().decode()).group(1)
+    cookies = {c.name: c.value for c in jar}
+    assert "_xsrf" in cookies  # the page that closes must have it to send
+    kernel_url = f"{locked.url}/api/kernels/{kernel}"
+    assert _status(kernel_url, browser) == 200  # the login cookie stands in for the token
+    shutdown = f"{locked.url}/voila/api/shutdown/{kernel}"
+
+    def post(xsrf: str) -> int:
+        body = f"_xsrf={xsrf}".encode()
+        request = urllib.request.Request(shutdown, data=body, headers={"Origin": locked.url}, method="POST")
+        try:
+            with browser.open(request, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert post("") == 403  # a cross-site form cannot read the cookie
+    assert _status(kernel_url, browser) == 200
+    assert post(urllib.request.quote(cookies["_xsrf"])) == 204  # what Voilà's page sends when it closes
+    assert _status(kernel_url, browser) == 404
