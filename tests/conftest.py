@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass
@@ -24,6 +25,17 @@ class Book:
         """The accounts planted.json gives ``profile`` ('healthy', 'at_risk', 'growing', ...), in id order."""
         profiles = json.loads((self.exports / "planted.json").read_text())["profiles"]
         return sorted(a for a, p in profiles.items() if p == profile)
+
+    def name(self, account_id: str) -> str:
+        """The client name of ``account_id`` in the sample's accounts export."""
+        with (self.exports / "accounts.csv").open(encoding="utf-8-sig", newline="") as f:
+            return next(row["name"] for row in csv.DictReader(f) if row["account_id"] == account_id)
+
+    @property
+    def first(self) -> str:
+        """The first account id of the book."""
+        with (self.exports / "accounts.csv").open(encoding="utf-8-sig", newline="") as f:
+            return min(row["account_id"] for row in csv.DictReader(f))
 
     @property
     def healthy(self) -> str:
