@@ -17,7 +17,7 @@ from kam_helpers import deck, metrics
 from kam_helpers.narrative import ActionItem, build_narrative
 from kam_helpers.report import QbrReport, kpi_row
 
-QUARTER = "2026Q3"
+ACCOUNT, QUARTER = "ACC-002", "2026Q3"  # test_pack, test_pdf_report and test_workbook still name it
 LONG_LANE_ORIGIN = "Hafenlogistikzentrum Nord " * 5  # with ' → destination' well over 120 characters
 FORMULA_LANE = '=HYPERLINK("http://x","y")'
 
