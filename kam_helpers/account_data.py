@@ -25,6 +25,9 @@ class AccountData:
     opportunities: pd.DataFrame | None = None
     targets: pd.DataFrame | None = None
     as_of: pd.Timestamp | None = None  # the moment the data describes (latest event in the workspace)
+    # table → source rows with problems left out of this account's data (policy ``exclude``) that touch the
+    # quarter it was loaded for (every quarter's when loaded without one); rows without a usable date count
+    excluded: dict[str, int] = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
 
     @property
@@ -38,3 +41,18 @@ class AccountData:
     def has(self, table: str) -> bool:
         """True when the workspace holds ``table`` at all (even with no rows for this account)."""
         return getattr(self, table) is not None
+
+    def excluded_note(self) -> str:
+        """'3 shipments and 1 invoice excluded: see the import's rejects file' ('' when none were)."""
+        if not self.excluded:
+            return ""
+        nouns = {"shipments": "shipment", "invoices": "invoice", "invoice_lines": "invoice line",
+                 "rate_cards": "rate card", "cases": "case", "opportunities": "opportunity", "targets": "target",
+                 "accounts": "account row"}  # fmt: skip
+        parts = []
+        for table, n in sorted(self.excluded.items()):
+            noun = nouns.get(table, f"{table} row")
+            plural = "opportunities" if noun == "opportunity" else noun + "s"
+            parts.append(f"{n:,} {noun if n == 1 else plural}")
+        text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        return f"{text} excluded (rows with problems in the source): see the import's rejects file"

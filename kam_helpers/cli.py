@@ -6,10 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
 from .errors import DataValidationError, KamError
 from .quarters import Quarter
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -97,13 +101,25 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_source
+    from .importer import ImportRefused, import_source
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
     try:
-        report = import_source(args.source, args.mapping, workspace, strict=args.strict, url_env=args.url_env)
+        report = import_source(
+            args.source,
+            args.mapping,
+            workspace,
+            strict=args.strict,
+            url_env=args.url_env,
+            dry_run=args.dry_run,
+            max_rejected=args.max_rejected,
+            allow_partial=args.allow_partial,
+        )
     except DataValidationError as exc:
-        print(f"kam import: {exc}\nNothing was changed: the workspace {workspace} is as it was.", file=sys.stderr)
+        if isinstance(exc, ImportRefused):
+            print(exc.summary)
+        unchanged = "dry run: nothing was written" if args.dry_run else "Nothing was changed"
+        print(f"kam import: {exc}\n{unchanged}: the workspace {workspace} is as it was.", file=sys.stderr)
         return 2
     print(report.summary())
     return 0
@@ -114,8 +130,20 @@ def _cmd_accounts(args: argparse.Namespace) -> int:
 
     with Workspace.open(args.workspace) as ws:
         frame = ws.accounts()[["account_id", "name", "industry", "tier", "owner", "contract_end"]]
-        print(frame.to_string(index=False))
+    print(blank_missing(frame).to_string(index=False))
     return 0
+
+
+def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame → the same as text for printing: dates as YYYY-MM-DD, missing values blank (never None / NaT)."""
+    import pandas as pd
+
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+        out[col] = out[col].astype(object).where(out[col].notna(), "").astype(str)
+    return out
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -195,6 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", required=True, help="mapping YAML (see data/mappings/example.yml)")
     p.add_argument("--url-env", default=None, help="read from the database whose SQLAlchemy URL is in this variable")
     p.add_argument("--strict", action="store_true", help="refuse the whole import if any row fails")
+    p.add_argument(
+        "--dry-run", action="store_true", help="read and check everything, write nothing, print what would load"
+    )
+    p.add_argument(
+        "--max-rejected",
+        default="5%",
+        help="rejected source rows a table may have before the import fails: a count (20) or a share (5%%, the default)",
+    )
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="load what can be loaded even when a table has more rejected rows than --max-rejected or none left",
+    )
     ws_option(p)
     p.set_defaults(func=_cmd_import)
 

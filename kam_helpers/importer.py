@@ -33,6 +33,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import duckdb
@@ -44,7 +45,16 @@ from .mapping import FieldMap, Mapping, TableMap, literal, load_mapping, quote, 
 from .schema import TABLES
 from .sql import scalar
 from .store import STORE_FILE, BuildReport, RawLoader, build_workspace, file_signature
-from .validate import PROBLEMS_DDL, coerce_expr, expectation
+from .validate import (
+    CANONICAL_TIMESTAMPS,
+    PROBLEMS_DDL,
+    ROW_PERIODS_DDL,
+    Formats,
+    canonical_formats,
+    coerce_expr,
+    expectation,
+    record_periods,
+)
 
 FILE_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel",
               ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
@@ -65,14 +75,20 @@ class ImportReport:
     skipped: list[Problem]  # rows the mapping's skip rules left out
     rejects_file: Path | None = None
     source_rows: dict[str, int] = field(default_factory=dict)  # table → source rows read for it
+    stats: ImportStats | None = None
 
     @property
     def rows(self) -> dict[str, int]:
         return self.build.rows
 
+    @property
+    def dry_run(self) -> bool:
+        return self.build.dry_run
+
     def summary(self, examples: int = 3) -> str:
         return summarize(self.source, self.build.rows, self.source_rows, self.rejected, self.skipped,
-                         self.rejects_file, examples)  # fmt: skip
+                         self.rejects_file, examples, stats=self.stats, dry_run=self.dry_run,
+                         changed=self.build.changed)  # fmt: skip
 
 
 def _reason(p: Problem) -> str:
@@ -87,12 +103,18 @@ def summarize(
     skipped: list[Problem],
     rejects_file: Path | None,
     examples: int = 3,
+    *,
+    stats: ImportStats | None = None,
+    dry_run: bool = False,
+    changed: bool = True,
 ) -> str:
-    """The import's summary: rows per table, then rejected and skipped rows counted per table, column and reason."""
-    lines = [f"Imported {source}"]
+    """The import's summary: rows per table, rejected and skipped rows counted per table, column and reason,
+    then each field's fill rate and examples and each account's rows and date range."""
+    lines = [f"Dry run of the import of {source}: nothing was written" if dry_run else f"Imported {source}"]
+    where = "would be in the workspace" if dry_run else "in the workspace"
     for t, n in rows.items():
         read = f" (from {source_rows[t]:,} source rows)" if t in source_rows else ""
-        lines.append(f"  {t:<14} {n:>8,} rows in the workspace{read}")
+        lines.append(f"  {t:<14} {n:>8,} rows {where}{read}")
     for title, found in (("rejected", rejected), ("skipped by the mapping", skipped)):
         distinct = len({(p.table, p.file, p.row) for p in found})
         lines.append(f"{distinct:,} source row(s) {title}" + (":" if found else ""))
@@ -106,8 +128,12 @@ def summarize(
             else:
                 lines.append(f"  {len(ps):>6,}  {table}, column {column!r}: expected {reason}")
                 lines += [f"            e.g. {p}" for p in ps[:examples]]
+    if stats is not None:
+        lines += describe_stats(stats)
     if rejects_file:
         lines.append(f"Every rejected and skipped row: {rejects_file}")
+    if not dry_run and not changed:
+        lines.append("The data is the same as the workspace's: its store was left as it was.")
     return "\n".join(lines)
 
 
@@ -122,6 +148,8 @@ class Frame:
     header: list[str]
     rows: list[list[str | None]]
     first_row: int = 2  # the row number of rows[0] (header = row 1)
+    note: str = ""  # where in the file the rows come from (an Excel workbook's sheet), for problems
+    typed: bool = False  # the source stores dates as dates (Excel cells, Parquet, a database), written as ISO text
 
 
 def _decode(data: bytes, label: str, encoding: str) -> str:
@@ -148,36 +176,69 @@ def _decode(data: bytes, label: str, encoding: str) -> str:
         ) from None
 
 
+MAX_FIELD = 131_072  # characters in one CSV field (the csv module's own default limit)
+
+
+def _refused(label: str, row: int | None, column: str | None, value: str | None, expected: str) -> DataValidationError:
+    return DataValidationError([Problem(label, row, column, value, expected)], "import refused")
+
+
 def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Frame:
+    """A CSV file → Frame of text. Refused (DataValidationError naming file, row and column) when it is empty,
+    not valid in ``encoding``, not parseable as CSV, or holds a field longer than MAX_FIELD characters."""
     data = path.read_bytes()
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise DataValidationError(
-            [Problem(label, None, None, None, "a header row and data rows (the whole file is empty)")], "import refused"
-        )
+        raise _refused(label, None, None, None, "a header row and data rows (the whole file is empty)")
     text = _decode(data, label, encoding)
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    records: list[list[str]] = []
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))  # read long fields, then refuse them below with their row
+    try:
+        for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+            records.append(rec)
+    except csv.Error as exc:
+        raise _refused(label, len(records) + 1, None, None,
+                       f"a CSV record that can be read ({exc}; check the quoting and the delimiter)") from None  # fmt: skip
+    finally:
+        csv.field_size_limit(limit)
     while records and not any(c.strip() for c in records[-1]):
         records.pop()  # trailing blank lines
     header = [h.strip().lstrip("\ufeff") for h in records[0]]
     rows: list[list[str | None]] = []
     for i, rec in enumerate(records[1:], start=2):
+        for j, cell in enumerate(rec):
+            if len(cell) > MAX_FIELD:
+                raise _refused(label, i, header[j] if j < len(header) else None, cell[:40] + "…",
+                               f"a field of at most {MAX_FIELD:,} characters (this one has {len(cell):,}: "
+                               "an unbalanced quote mark may have swallowed the rows after it)")  # fmt: skip
         if len(rec) > len(header) and any(c.strip() for c in rec[len(header) :]):
-            raise DataValidationError(
-                [Problem(label, i, None, delimiter.join(rec[len(header):])[:60],
-                         f"at most {len(header)} fields like the header (got {len(rec)}: check the delimiter and quoting)")],
-                "import refused",
-            )  # fmt: skip
-        padded: list[str | None] = [*rec, *[""] * len(header)]
-        rows.append(padded[: len(header)])
+            raise _refused(label, i, None, delimiter.join(rec[len(header):])[:60],
+                           f"at most {len(header)} fields like the header (got {len(rec)}: check the delimiter and quoting)")  # fmt: skip
+        rows.append((rec + [""] * len(header))[: len(header)])
     return Frame(label, header, rows)
 
 
-def read_excel(path: Path, label: str, sheet: str | int) -> Frame:
+def read_excel(path: Path, label: str, sheet: str | int | None) -> Frame:
+    """One sheet of a workbook → Frame of text; date cells become ISO text (read as dates whatever the
+    mapping's formats). ``sheet`` None: the first sheet (an unexpected header then lists the others)."""
     import pandas as pd
 
-    frame = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False, na_filter=False)
+    try:
+        book = pd.ExcelFile(path)
+    except Exception as exc:  # a file that is not a workbook: openpyxl / zipfile / xlrd raise their own errors
+        raise _refused(label, None, None, None, f"a readable Excel workbook ({type(exc).__name__}: {exc})") from None
+    with book:
+        sheets = [str(n) for n in book.sheet_names]
+        if isinstance(sheet, str) and sheet not in sheets or isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+            raise _refused(label, None, None, str(sheet), f"a sheet named like `sheet:` in the mapping "
+                           f"(the workbook's sheets: {', '.join(sheets)})")  # fmt: skip
+        name = sheets[sheet] if isinstance(sheet, int) else sheet or sheets[0]
+        frame = pd.read_excel(book, sheet_name=name, dtype=str, keep_default_na=False, na_filter=False)
     header = [str(c).strip() for c in frame.columns]
-    return Frame(label, header, [[None if v is None else str(v) for v in r] for r in frame.itertuples(index=False)])
+    how = "the sheet chosen by `sheet:`" if sheet is not None else "the first sheet, as the mapping names no `sheet:`"
+    note = f"read sheet {name!r} ({how}); the workbook's sheets: {', '.join(sheets)}"
+    rows = [[None if v is None else str(v) for v in r] for r in frame.itertuples(index=False)]
+    return Frame(label, header, rows, note=note, typed=True)
 
 
 def read_parquet(path: Path, label: str) -> Frame:
@@ -187,17 +248,17 @@ def read_parquet(path: Path, label: str) -> Frame:
         header = list(rel.columns)
         cols = ", ".join(f"CAST({quote(c)} AS VARCHAR)" for c in header)
         rows = [list(r) for r in con.execute(f"SELECT {cols} FROM rel").fetchall()]
+    except duckdb.Error as exc:
+        raise _refused(label, None, None, None, f"a readable Parquet file ({str(exc).splitlines()[0]})") from None
     finally:
         con.close()
-    return Frame(label, header, rows)
+    return Frame(label, header, rows, typed=True)
 
 
 def read_file(path: Path, label: str, mapping: Mapping, table: TableMap) -> Frame:
     kind = FILE_KINDS.get(path.suffix.lower(), "csv")
     if path.stat().st_size == 0:
-        raise DataValidationError(
-            [Problem(label, None, None, None, "a header row and data rows (the whole file is empty)")], "import refused"
-        )
+        raise _refused(label, None, None, None, "a header row and data rows (the whole file is empty)")
     if kind == "excel":
         return read_excel(path, label, table.sheet)
     if kind == "parquet":
@@ -245,7 +306,7 @@ def read_sql(url: str, query: str, label: str) -> Frame:
         raise ConfigError(f"{label}: the database refused {query!r} ({str(orig).strip().splitlines()[0]})") from None
     finally:
         engine.dispose()
-    return Frame(label, header, rows)
+    return Frame(label, header, rows, typed=True)
 
 
 # ----------------------------------------------------------------------------------------------- sources
@@ -345,8 +406,10 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frames: list[Frame]) ->
     return header
 
 
-def _check_columns(tm: TableMap, header: list[str], label: str) -> None:
-    """Every source column the mapping names must be in the header (else a whole-file problem, header row)."""
+def _check_columns(tm: TableMap, header: list[str], label: str, note: str = "", delimiter: str = ",") -> None:
+    """Every source column the mapping names must be in the header (else a whole-file problem, header row).
+    A header that holds another delimiter (';', tab, '|') gets one problem saying so; an Excel sheet's
+    problems name the sheet read and the workbook's sheets."""
     wanted: list[tuple[str, str]] = []
     for fm in tm.fields.values():
         for part, col in zip(fm.parts, fm.columns, strict=False):
@@ -356,16 +419,29 @@ def _check_columns(tm: TableMap, header: list[str], label: str) -> None:
         wanted += [(c, f"{tm.name} group_by/skip") for c in quoted_columns(expr)]
     if tm.references:
         wanted += [(c, f"{tm.name}.references") for c in (tm.references.key, *tm.references.columns)]
+    absent = [(col, use) for col, use in dict.fromkeys(wanted) if col not in header]
+    if not absent:
+        return
+    joined = delimiter.join(header)
+    other = next((d for d in (";", "\t", "|", ",") if d != delimiter and d in joined), None)
+    if other is not None:
+        shown = {"\t": "a tab", ";": "';'", "|": "'|'", ",": "','"}[other]
+        yaml = {"\t": '"\\t"', ";": '";"', "|": '"|"', ",": '","'}[other]
+        raise DataValidationError(
+            [Problem(label, 1, None, joined[:80],
+                     f"columns separated by {delimiter!r}: the header row holds {shown}, so the file looks "
+                     f"{shown}-delimited; set `delimiter: {yaml}` under source: in the mapping", tm.name)],
+            "import refused: the header row is not split into columns",
+        )  # fmt: skip
+    where = f" ({note})" if note else ""
     problems = []
-    for col, use in dict.fromkeys(wanted):
-        if col not in header:
-            close = difflib.get_close_matches(col, header, n=1, cutoff=0.5)
-            hint = f"; did the export rename it to {close[0]!r}?" if close else ""
-            problems.append(Problem(label, 1, col, None,
-                                    f"a column named {col!r} in the header row (the mapping feeds {use} from it){hint} "
-                                    f"The header has: {', '.join(header)}", tm.name))  # fmt: skip
-    if problems:
-        raise DataValidationError(problems, "import refused: the header row lacks mapped columns")
+    for col, use in absent:
+        close = difflib.get_close_matches(col, header, n=1, cutoff=0.5)
+        hint = f"; did the export rename it to {close[0]!r}?" if close else ""
+        problems.append(Problem(label, 1, col, None,
+                                f"a column named {col!r} in the header row (the mapping feeds {use} from it){hint} "
+                                f"The header has: {', '.join(header)}{where}", tm.name))  # fmt: skip
+    raise DataValidationError(problems, "import refused: the header row lacks mapped columns")
 
 
 def _resolved(con: duckdb.DuckDBPyConnection, tm: TableMap, src: str) -> str:
@@ -407,11 +483,82 @@ def _text(fm: FieldMap, part: str, missing: tuple[str, ...]) -> str:
     return f"(CASE WHEN lower({v}) IN ({words}) THEN NULL ELSE {v} END)"
 
 
+def _clean_inputs(sql: str, header: list[str], missing: tuple[str, ...]) -> str:
+    """An ``expr:`` → the same SQL where every source column it reads is NULL when it holds a missing word."""
+    words = ", ".join(literal(m.strip().lower()) for m in missing)
+    known = set(header)
+
+    def clean(m: re.Match) -> str:
+        if m.group(1).replace('""', '"') not in known:
+            return m.group(0)
+        return f"(CASE WHEN lower(trim(CAST({m.group(0)} AS VARCHAR))) IN ({words}) THEN NULL ELSE {m.group(0)} END)"
+
+    return re.sub(r'"((?:[^"]|"")*)"', clean, sql)
+
+
+def _reading(fmt: Formats, typed: bool) -> Formats:
+    """The formats a field is read with: the mapping's, plus ISO text for a source that stores dates as dates."""
+    if not typed:
+        return fmt
+    return dc_replace(
+        fmt,
+        date_formats=tuple(dict.fromkeys((*fmt.date_formats, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"))),
+        timestamp_formats=tuple(dict.fromkeys((*fmt.timestamp_formats, *CANONICAL_TIMESTAMPS))),
+    )
+
+
+def _failing_row(
+    con: duckdb.DuckDBPyConnection, relation: str, tm: TableMap, labels: list[str], exc: duckdb.Error
+) -> DataValidationError:
+    """An expression that fails on some row (a DuckDB error) → a problem naming the file, row and field."""
+    first = str(exc).strip().splitlines()[0]
+    for fm in tm.fields.values():
+        for part, label in zip(fm.parts, fm.labels, strict=False):
+            try:
+                con.execute(f"SELECT ({part}) FROM {relation}").fetchall()
+                continue
+            except duckdb.Error as err:
+                first = str(err).strip().splitlines()[0]
+            cols = [c for c in quoted_columns(part)]
+            shown = " || ' | ' || ".join(f"coalesce(CAST({quote(c)} AS VARCHAR), '')" for c in cols) or "NULL"
+            try:
+                candidates = con.execute(
+                    f"SELECT _file, _row, {shown} FROM {relation} WHERE try({part}) IS NULL ORDER BY _file, _row LIMIT 500"
+                ).fetchall()
+            except duckdb.Error:
+                candidates = []
+            for file, row, value in candidates:
+                try:
+                    con.execute(f"SELECT ({part}) FROM {relation} WHERE _file = ? AND _row = ?", [file, row]).fetchall()
+                except duckdb.Error:
+                    return DataValidationError(
+                        [Problem(file, row, label, value,
+                                 f"a value the mapping's expression for {tm.name}.{fm.name} can compute ({first})", tm.name)],
+                        "import refused",
+                    )  # fmt: skip
+            return DataValidationError(
+                [Problem(", ".join(labels), None, label, None,
+                         f"an expression for {tm.name}.{fm.name} that runs ({first})", tm.name)],
+                "import refused",
+            )  # fmt: skip
+    return DataValidationError([Problem(", ".join(labels), None, None, None, f"readable rows ({first})", tm.name)],
+                               "import refused")  # fmt: skip
+
+
 def _stage_table(
-    con: duckdb.DuckDBPyConnection, mapping: Mapping, tm: TableMap, src: str, skipped: list[Problem]
+    con: duckdb.DuckDBPyConnection,
+    mapping: Mapping,
+    tm: TableMap,
+    src: str,
+    skipped: list[Problem],
+    header: list[str],
+    labels: list[str],
+    typed: bool = False,
 ) -> int:
-    """Resolved source → raw_<table> in canonical text; typing problems into _problems. Returns source rows read."""
+    """Resolved source → raw_<table> in canonical text; typing problems into _problems, the keys of rejected
+    rows into _rejected_keys and the quarters they touch into _row_periods. Returns source rows read."""
     table, name = tm.table, tm.name
+    files = ", ".join(labels)
     view = _resolved(con, tm, src)
     ref_index = {c: k for k, c in enumerate(tm.references.columns)} if tm.references else {}
 
@@ -430,7 +577,9 @@ def _stage_table(
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _src_skip AS SELECT *, {reason} AS _skip FROM {quote(view)}")
         except duckdb.Error as exc:
-            raise ConfigError(f"{mapping.path}: tables.{name}.skip: the SQL does not run on {src} ({exc})") from None
+            raise ConfigError(
+                f"{mapping.path}: tables.{name}.skip: the SQL does not run on {files} ({str(exc).splitlines()[0]})"
+            ) from None
         for file, row, why, val in con.execute(
             f"SELECT _file, _row, _skip, {value} FROM _src_skip WHERE _skip IS NOT NULL ORDER BY _file, _row"
         ).fetchall():
@@ -446,6 +595,8 @@ def _stage_table(
     for fm in tm.fields.values():
         fmt = mapping.formats(name, fm.name)
         for j, part in enumerate(fm.parts):
+            if fm.columns[j] is None:  # an expr: its input columns' missing words are NULL before it runs
+                part = _clean_inputs(part, header, fmt.missing)
             sel.append(f"{_text(fm, part, fmt.missing)} AS {quote(f'{fm.name}#{j}')}")
             col = fm.columns[j]
             if col in ref_index:
@@ -458,28 +609,33 @@ def _stage_table(
         sel.append(f"CAST(({expr}) AS VARCHAR) AS _g{g}")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _text AS SELECT {', '.join(sel)} FROM {lines_from}")
-    except duckdb.Error as exc:
+    except duckdb.BinderException as exc:
         raise ConfigError(
-            f"{mapping.path}: tables.{name}: an expression does not run on {src} ({str(exc).splitlines()[0]})"
+            f"{mapping.path}: tables.{name}: an expression does not run on {files} ({str(exc).splitlines()[0]})"
         ) from None
+    except duckdb.Error as exc:  # it runs, but fails on some row's value
+        raise _failing_row(con, lines_from, tm, labels, exc) from None
 
-    typed, bad = ["t.*"], []
+    values, bad = ["t.*"], []
     for fm in tm.fields.values():
-        model, fmt = table.field(fm.name), mapping.formats(name, fm.name)
+        model, fmt = table.field(fm.name), _reading(mapping.formats(name, fm.name), typed)
         for j in range(len(fm.parts)):
             text_col = quote(f"{fm.name}#{j}")
-            typed.append(f"{coerce_expr(model, text_col, fmt)} AS {quote(f'{fm.name}#{j}#v')}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _lines AS SELECT {', '.join(typed)} FROM _text t")
+            values.append(f"{coerce_expr(model, text_col, fmt)} AS {quote(f'{fm.name}#{j}#v')}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _lines AS SELECT {', '.join(values)} FROM _text t")
 
     acct = account or "NULL"
     for fm in tm.fields.values():
         model, fmt = table.field(fm.name), mapping.formats(name, fm.name)
+        expected = expectation(model, fmt)
+        if typed and model.kind in ("date", "timestamp"):
+            expected += " (or a date cell)"
         for j, label in enumerate(fm.labels):
             text_col, value_col = quote(f"{fm.name}#{j}"), quote(f"{fm.name}#{j}#v")
             cond = f"{text_col} IS NOT NULL AND {value_col} IS NULL"
             con.execute(
                 f"INSERT INTO _problems SELECT ?, _file, _row, ?, {text_col}, ?, {acct} FROM _lines WHERE {cond}",
-                [name, label, expectation(model, fmt)],
+                [name, label, expected],
             )
             bad.append(f"({cond})")
             if fm.columns[j] in ref_index and tm.references is not None:
@@ -490,6 +646,13 @@ def _stage_table(
                 )
                 bad.append(dangling)
     bad_sql = " OR ".join(bad) if bad else "FALSE"
+    dates = [quote(f"{fm.name}#{j}#v") for fm in tm.fields.values() if table.field(fm.name).kind in ("date", "timestamp")
+             for j in range(len(fm.parts))]  # fmt: skip
+    record_periods(con, name, "_lines", dates, bad_sql)
+    if all(k in tm.fields for k in table.key):  # a rejected row also takes its key's stored version out
+        key = " || chr(31) || ".join(f"CAST({quote(k + '#0#v')} AS VARCHAR)" for k in table.key)
+        con.execute(f"INSERT INTO _rejected_keys SELECT ?, {key} FROM _lines WHERE ({bad_sql}) AND {key} IS NOT NULL",
+                    [name])  # fmt: skip
 
     # 5. one row per line, or per group
     out = []
@@ -555,8 +718,9 @@ def _create_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
 def _keep_existing(
     con: duckdb.DuckDBPyConnection, store: Path, present: set[str], labels: set[str]
 ) -> tuple[set[str], dict]:
-    """Upsert: the current store's rows whose key this import does not bring → raw tables (as canonical text);
-    its problems from other source files are kept. Returns the tables the store held and its sources."""
+    """Upsert: the current store's rows whose key this import does not bring (neither as a row nor as a
+    rejected row) → raw tables (as canonical text); its problems from other source files are kept, with the
+    policy and quarters of their rows. Returns the tables the store held and its sources."""
     if not store.exists():
         return set(), {}
     con.execute(f"ATTACH {literal(str(store))} AS _old (READ_ONLY)")
@@ -570,15 +734,21 @@ def _keep_existing(
             cols = ", ".join(quote(f.name) for f in table.fields)
             canon = ", ".join(f"CAST(o.{quote(f.name)} AS VARCHAR)" for f in table.fields)
             same = " AND ".join(f"trim(n.{quote(k)}) = CAST(o.{quote(k)} AS VARCHAR)" for k in table.key)
+            key = " || chr(31) || ".join(f"CAST(o.{quote(k)} AS VARCHAR)" for k in table.key)
             con.execute(
                 f"INSERT INTO {quote('raw_' + name)} ({cols}, _row, _file) SELECT {canon}, "
                 f"row_number() OVER () + 1, {literal(EXISTING)} FROM _old.{quote(name)} o "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {quote('raw_' + name)} n WHERE {same})"
+                f"WHERE NOT EXISTS (SELECT 1 FROM {quote('raw_' + name)} n WHERE {same}) "
+                f"AND {key} NOT IN (SELECT k FROM _rejected_keys WHERE table_name = {literal(name)})"
             )
         con.execute(
             "INSERT INTO _problems SELECT * FROM _old._problems WHERE file NOT IN (SELECT unnest(?::VARCHAR[]))",
             [sorted(labels)],
         )
+        if con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_old' AND table_name = '_rejected_rows'"
+        ).fetchone()[0]:
+            con.execute("CREATE TEMP TABLE _old_rejected AS SELECT * FROM _old._rejected_rows")
         sources = json.loads(meta.get("sources") or "{}")
     finally:
         con.execute("DETACH _old")
@@ -593,6 +763,8 @@ class _Collected:
     skipped: list[Problem] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
     source_rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)  # table → the source files (or query) it read
+    stats: ImportStats | None = None
 
 
 def mapping_loader(source: Source, mapping: Mapping, workspace: Path, collected: _Collected | None = None) -> RawLoader:
@@ -601,9 +773,12 @@ def mapping_loader(source: Source, mapping: Mapping, workspace: Path, collected:
 
     def load(con: duckdb.DuckDBPyConnection) -> tuple[set[str], dict]:
         con.execute(PROBLEMS_DDL)
+        con.execute(ROW_PERIODS_DDL)
         con.execute("CREATE TEMP TABLE _column_labels (table_name VARCHAR, field VARCHAR, label VARCHAR)")
+        con.execute("CREATE TEMP TABLE _rejected_keys (table_name VARCHAR, k VARCHAR)")
+        con.execute("CREATE TEMP TABLE _on_problem (table_name VARCHAR, policy VARCHAR)")
         url = source.url() if source.kind == "sql" else None
-        cache: dict[tuple, tuple[str, list[str], list[str]]] = {}
+        cache: dict[tuple, tuple[str, list[str], list[str], str, bool, int]] = {}
         signatures = []
         present: set[str] = set()
         for n, tm in enumerate(tm for name, tm in mapping.tables.items()):
@@ -612,19 +787,33 @@ def mapping_loader(source: Source, mapping: Mapping, workspace: Path, collected:
                 if key not in cache:
                     label = tm.sql[14:] if tm.sql.startswith("SELECT * FROM ") else f"query for {tm.name}"
                     frames = [read_sql(url, tm.sql, label)]  # type: ignore[arg-type]
-                    cache[key] = (f"_src{n}", _register(con, f"_src{n}", frames), [label])
             else:
                 files = source.files(tm)
                 key = ("files", tuple(files), tm.sheet)
                 if key not in cache:
                     frames = [read_file(p, p.name, mapping, tm) for p in files]
                     signatures += [file_signature(p) for p in files]
-                    cache[key] = (f"_src{n}", _register(con, f"_src{n}", frames), [f.label for f in frames])
-            src, header, labels = cache[key]
-            _check_columns(tm, header, labels[0])
+            if key not in cache:
+                header = _register(con, f"_src{n}", frames)
+                cache[key] = (f"_src{n}", header, [f.label for f in frames], frames[0].note,
+                              all(f.typed for f in frames), sum(len(f.rows) for f in frames))  # fmt: skip
+            src, header, labels, note, typed, n_rows = cache[key]
+            _check_columns(tm, header, labels[0], note, mapping.source.delimiter)
+            if n_rows == 0 and not tm.allow_empty:
+                raise DataValidationError(
+                    [Problem(", ".join(labels), None, None, None,
+                             f"data rows after the header for table {tm.name} (the source has only a header); "
+                             f"if the table may be empty, add `allow_empty: true` under tables.{tm.name} in the mapping",
+                             tm.name)],
+                    "import refused",
+                )  # fmt: skip
             collected.labels.update(labels)
+            collected.files[tm.name] = labels
+            con.execute("INSERT INTO _on_problem VALUES (?, ?)", [tm.name, tm.on_problem])
             _create_raw(con, tm.name)
-            collected.source_rows[tm.name] = _stage_table(con, mapping, tm, src, collected.skipped)
+            collected.source_rows[tm.name] = _stage_table(
+                con, mapping, tm, src, collected.skipped, header, labels, typed
+            )
             present.add(tm.name)
         old_tables, old_sources = _keep_existing(con, Path(workspace) / STORE_FILE, present, collected.labels)
         this = {"mapping": str(mapping.path.resolve()), "source": source.describe(), "files": signatures}
@@ -638,6 +827,131 @@ def mapping_loader(source: Source, mapping: Mapping, workspace: Path, collected:
     return load
 
 
+# ----------------------------------------------------------------------------------------------- the rule
+
+
+DEFAULT_MAX_REJECTED = "5%"
+
+
+@dataclass(frozen=True)
+class RejectLimit:
+    """How many rejected source rows a table may have before the import fails: a count ('20') or a share of
+    the table's source rows ('5%', rounded down: 5% of 8 rows allows none)."""
+
+    count: int | None = None
+    share: float | None = None
+
+    @classmethod
+    def parse(cls, value: str | int | float | RejectLimit) -> RejectLimit:
+        """'5%' / '0.5%' / '20' / 20 → RejectLimit; ConfigError otherwise."""
+        if isinstance(value, RejectLimit):
+            return value
+        text = str(value).strip()
+        try:
+            if text.endswith("%"):
+                share = float(text[:-1]) / 100
+                if 0 <= share <= 1:
+                    return cls(share=share)
+            elif float(text) >= 0 and float(text).is_integer():
+                return cls(count=int(float(text)))
+        except ValueError:
+            pass
+        raise ConfigError(f"--max-rejected {value!r}: expected a number of rows (20) or a percentage (5%)")
+
+    def allowed(self, rows: int) -> int:
+        return self.count if self.count is not None else int(rows * (self.share or 0) + 1e-9)
+
+    def __str__(self) -> str:
+        return f"{self.count:,} rows" if self.count is not None else f"{(self.share or 0) * 100:g}%"
+
+
+def refusals(
+    mapping: Mapping, collected: _Collected, rows: dict[str, int], mine: list[Problem], limit: RejectLimit
+) -> list[Problem]:
+    """The one rule of the import's outcome, per mapped table: it fails when it ends with no rows (unless the
+    mapping allows it to be empty) or when more of its source rows were rejected than ``limit`` allows."""
+    found = []
+    for name, tm in mapping.tables.items():
+        read = collected.source_rows.get(name, 0)
+        rejected = len({(p.file, p.row) for p in mine if p.table == name})
+        where = ", ".join(collected.files.get(name, [name]))
+        if rows.get(name, 0) == 0 and not tm.allow_empty:
+            found.append(Problem(where, None, None, None,
+                                 f"rows in table {name} after the import (none of its {read:,} source rows loaded: "
+                                 f"{rejected:,} rejected)", name))  # fmt: skip
+        elif rejected > limit.allowed(read):
+            found.append(Problem(where, None, None, None,
+                                 f"at most {limit.allowed(read):,} rejected rows in table {name} (--max-rejected "
+                                 f"{limit} of {read:,} source rows), got {rejected:,}", name))  # fmt: skip
+    return found
+
+
+class ImportRefused(DataValidationError):
+    """The import read everything but its outcome breaks the rule (too many rejected rows, an empty table);
+    ``summary`` is what it would have loaded."""
+
+    def __init__(self, problems: list[Problem], context: str, summary: str) -> None:
+        super().__init__(problems, context)
+        self.summary = summary
+
+
+# ----------------------------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class ImportStats:
+    """What the imported tables hold: per field its fill rate and examples, per account its rows and dates."""
+
+    fields: list[tuple[str, str, float, list[str]]]  # (table, field, filled share 0-1, example values)
+    accounts: list[tuple[str, dict[str, int], str | None, str | None]]  # (account, table → rows, first, last date)
+
+
+def _stats(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> ImportStats:
+    fields, per_account = [], {}
+    for name, tm in mapping.tables.items():
+        table = tm.table
+        n = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+        for fname in tm.fields:
+            col = quote(fname)
+            filled, top = con.execute(
+                f"SELECT count({col}), approx_top_k(CAST({col} AS VARCHAR), 3) FROM {quote(name)}"
+            ).fetchone()
+            fields.append((name, fname, filled / n if n else 0.0, [str(v) for v in top or [] if v is not None]))
+        if "account_id" not in table.columns:
+            continue
+        dates = [quote(f.name) for f in table.fields if f.kind in ("date", "timestamp")]
+        lo = f"CAST(min(least({', '.join(dates)})) AS DATE)" if dates else "NULL"
+        hi = f"CAST(max(greatest({', '.join(dates)})) AS DATE)" if dates else "NULL"
+        for acct, count, first, last in con.execute(
+            f"SELECT account_id, count(*), {lo}, {hi} FROM {quote(name)} GROUP BY 1 ORDER BY 1"
+        ).fetchall():
+            rec = per_account.setdefault(acct, [{}, None, None])
+            rec[0][name] = int(count)
+            if name != "accounts" and first is not None:
+                rec[1] = min(rec[1], first) if rec[1] else first
+                rec[2] = max(rec[2], last) if rec[2] else last
+    accounts = [(a, r[0], r[1] and r[1].isoformat(), r[2] and r[2].isoformat()) for a, r in per_account.items()]
+    return ImportStats(fields, accounts)
+
+
+def describe_stats(stats: ImportStats, max_accounts: int = 50) -> list[str]:
+    """ImportStats → lines of the summary."""
+    lines = ["Fields (share of rows filled, most frequent values):"]
+    for table, name, filled, top in stats.fields:
+        lines.append(f"  {table + '.' + name:<32} {filled:>6.1%}  {', '.join(repr(v[:30]) for v in top)}")
+    lines.append(f"Accounts ({len(stats.accounts):,}: rows per table, dates from first to last):")
+    for acct, counts, first, last in stats.accounts[:max_accounts]:
+        rows = ", ".join(f"{t} {n:,}" for t, n in counts.items() if t != "accounts") or "no rows"
+        span = f"  {first} – {last}" if first else ""
+        lines.append(f"  {acct:<16} {rows}{span}")
+    if len(stats.accounts) > max_accounts:
+        lines.append(f"  … and {len(stats.accounts) - max_accounts:,} more")
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------- import
+
+
 def import_source(
     source: str | Path | Source | None,
     mapping: str | Path | Mapping,
@@ -645,24 +959,46 @@ def import_source(
     *,
     strict: bool = False,
     url_env: str | None = None,
+    dry_run: bool = False,
+    max_rejected: str | int | float | RejectLimit = DEFAULT_MAX_REJECTED,
+    allow_partial: bool = False,
 ) -> ImportReport:
     """Exports + mapping → the workspace store updated atomically (upsert by key), rejects written.
 
     ``source``: a folder, a file, or ``'env:VAR'`` (or ``url_env='VAR'``) for a SQLAlchemy URL held in $VAR.
-    Raises DataValidationError (nothing changed, no rejects file) for a whole-file problem, or for any
-    problem with ``strict``; ConfigError for an unusable mapping or source.
+    The import fails with nothing changed (DataValidationError, no rejects file) on a whole-file problem,
+    on any problem with ``strict``, and when a mapped table ends with no rows or has more rejected source
+    rows than ``max_rejected`` (a count or a percentage; ImportRefused) unless ``allow_partial``.
+    ``dry_run`` reads and checks everything and writes nothing: the report says what would be loaded.
+    ConfigError for an unusable mapping or source.
     """
     src = source if isinstance(source, Source) else Source.parse(source, url_env)
     mp = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     ws = Path(workspace) if workspace else paths.default_workspace()
+    limit = RejectLimit.parse(max_rejected)
     collected = _Collected()
-    build = build_workspace(ws, mapping_loader(src, mp, ws, collected), strict=strict)
+    name = src.name if src.kind != "folder" else str(src.path)
+
+    def check(con: duckdb.DuckDBPyConnection, build: BuildReport) -> None:
+        collected.stats = _stats(con, mp)
+        mine = [p for p in build.problems if p.file in collected.labels]
+        refused = refusals(mp, collected, build.rows, mine, limit)
+        if refused and not allow_partial:
+            text = summarize(name, build.rows, collected.source_rows, mine, collected.skipped, None,
+                             stats=collected.stats, dry_run=dry_run)  # fmt: skip
+            raise ImportRefused(
+                refused + mine,
+                "import refused (--allow-partial loads the rest anyway; --max-rejected sets the limit)",
+                text,
+            )
+
+    build = build_workspace(ws, mapping_loader(src, mp, ws, collected), strict=strict, formats=canonical_formats(),
+                            check=check, dry_run=dry_run)  # fmt: skip
     mine = [p for p in build.problems if p.file in collected.labels]
     rejects_file = None
-    if mine or collected.skipped:
+    if (mine or collected.skipped) and not dry_run:
         rejects_file = write_rejects(ws / "rejects", src.name, mine + collected.skipped)
-    return ImportReport(src.name if src.kind != "folder" else str(src.path), build, mine, collected.skipped,
-                        rejects_file, collected.source_rows)  # fmt: skip
+    return ImportReport(name, build, mine, collected.skipped, rejects_file, collected.source_rows, collected.stats)
 
 
 def write_rejects(folder: Path, name: str, found: list[Problem]) -> Path:

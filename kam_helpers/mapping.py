@@ -24,8 +24,30 @@ from .validate import Formats
 
 AGGREGATES = ("first", "min", "max", "sum", "count")
 _TOP_KEYS = {"version", "description", "source", "tables"}
-_SOURCE_KEYS = {"encoding", "delimiter", "missing", "dates", "timestamps", "decimal", "thousands", "sheet"}
-_TABLE_KEYS = {"file", "table", "query", "sheet", "group_by", "skip", "references", "fields"}
+_SOURCE_KEYS = {
+    "encoding",
+    "delimiter",
+    "missing",
+    "dates",
+    "timestamps",
+    "decimal",
+    "thousands",
+    "sheet",
+    "on_problem",
+}
+_TABLE_KEYS = {
+    "file",
+    "table",
+    "query",
+    "sheet",
+    "group_by",
+    "skip",
+    "references",
+    "fields",
+    "allow_empty",
+    "on_problem",
+}
+ON_PROBLEM = ("exclude", "block")  # what a row with a problem costs its account (kam_helpers.store)
 _FIELD_KEYS = {"column", "columns", "expr", "value", "map", "missing", "format", "agg", "label"}
 _REFERENCE_KEYS = {"pattern", "key", "columns"}
 _SKIP_KEYS = {"when", "reason"}
@@ -57,7 +79,8 @@ class SourceFormats:
     timestamps: tuple[str, ...] = _DEFAULT_TIMESTAMPS
     decimal: str = "."
     thousands: str = ""
-    sheet: str | int = 0
+    sheet: str | int | None = None  # None: the first sheet (an unexpected header then lists the others)
+    on_problem: str = "exclude"
 
 
 @dataclass(frozen=True)
@@ -107,11 +130,13 @@ class TableMap:
     table: Table
     file: str  # file name or glob inside a source folder
     sql: str  # SQL query for a database source
-    sheet: str | int
+    sheet: str | int | None
     group_by: tuple[str, ...]
     skip: tuple[Skip, ...]
     references: References | None
     fields: dict[str, FieldMap]
+    allow_empty: bool = False  # may the table have no rows (else a header-only file or query is refused)
+    on_problem: str = "exclude"  # exclude | block: what a row with a problem costs its account
 
     @property
     def name(self) -> str:
@@ -178,6 +203,8 @@ def _source(raw: dict, path: Path) -> SourceFormats:
         kw["missing"] = tuple(dict.fromkeys(("", *kw["missing"])))  # an empty cell is always missing
     if "sheet" in raw:
         kw["sheet"] = raw["sheet"]
+    if "on_problem" in raw:
+        kw["on_problem"] = _on_problem(raw["on_problem"], path, "source.on_problem")
     if "encoding" in kw:
         import codecs
 
@@ -188,6 +215,12 @@ def _source(raw: dict, path: Path) -> SourceFormats:
     if len(str(kw.get("delimiter", ","))) != 1:
         raise ConfigError(f"{_where(path, 'source.delimiter')}: expected one character")
     return SourceFormats(**{**out.__dict__, **kw})
+
+
+def _on_problem(value: object, path: Path, key: str) -> str:
+    if value not in ON_PROBLEM:
+        raise ConfigError(f"{_where(path, key)}: expected one of {', '.join(ON_PROBLEM)}, got {value!r}")
+    return str(value)
 
 
 def _field(table: Table, name: str, raw: object, grouped: bool, path: Path) -> FieldMap:
@@ -301,6 +334,9 @@ def _table(name: str, raw: object, source: SourceFormats, path: Path) -> TableMa
             f"{_where(path, key + '.fields')}: required field {unmapped[0]!r} is not mapped "
             f"(map it to a source column, an expr, or a constant value)"
         )
+    allow_empty = raw.get("allow_empty", False)
+    if not isinstance(allow_empty, bool):
+        raise ConfigError(f"{_where(path, key + '.allow_empty')}: expected true or false, got {allow_empty!r}")
     return TableMap(
         table=table,
         file=str(raw.get("file", f"{name}.csv")),
@@ -310,6 +346,10 @@ def _table(name: str, raw: object, source: SourceFormats, path: Path) -> TableMa
         skip=tuple(skips),
         references=refs,
         fields=fields,
+        allow_empty=allow_empty,
+        on_problem=_on_problem(raw["on_problem"], path, key + ".on_problem")
+        if "on_problem" in raw
+        else source.on_problem,
     )
 
 

@@ -112,7 +112,7 @@ class QbrReport:
             raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
         with Workspace.open(workspace or None) as ws:
             q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
-            data = ws.account_data(account_id or ws.account_ids()[0])
+            data = ws.account_data(account_id or ws.account_ids()[0], q)
             full = metrics.scorecard(data, q)
             view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
             sc, before = view(full), view(metrics.scorecard(data, q.prior))
@@ -128,7 +128,11 @@ class QbrReport:
     def header(self) -> HTML:
         """Title block: client, quarter, KAM, contract."""
         a = self.scorecard.account
-        return HTML(_env.get_template("header.html.j2").render(a=a, quarter=str(self.scorecard.quarter)))
+        return HTML(
+            _env.get_template("header.html.j2").render(
+                a=a, quarter=str(self.scorecard.quarter), excluded=self.data.excluded_note()
+            )
+        )
 
     def kpi_cards(self) -> HTML:
         """The headline KPIs as cards with QoQ change and RAG colour."""

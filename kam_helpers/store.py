@@ -1,7 +1,16 @@
 """The workspace store: one DuckDB file holding the validated tables of a book of business.
 
 Building (:func:`build_workspace`) reads raw text tables, validates them (:mod:`kam_helpers.validate`),
-and replaces the store atomically: a failed build leaves the previous store byte-for-byte as it was.
+and replaces the store atomically: a failed build leaves the previous store byte-for-byte as it was, and so
+does a build whose content equals the store's (its ``_meta.content_digest``; ``built_at`` then stays that of
+the build that last changed something).
+
+Rows with problems never reach the tables. Each is listed in ``_problems`` (one row per value at fault) and
+once in ``_rejected_rows`` with its account, the policy of its table and the quarters its dates touch:
+``exclude`` (the default) leaves it out and the account's reports say how many rows of their quarter were
+excluded; ``block`` refuses the account's reports for those quarters (for every quarter when the row has no
+usable date). :meth:`Workspace.account_data` applies both.
+
 Reading (:class:`Workspace`) is SQL with the account pushed down, so a report loads one account's rows.
 """
 
@@ -25,11 +34,11 @@ from .account_data import AccountData
 from .errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from .quarters import Quarter
 from .schema import TABLES, Table
-from .sql import scalar
-from .validate import Formats, check_references, problems, publish_table, validate_table
+from .validate import ROW_PERIODS_DDL, Formats, check_references, problems, publish_table, validate_table
 
 STORE_FILE = "kam.duckdb"
 SCHEMA_VERSION = "1"
+POLICIES = ("exclude", "block")  # what a row with a problem costs its account (see the module docstring)
 
 # Raw loader: fills raw_<table> tables (all VARCHAR + _row, _file) in the connection; returns the tables
 # it filled and a description of its sources (recorded so a changed source can be detected).
@@ -44,6 +53,8 @@ class BuildReport:
     rows: dict[str, int]
     rejected: dict[str, int]
     problems: list[Problem]
+    changed: bool = True  # False when the store was kept as it was (same content) or in a dry run
+    dry_run: bool = False
 
     def summary(self) -> str:
         lines = [f"Workspace {self.workspace}"]
@@ -62,24 +73,40 @@ def _sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# Called on the finished build before it replaces the store: may compute what to report, or raise to refuse.
+BuildCheck = Callable[[duckdb.DuckDBPyConnection, "BuildReport"], None]
+
+
 def build_workspace(
-    workspace: Path, loader: RawLoader, *, strict: bool = False, formats: Formats | None = None
+    workspace: Path,
+    loader: RawLoader,
+    *,
+    strict: bool = False,
+    formats: Formats | None = None,
+    check: BuildCheck | None = None,
+    dry_run: bool = False,
 ) -> BuildReport:
     """Raw tables from ``loader`` → validated store at ``workspace/kam.duckdb``, replaced atomically.
 
     With ``strict`` any problem refuses the build (DataValidationError) and nothing changes. Otherwise bad
-    rows are left out, recorded in ``_problems`` and charged to their account, whose reports then refuse to
-    run until the source is fixed.
+    rows are left out, recorded in ``_problems`` / ``_rejected_rows`` and charged to their account (the
+    loader's temp table ``_on_problem (table_name, policy)`` says exclude or block per table). ``check`` sees
+    the finished build before it is published and may refuse it by raising. With ``dry_run`` (or when the
+    content equals the current store's) the store is left untouched; a dry run writes nothing at all.
     """
     workspace = Path(workspace)
-    workspace.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".kam-build-", suffix=".duckdb", dir=workspace)
+    scratch = Path(tempfile.mkdtemp(prefix="kam-dry-run-")) if dry_run else None
+    if not dry_run:
+        workspace.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".kam-build-", suffix=".duckdb", dir=scratch or workspace)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # duckdb wants to create the file itself
+    changed = False
     try:
         con = duckdb.connect(str(tmp))
         try:
+            con.execute(ROW_PERIODS_DDL)
             present, sources = loader(con)
             if "accounts" not in present:
                 raise DataValidationError(
@@ -94,6 +121,7 @@ def build_workspace(
             found = problems(con)
             if strict and found:
                 raise DataValidationError(found, "import refused (--strict)")
+            _write_rejected_rows(con)
             rows = {}
             for table in TABLES.values():
                 if table.name in present:
@@ -106,14 +134,89 @@ def build_workspace(
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
             _write_meta(con, present, sources)
             _write_fingerprints(con, present)
+            report = BuildReport(workspace, rows, rejected, found, dry_run=dry_run)
+            if check is not None:
+                check(con, report)
+            digest = content_digest(con)
+            con.execute("INSERT INTO _meta VALUES ('content_digest', ?)", [digest])
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        os.replace(tmp, workspace / STORE_FILE)
+        store = workspace / STORE_FILE
+        if not dry_run and stored_digest(store) != digest:
+            os.replace(tmp, store)
+            changed = True
     finally:
         for leftover in (tmp, tmp.with_suffix(".duckdb.wal")):
             leftover.unlink(missing_ok=True)
-    return BuildReport(workspace, rows, rejected, found)
+        if scratch is not None:
+            scratch.rmdir()
+    return BuildReport(workspace, rows, rejected, found, changed=changed, dry_run=dry_run)
+
+
+def content_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """SHA-256 over the content of every table of a store (row order and ``_meta.built_at`` aside)."""
+    digest = hashlib.sha256()
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary "
+        "ORDER BY table_name"
+    ).fetchall()]  # fmt: skip
+    for name in names:
+        where = "WHERE key NOT IN ('built_at', 'content_digest')" if name == "_meta" else ""
+        n, total = con.execute(
+            f"SELECT count(*), coalesce(sum(hash(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {_sql_name(name)} t {where}"
+        ).fetchone()
+        digest.update(f"{name}:{n}:{total};".encode())
+    return digest.hexdigest()
+
+
+def stored_digest(store: Path) -> str | None:
+    """The content digest recorded in an existing store (None when there is no store or it has none)."""
+    if not store.exists():
+        return None
+    try:
+        con = duckdb.connect(str(store), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        row = con.execute("SELECT value FROM _meta WHERE key = 'content_digest'").fetchone()
+    except duckdb.Error:
+        row = None
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+
+
+def _write_rejected_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """_problems + the loader's policies + _row_periods → _rejected_rows: one row per rejected source row and
+    quarter it touches (quarter NULL: no usable date), with its account and policy. Rows kept from the
+    previous store (temp table _old_rejected, from other sources) keep the policy they were loaded with."""
+    con.execute(
+        'CREATE TABLE _rejected_rows (table_name VARCHAR, file VARCHAR, "row" BIGINT, account_id VARCHAR, '
+        "policy VARCHAR, quarter VARCHAR)"
+    )
+    if _exists(con, "_old_rejected"):
+        con.execute(
+            "INSERT INTO _rejected_rows SELECT DISTINCT o.* FROM _old_rejected o WHERE EXISTS (SELECT 1 FROM "
+            '_problems p WHERE p.table_name = o.table_name AND p.file = o.file AND p."row" = o."row")'
+        )
+    policy, join = "'exclude'", ""
+    if _exists(con, "_on_problem"):
+        policy, join = "coalesce(o.policy, 'exclude')", "LEFT JOIN _on_problem o ON o.table_name = p.table_name"
+    con.execute(
+        f"""
+        INSERT INTO _rejected_rows
+        SELECT DISTINCT p.table_name, p.file, p."row", p.account_id, {policy}, r.quarter
+        FROM (SELECT DISTINCT table_name, file, "row", account_id FROM _problems) p {join}
+        LEFT JOIN _row_periods r ON r.table_name = p.table_name AND r.file = p.file AND r."row" = p."row"
+        WHERE NOT EXISTS (SELECT 1 FROM _rejected_rows x WHERE x.table_name = p.table_name AND x.file = p.file
+                          AND x."row" = p."row")
+        """
+    )
 
 
 def _write_meta(con: duckdb.DuckDBPyConnection, present: set[str], sources: dict) -> None:
@@ -279,18 +382,57 @@ class Workspace:
             sql = f"SELECT * FROM {table} WHERE account_id = ? ORDER BY {key}"
         return self.query(sql, [account_id])
 
-    def account_data(self, account_id: str) -> AccountData:
-        """account_id → AccountData with that account's rows only.
+    def _rejected(self, account_id: str, policy: str, quarter: Quarter | None) -> pd.DataFrame:
+        """The account's rejected source rows under ``policy`` that touch ``quarter`` (all when None), or have
+        no usable date: table_name, file, row."""
+        if not self._has("_rejected_rows"):  # a store built before policies: every problem blocks
+            if policy == "exclude":
+                return pd.DataFrame(columns=["table_name", "file", "row"])
+            return self.query(
+                'SELECT DISTINCT table_name, file, "row" FROM _problems WHERE account_id = ?', [account_id]
+            )
+        when = "" if quarter is None else "AND (quarter IS NULL OR quarter = ?)"
+        args = [account_id, policy] + ([] if quarter is None else [str(quarter)])
+        return self.query(
+            f'SELECT DISTINCT table_name, file, "row" FROM _rejected_rows WHERE account_id = ? AND policy = ? {when} '
+            'ORDER BY table_name, file, "row"',
+            args,
+        )
 
-        Raises UnknownAccountError for an unknown id and DataValidationError when the account's source rows
-        had problems (its report would otherwise be computed from incomplete data).
+    def _has(self, table: str) -> bool:
+        return bool(
+            self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0]
+        )
+
+    def blocking_problems(self, account_id: str, quarter: Quarter | str | None = None) -> list[Problem]:
+        """The problems of the account's rows that block its reports for ``quarter`` (policy ``block``: rows
+        whose dates fall in the quarter, or that have no usable date; with no quarter, every blocking row)."""
+        q = Quarter.parse(quarter) if quarter is not None else None
+        rows = self._rejected(account_id, "block", q)
+        keys = set(zip(rows["table_name"], rows["file"], rows["row"], strict=True))
+        return [p for p in self.problems(account_id) if (p.table, p.file, p.row) in keys]
+
+    def excluded(self, account_id: str, quarter: Quarter | str | None = None) -> dict[str, int]:
+        """Table → the account's source rows left out under policy ``exclude`` that touch ``quarter`` (with no
+        quarter: all of them); rows without a usable date count for every quarter."""
+        q = Quarter.parse(quarter) if quarter is not None else None
+        rows = self._rejected(account_id, "exclude", q)
+        return {str(t): int(n) for t, n in rows.groupby("table_name").size().items()} if len(rows) else {}
+
+    def account_data(self, account_id: str, quarter: Quarter | str | None = None) -> AccountData:
+        """account_id (and the quarter a report is for) → AccountData with that account's rows only.
+
+        Raises UnknownAccountError for an unknown id and DataValidationError when rows with problems under
+        the ``block`` policy touch ``quarter`` (any quarter when None): the report would be computed from
+        incomplete data. Rows under ``exclude`` are left out and counted in ``AccountData.excluded``.
         """
         account = self.account(account_id)
-        bad = self.problems(account_id)
+        bad = self.blocking_problems(account_id, quarter)
         if bad:
-            raise DataValidationError(bad, f"account {account_id} has rows the workspace could not load")
-        tables: dict[str, Any] = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
-        return AccountData(account=account, as_of=self.as_of, **tables)
+            where = f" in {Quarter.parse(quarter)}" if quarter is not None else ""
+            raise DataValidationError(bad, f"account {account_id} has rows{where} the workspace could not load")
+        tables = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
+        return AccountData(account=account, as_of=self.as_of, excluded=self.excluded(account_id, quarter), **tables)
 
 
 def file_signature(path: Path) -> dict:

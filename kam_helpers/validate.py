@@ -27,6 +27,15 @@ CREATE TABLE IF NOT EXISTS _problems (
   account_id VARCHAR
 )"""
 
+# The calendar quarters a rejected row's dates touch (none for a row without a usable date): what the
+# ``block`` policy blocks and where an ``exclude``d row is counted (see :mod:`kam_helpers.store`).
+ROW_PERIODS_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS _row_periods (table_name VARCHAR, file VARCHAR, "row" BIGINT, quarter VARCHAR)"""
+
+# The text form of every value once typed (how an importer hands typed values to final validation): read
+# back with these formats only, so the source's own formats are applied once, by the importer.
+CANONICAL_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
+
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -90,6 +99,32 @@ def expectation(f: Field, fmt: Formats) -> str:
         formats = fmt.date_formats if f.kind == "date" else fmt.timestamp_formats
         return f"{'a date' if f.kind == 'date' else 'a date and time'} written as " + " or ".join(formats)
     return f.expectation()
+
+
+def canonical_formats() -> Formats:
+    """The Formats that read back the canonical text of typed values (ISO dates, '.' decimals)."""
+    return Formats(date_formats=("%Y-%m-%d",), timestamp_formats=CANONICAL_TIMESTAMPS)
+
+
+def quarter_sql(value: str) -> str:
+    """SQL: a date or timestamp expression → its calendar quarter as text ('2026Q3'), NULL for NULL."""
+    return f"(CAST(year({value}) AS VARCHAR) || 'Q' || CAST(quarter({value}) AS VARCHAR))"
+
+
+def record_periods(con: duckdb.DuckDBPyConnection, table: str, relation: str, dates: list[str], where: str) -> None:
+    """The quarters that the ``dates`` columns (typed) of the rows of ``relation`` matching ``where`` touch →
+    _row_periods (relation must have _file and _row)."""
+    con.execute(ROW_PERIODS_DDL)
+    for d in dates:
+        con.execute(
+            f"INSERT INTO _row_periods SELECT DISTINCT ?, _file, _row, {quarter_sql(d)} FROM {relation} "
+            f"WHERE ({where}) AND {d} IS NOT NULL",
+            [table],
+        )
+
+
+def _date_columns(table: Table) -> list[str]:
+    return [_q(f.name) for f in table.fields if f.kind in ("date", "timestamp")]
 
 
 def _formats_for(table: Table, f: Field, fmt: Formats) -> Formats:
@@ -165,6 +200,11 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
             [table.name, labels.get(column, column), expected],
         )
     _check_keys(con, table)
+    record_periods(
+        con, table.name, "_typed t", _date_columns(table),
+        f"EXISTS (SELECT 1 FROM _problems p WHERE p.table_name = {_lit(table.name)} AND p.file = t._file "
+        "AND p.row = t._row)",
+    )  # fmt: skip
 
     keep = ", ".join(["_row", "_file", "_account"] + [_q(f.name) for f in table.fields])
     con.execute(
@@ -234,7 +274,8 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
                     else f"a {ref_col} that exists in {ref_file or ref_table}",
                 ],
             )
-            removed += scalar(con, f"DELETE FROM {typed} WHERE {orphan}")
+            record_periods(con, table.name, typed, _date_columns(table), orphan)
+            removed += con.execute(f"DELETE FROM {typed} WHERE {orphan}").fetchone()[0]
     return removed
 
 

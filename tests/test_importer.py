@@ -159,8 +159,12 @@ def test_a_bad_export_is_named_by_file_row_and_column_and_a_refused_import_chang
         with pytest.raises(DataValidationError):
             import_source(exports, EXAMPLE, workspace)
         assert digest(workspace / STORE_FILE) == store
-    else:  # without --strict the bad row is left out, reported and written to the rejects file
-        report = import_source(exports, EXAMPLE, workspace)
+    else:  # 1 rejected row of 8 is over the default --max-rejected (5%): refused, then loaded with allow_partial
+        with pytest.raises(DataValidationError, match="at most 0 rejected rows in table"):
+            import_source(exports, EXAMPLE, workspace)
+        assert digest(workspace / STORE_FILE) == store
+        assert sorted(p.name for p in workspace.iterdir()) == listing
+        report = import_source(exports, EXAMPLE, workspace, allow_partial=True)
         hits = [p for p in report.rejected if p.file == file and p.row == row and p.column == column]
         assert hits and expected in hits[0].expected, report.summary()
         assert f"{file}, row {row}, column {column!r}" in report.summary()
@@ -248,6 +252,9 @@ def test_kam_import_prints_a_summary_and_refuses_with_exit_code_2(
     assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "loads.csv, row 3, column 'Billed Amount'" in err and "Nothing was changed" in err
-    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws)]) == 0
+    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws)]) == 2  # 1 of 8 > 5%
+    captured = capsys.readouterr()
+    assert "1 source row(s) rejected" in captured.out and "at most 0 rejected rows" in captured.err
+    assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws), "--max-rejected", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 source row(s) rejected" in out and "rejects" in out
