@@ -204,6 +204,9 @@ def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Fram
     while records and not any(c.strip() for c in records[-1]):
         records.pop()  # trailing blank lines
     header = [h.strip().lstrip("\ufeff") for h in records[0]]
+    hint = _delimiter_problem(header, label, delimiter) if len(header) == 1 else None
+    if hint is not None:
+        raise DataValidationError([hint], "import refused: the header row is not split into columns")
     rows: list[list[str | None]] = []
     for i, rec in enumerate(records[1:], start=2):
         for j, cell in enumerate(rec):
@@ -406,6 +409,19 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, frames: list[Frame]) ->
     return header
 
 
+def _delimiter_problem(header: list[str], label: str, delimiter: str, table: str = "") -> Problem | None:
+    """A header that holds another delimiter (';', tab, '|', ',') → the problem saying which to set."""
+    joined = delimiter.join(header)
+    other = next((d for d in (";", "\t", "|", ",") if d != delimiter and d in joined), None)
+    if other is None:
+        return None
+    shown = {"\t": "a tab", ";": "';'", "|": "'|'", ",": "','"}[other]
+    yaml = {"\t": '"\\t"', ";": '";"', "|": '"|"', ",": '","'}[other]
+    return Problem(label, 1, None, joined[:80],
+                   f"columns separated by {delimiter!r}: the header row holds {shown}, so the file looks "
+                   f"{shown}-delimited; set `delimiter: {yaml}` under source: in the mapping", table)  # fmt: skip
+
+
 def _check_columns(tm: TableMap, header: list[str], label: str, note: str = "", delimiter: str = ",") -> None:
     """Every source column the mapping names must be in the header (else a whole-file problem, header row).
     A header that holds another delimiter (';', tab, '|') gets one problem saying so; an Excel sheet's
@@ -422,17 +438,9 @@ def _check_columns(tm: TableMap, header: list[str], label: str, note: str = "", 
     absent = [(col, use) for col, use in dict.fromkeys(wanted) if col not in header]
     if not absent:
         return
-    joined = delimiter.join(header)
-    other = next((d for d in (";", "\t", "|", ",") if d != delimiter and d in joined), None)
-    if other is not None:
-        shown = {"\t": "a tab", ";": "';'", "|": "'|'", ",": "','"}[other]
-        yaml = {"\t": '"\\t"', ";": '";"', "|": '"|"', ",": '","'}[other]
-        raise DataValidationError(
-            [Problem(label, 1, None, joined[:80],
-                     f"columns separated by {delimiter!r}: the header row holds {shown}, so the file looks "
-                     f"{shown}-delimited; set `delimiter: {yaml}` under source: in the mapping", tm.name)],
-            "import refused: the header row is not split into columns",
-        )  # fmt: skip
+    hint = _delimiter_problem(header, label, delimiter, tm.name)
+    if hint is not None:
+        raise DataValidationError([hint], "import refused: the header row is not split into columns")
     where = f" ({note})" if note else ""
     problems = []
     for col, use in absent:

@@ -178,14 +178,16 @@ def test_a_rerun_skips_unchanged_accounts_unless_forced(batch: BatchResult, book
     assert (out / "ACC-001" / "qbr.html").stat().st_mtime_ns != before
 
 
-def _break_weight(exports: Path, account_id: str) -> int:
-    """Put text where one of the account's shipment weights belongs; returns the row number (header = 1)."""
+def _break_weight(exports: Path, account_id: str, month: str) -> int:
+    """Put text where one of the account's shipment weights belongs, on a shipment picked up in ``month``
+    ('2026-08'); returns the row number (header = 1)."""
     lines = (exports / "shipments.csv").read_text().splitlines(keepends=True)
     header = lines[0].rstrip("\n").split(",")
     col = header.index("weight_kg")
     for i, line in enumerate(lines[1:], start=2):
         fields = line.rstrip("\n").split(",")
-        if fields[header.index("account_id")] == account_id and fields[col]:
+        picked = fields[header.index("pickup_actual")] or fields[header.index("pickup_planned")]
+        if fields[header.index("account_id")] == account_id and fields[col] and picked.startswith(month):
             fields[col] = "approx 300"
             lines[i - 1] = ",".join(fields) + "\n"
             (exports / "shipments.csv").write_text("".join(lines))
@@ -196,7 +198,9 @@ def _break_weight(exports: Path, account_id: str) -> int:
 def test_one_broken_account_fails_alone_and_keeps_its_last_good_report(book: Book, tmp_path: Path, capsys) -> None:
     exports, workspace, out = tmp_path / "exports", tmp_path / "ws", tmp_path / "reports" / "q"
     shutil.copytree(book.exports, exports)
-    build_workspace(workspace, folder_loader(exports))
+    # policy block: a row with a problem blocks the reports of the quarters its dates touch (under the default,
+    # exclude, the report would run and say the row was left out)
+    build_workspace(workspace, folder_loader(exports, on_problem="block"))
     accounts = "ACC-001,ACC-002,ACC-003"
     args = [
         "qbr",
@@ -213,7 +217,7 @@ def test_one_broken_account_fails_alone_and_keeps_its_last_good_report(book: Boo
     assert cli.main(args) == 0
     good = (out / "ACC-002" / "qbr.html").read_bytes()
 
-    row = _break_weight(exports, "ACC-002")
+    row = _break_weight(exports, "ACC-002", "2026-08")  # a shipment of the reported quarter
     capsys.readouterr()
     assert cli.main(args) == 1  # kam qbr notices the changed export, reloads it, and reports the failure
     printed = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import pandas as pd
 import pytest
 
 from kam_helpers.cli import main
-from kam_helpers.errors import DataValidationError
-from kam_helpers.importer import import_source
+from kam_helpers.errors import ConfigError, DataValidationError
+from kam_helpers.importer import RejectLimit, import_source
 from kam_helpers.schema import TABLES
 from kam_helpers.store import STORE_FILE, Workspace
 
@@ -258,3 +259,233 @@ def test_kam_import_prints_a_summary_and_refuses_with_exit_code_2(
     assert main(["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(ws), "--max-rejected", "1"]) == 0
     out = capsys.readouterr().out
     assert "1 source row(s) rejected" in out and "rejects" in out
+
+
+# ----------------------------------------------------------------------------------------------- hostile exports
+
+CASES = Path(__file__).parent / "fixtures" / "import" / "cases"
+
+
+def _case(tmp_path: Path, name: str) -> Path:
+    """The TMS exports with the files of fixtures/import/cases/<name> in place of the clean ones."""
+    folder = tmp_path / name
+    shutil.copytree(TMS, folder)
+    for f in (CASES / name).iterdir():
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def _mapping(tmp_path: Path, old: str = "", new: str = "", name: str = "m.yml") -> Path:
+    text = EXAMPLE.read_text()
+    if old:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+# (case, how the mapping changes, the problem's file, row, column, words it must hold)
+REFUSED = [
+    ("semicolon", None, "loads.csv", 1, None, "the header row holds ';', so the file looks ';'-delimited; "
+     'set `delimiter: ";"`'),
+    ("header_only", None, "loads.csv", None, None, "data rows after the header for table shipments (the source "
+     "has only a header); if the table may be empty, add `allow_empty: true`"),
+    ("dates_iso", None, "loads.csv", None, None, "at most 0 rejected rows in table shipments (--max-rejected 5% "
+     "of 8 source rows), got 5"),
+    ("latin1", None, "customers.csv", 3, "Customer Name", "utf-8 text (if the export is Latin-1"),
+    ("fractional", None, "loads.csv", 2, "Delivery Appt", "a date and time written as %m/%d/%Y %H:%M or "
+     "%Y-%m-%d %H:%M:%S"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, change, file, row, column, expected", REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_hostile_export_is_refused_with_its_problem_and_the_store_is_unchanged(
+    workspace: Path, tmp_path: Path, case: str, change, file: str, row: int | None, column: str | None, expected: str
+) -> None:
+    exports = _case(tmp_path, case)
+    store, listing = digest(workspace / STORE_FILE), sorted(p.name for p in workspace.iterdir())
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, EXAMPLE, workspace)
+    hits = [p for p in err.value.problems if p.file == file and p.row == row and p.column == column]
+    assert hits and expected in hits[0].expected, str(err.value)
+    assert digest(workspace / STORE_FILE) == store  # SHA-256 of the store unchanged
+    assert sorted(p.name for p in workspace.iterdir()) == listing  # no rejects file, no temporary file
+
+
+def test_an_oversized_field_is_a_problem_naming_file_row_and_column(workspace: Path, exports: Path) -> None:
+    _edit(exports, "loads.csv", "Chicago,Denver", "Chicago," + "D" * 10_000_000)
+    store = digest(workspace / STORE_FILE)
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, EXAMPLE, workspace)
+    assert "loads.csv, row 3, column 'Destination': expected a field of at most 131,072 characters" in str(err.value)
+    assert "(this one has 10,000,000" in str(err.value)
+    assert digest(workspace / STORE_FILE) == store
+
+
+def test_a_table_may_be_empty_when_the_mapping_says_so(tmp_path: Path) -> None:
+    exports = _case(tmp_path, "header_only")
+    mapping = _mapping(tmp_path, "    file: loads.csv\n", "    file: loads.csv\n    allow_empty: true\n")
+    report = import_source(exports, mapping, tmp_path / "ws")
+    assert report.rows == {"accounts": 2, "shipments": 0}
+
+
+def test_the_mappings_formats_are_the_formats_including_fractional_seconds(tmp_path: Path) -> None:
+    exports = _case(tmp_path, "fractional")
+    mapping = _mapping(tmp_path, 'timestamps: ["%m/%d/%Y %H:%M", "%Y-%m-%d %H:%M:%S"]',
+                       'timestamps: ["%Y-%m-%d %H:%M:%S.%f"]')  # fmt: skip
+    report = import_source(exports, mapping, tmp_path / "ws")
+    assert report.rejected == [] and report.rows["shipments"] == 8
+    ships = tables(tmp_path / "ws")["shipments"].set_index("shipment_id")
+    assert ships.loc["L-1002", "delivery_actual"] == pd.Timestamp("2026-07-11 09:15:00.447")
+    # a value that fits none of the mapping's formats: the problem lists those formats and the value as written
+    _edit(exports, "loads.csv", "2026-07-11 09:15:00.447000", "11.07.2026 09:15")
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, mapping, tmp_path / "ws", strict=True)
+    assert str(err.value).count("problem") and "loads.csv, row 3, column 'Delivered': expected a date and time " \
+        "written as %Y-%m-%d %H:%M:%S.%f, got '11.07.2026 09:15'" in str(err.value)  # fmt: skip
+
+
+def test_missing_words_apply_to_the_inputs_of_an_expression(tmp_path: Path, exports: Path) -> None:
+    _edit(exports, "loads.csv", ",12.4,", ",N/A,")
+    mapping = _mapping(tmp_path, "      weight_kg: Weight (kg)",
+                       """      weight_kg:\n        expr: TRY_CAST(replace("Weight (kg)", ',', '') AS DOUBLE) * 1""")  # fmt: skip
+    report = import_source(exports, mapping, tmp_path / "ws")
+    assert report.rejected == []
+    ships = tables(tmp_path / "ws")["shipments"].set_index("shipment_id")
+    assert pd.isna(ships.loc["L-1003", "weight_kg"]) and ships.loc["L-1001", "weight_kg"] == 12000.5
+
+
+def test_an_expression_that_fails_on_a_value_names_the_file_row_and_field(tmp_path: Path, exports: Path) -> None:
+    _edit(exports, "loads.csv", ",850,", ",eight hundred,")
+    mapping = _mapping(tmp_path, "      weight_kg: Weight (kg)",
+                       """      weight_kg:\n        expr: CAST(replace("Weight (kg)", ',', '') AS DOUBLE)""")  # fmt: skip
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, mapping, tmp_path / "ws")
+    assert "loads.csv, row 3, column 'Weight (kg)': expected a value the mapping's expression for " \
+        "shipments.weight_kg can compute" in str(err.value)  # fmt: skip
+    assert "_src" not in str(err.value)
+
+
+def test_excel_date_cells_are_dates_and_a_wrong_sheet_lists_the_workbooks_sheets(tmp_path: Path) -> None:
+    folder = tmp_path / "xlsx"
+    folder.mkdir()
+    customers = pd.read_csv(TMS / "customers.csv", dtype=str, keep_default_na=False)
+    loads = pd.read_csv(TMS / "loads.csv", dtype=str, keep_default_na=False)
+    for c in ("Pickup Appt", "Picked Up", "Delivery Appt", "Delivered"):  # real date cells, not text
+        loads[c] = pd.to_datetime(loads[c], format="%m/%d/%Y %H:%M")
+    customers.to_excel(folder / "customers.xlsx", index=False)
+    with pd.ExcelWriter(folder / "loads.xlsx") as book:
+        pd.DataFrame({"Weekly load report": ["prepared by the TMS"]}).to_excel(book, sheet_name="Cover", index=False)
+        loads.to_excel(book, sheet_name="Loads", index=False)
+    mapping = _mapping(tmp_path, "", "", "x.yml")
+    mapping.write_text(mapping.read_text().replace(".csv", ".xlsx"))
+    with pytest.raises(DataValidationError) as err:
+        import_source(folder, mapping, tmp_path / "ws")
+    assert "read sheet 'Cover' (the first sheet, as the mapping names no `sheet:`); the workbook's sheets: Cover, Loads" \
+        in str(err.value)  # fmt: skip
+    mapping.write_text(
+        mapping.read_text().replace("    file: loads.xlsx\n", "    file: loads.xlsx\n    sheet: Loads\n")
+    )
+    report = import_source(folder, mapping, tmp_path / "ws")
+    assert report.rejected == []
+    ships = tables(tmp_path / "ws")["shipments"].set_index("shipment_id")
+    assert ships.loc["L-1002", "delivery_actual"] == pd.Timestamp("2026-07-11 09:15")
+
+
+# ----------------------------------------------------------------------------------------------- one rule
+
+
+def test_one_rule_max_rejected_as_a_count_or_a_share_and_allow_partial(workspace: Path, tmp_path: Path) -> None:
+    exports = _case(tmp_path, "dates_iso")  # 5 of 8 shipments have an unreadable delivery date
+    store = digest(workspace / STORE_FILE)
+    for limit in ("5%", "50%", 4):
+        with pytest.raises(DataValidationError, match="rejected rows in table shipments"):
+            import_source(exports, EXAMPLE, workspace, max_rejected=limit)
+        assert digest(workspace / STORE_FILE) == store
+    assert import_source(exports, EXAMPLE, workspace, max_rejected="5").rows["shipments"] == 3
+    assert RejectLimit.parse("5%").allowed(8) == 0 and RejectLimit.parse("5%").allowed(100) == 5
+    with pytest.raises(ConfigError, match="--max-rejected 'many'"):
+        RejectLimit.parse("many")
+
+
+def test_a_rejected_row_is_handled_the_same_whatever_rejected_it(workspace: Path, exports: Path) -> None:
+    """A row rejected for its type and one rejected by a rule both leave the store, old version included."""
+    _edit(exports, "loads.csv", "610.25", "six hundred")  # L-1002: type
+    _edit(exports, "loads.csv", "08/04/2026 11:00", "07/30/2026 11:00")  # L-1003: delivered before picked up
+    report = import_source(exports, EXAMPLE, workspace, allow_partial=True)
+    ids = set(tables(workspace)["shipments"]["shipment_id"])
+    assert "L-1002" not in ids and "L-1003" not in ids and len(ids) == 6
+    assert {p.row for p in report.rejected} == {3, 4}
+    with Workspace.open(workspace) as ws:
+        assert ws.excluded("C100", "2026Q3") == {"shipments": 2}
+
+
+def test_reimporting_the_same_exports_leaves_the_store_byte_identical(workspace: Path) -> None:
+    before = digest(workspace / STORE_FILE)
+    report = import_source(TMS, EXAMPLE, workspace)
+    assert not report.build.changed and "left as it was" in report.summary()
+    assert digest(workspace / STORE_FILE) == before
+
+
+def test_dry_run_writes_nothing_and_says_what_would_load(tmp_path: Path, workspace: Path, capsys) -> None:
+    fresh = tmp_path / "fresh"
+    report = import_source(TMS, EXAMPLE, fresh, dry_run=True)
+    assert not fresh.exists() and report.rejects_file is None
+    text = report.summary()
+    assert "Dry run" in text and "8 rows would be in the workspace" in text
+    assert "shipments.pallets" in text and "87.5%" in text  # 7 of 8 loads have pallets
+    assert re.search(r"C100 +shipments 4  2026-07-01 – 2026-09-23", text), text
+    exports = _case(tmp_path, "dates_iso")
+    store, listing = digest(workspace / STORE_FILE), sorted(p.name for p in workspace.iterdir())
+    args = ["import", str(exports), "--mapping", str(EXAMPLE), "--workspace", str(workspace), "--dry-run"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "Dry run" in out and "5 source row(s) rejected" in out and "at most 0 rejected rows" in err
+    assert "nothing was written" in err
+    assert main([*args, "--allow-partial"]) == 0
+    assert digest(workspace / STORE_FILE) == store and sorted(p.name for p in workspace.iterdir()) == listing
+
+
+# ----------------------------------------------------------------------------------------------- on_problem
+
+
+def test_exclude_leaves_a_bad_row_out_and_counts_it_for_its_quarter(workspace: Path, exports: Path) -> None:
+    _edit(exports, "loads.csv", "610.25", "six hundred")  # L-1002, picked up and delivered in July 2026
+    import_source(exports, EXAMPLE, workspace, allow_partial=True)
+    with Workspace.open(workspace) as ws:
+        data = ws.account_data("C100", "2026Q3")
+        assert data.excluded == {"shipments": 1} and "L-1002" not in set(data.shipments["shipment_id"])
+        assert data.excluded_note().startswith("1 shipment excluded")
+        assert ws.account_data("C100", "2026Q2").excluded == {}
+        assert ws.account_data("C200", "2026Q3").excluded == {}
+
+
+def test_block_blocks_only_the_quarters_a_bad_row_touches(workspace: Path, exports: Path, tmp_path: Path) -> None:
+    mapping = _mapping(tmp_path, "    file: loads.csv\n", "    file: loads.csv\n    on_problem: block\n")
+    _edit(exports, "loads.csv", "610.25", "six hundred")
+    import_source(exports, mapping, workspace, allow_partial=True)
+    with Workspace.open(workspace) as ws:
+        with pytest.raises(DataValidationError, match="account C100 has rows in 2026Q3 the workspace could not load"):
+            ws.account_data("C100", "2026Q3")
+        assert ws.account_data("C100", "2026Q2").excluded == {}  # another quarter is not blocked
+        ws.account_data("C200", "2026Q3")
+
+
+def test_a_blocking_row_without_a_usable_date_blocks_every_quarter(tmp_path: Path) -> None:
+    exports = _case(tmp_path, "no_date")  # L-1001's dates are all 'soon'
+    mapping = _mapping(tmp_path, "    file: loads.csv\n", "    file: loads.csv\n    on_problem: block\n")
+    import_source(exports, mapping, tmp_path / "ws", allow_partial=True)
+    with Workspace.open(tmp_path / "ws") as ws:
+        for quarter in ("2026Q3", "2020Q1"):
+            with pytest.raises(DataValidationError, match="'Pickup Appt'"):
+                ws.account_data("C100", quarter)
+
+
+def test_kam_accounts_prints_blanks_not_none(tmp_path: Path, exports: Path, capsys) -> None:
+    _edit(exports, "customers.csv", "Dana Smith,01/01/2025,12/31/2026", ",01/01/2025,")
+    import_source(exports, EXAMPLE, tmp_path / "ws")
+    capsys.readouterr()
+    assert main(["accounts", "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out and "NaT" not in out and "nan" not in out
+    assert "2027-06-30" in out

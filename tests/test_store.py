@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -77,19 +78,75 @@ def test_a_bad_value_is_named_by_file_row_and_column(
     assert f"row {row}" in str(matching[0]) and repr(column) in str(matching[0])
 
 
-def test_an_account_with_bad_rows_refuses_to_report_and_the_others_still_do(exports: Path, tmp_path: Path) -> None:
+def test_under_block_an_account_with_bad_rows_refuses_to_report_that_quarter_and_the_others_still_do(
+    exports: Path, tmp_path: Path
+) -> None:
     _edit(
         exports / "shipments.csv",
         "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,250.5",
         "S2,A1,LTL,Lyon,Paris,Carrier X,2026-07-02 08:00,2026-07-02 09:00,2026-07-03 17:00,2026-07-04 12:00,about 250",
     )
+    build_workspace(tmp_path / "ws", folder_loader(exports, on_problem="block"))
+    with Workspace.open(tmp_path / "ws") as ws:
+        for quarter in (None, "2026Q3"):
+            with pytest.raises(DataValidationError) as err:
+                ws.account_data("A1", quarter)
+            assert "shipments.csv, row 3, column 'weight_kg'" in str(err.value)
+            assert "'about 250'" in str(err.value)
+        assert len(ws.account_data("A1", "2026Q2").shipments) == 1  # a quarter the row does not touch
+        assert len(ws.account_data("A2").shipments) == 2
+
+
+def test_under_exclude_the_default_a_bad_row_is_left_out_and_counted(exports: Path, tmp_path: Path) -> None:
+    _edit(exports / "shipments.csv", "2026-07-04 12:00,250.5", "2026-07-04 12:00,about 250")
     build_workspace(tmp_path / "ws", folder_loader(exports))
     with Workspace.open(tmp_path / "ws") as ws:
-        with pytest.raises(DataValidationError) as err:
-            ws.account_data("A1")
-        assert "shipments.csv, row 3, column 'weight_kg'" in str(err.value)
-        assert "'about 250'" in str(err.value)
-        assert len(ws.account_data("A2").shipments) == 2
+        data = ws.account_data("A1", "2026Q3")
+        assert list(data.shipments["shipment_id"]) == ["S1"] and data.excluded == {"shipments": 1}
+        assert data.excluded_note() == (
+            "1 shipment excluded (rows with problems in the source): see the import's rejects file"
+        )
+        assert ws.account_data("A1", "2026Q2").excluded == {}
+
+
+# (case, how the export is spoiled, the message kam validate FOLDER prints)
+HOSTILE_FOLDERS = [
+    ("latin-1", lambda e: e.write_bytes(e.read_bytes().replace(b"Lyon,Madrid", "Lyon,Málaga".encode("latin-1"), 1)),
+     "shipments.csv, row 2, column 'destination': expected utf-8 text (save the export as UTF-8)"),
+    ("10 MB field", lambda e: _edit(e, "Lyon,Madrid", "Lyon," + "M" * 10_000_000),
+     "shipments.csv, row 2, column 'destination': expected a field of at most 131,072 characters"),
+    ("header only", lambda e: e.write_text(e.read_text().splitlines()[0] + "\n"),
+     "shipments.csv: expected data rows after the header (the file has only a header)"),
+    ("semicolons", lambda e: e.write_text(e.read_text().replace(",", ";")),
+     "shipments.csv, row 1: expected columns separated by ','"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case, spoil, message", HOSTILE_FOLDERS, ids=[c[0] for c in HOSTILE_FOLDERS])
+def test_kam_validate_folder_names_the_problem_never_a_raw_error(
+    exports: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, spoil, message: str
+) -> None:
+    from kam_helpers.cli import main
+
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    store = hashlib.sha256((tmp_path / "ws" / STORE_FILE).read_bytes()).hexdigest()
+    spoil(exports / "shipments.csv")
+    assert main(["validate", str(exports)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "Error:" not in err.split("expected")[0]
+    with pytest.raises(DataValidationError):
+        build_workspace(tmp_path / "ws", folder_loader(exports))
+    assert hashlib.sha256((tmp_path / "ws" / STORE_FILE).read_bytes()).hexdigest() == store
+
+
+def test_a_rebuild_with_the_same_content_leaves_the_store_byte_identical(exports: Path, tmp_path: Path) -> None:
+    first = build_workspace(tmp_path / "ws", folder_loader(exports))
+    before = hashlib.sha256((tmp_path / "ws" / STORE_FILE).read_bytes()).hexdigest()
+    again = build_workspace(tmp_path / "ws", folder_loader(exports))
+    assert first.changed and not again.changed
+    assert hashlib.sha256((tmp_path / "ws" / STORE_FILE).read_bytes()).hexdigest() == before
+    _edit(exports / "shipments.csv", "250.5", "250.6")
+    assert build_workspace(tmp_path / "ws", folder_loader(exports)).changed
 
 
 def test_strict_build_refuses_and_leaves_the_store_byte_for_byte(exports: Path, tmp_path: Path) -> None:
