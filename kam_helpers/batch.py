@@ -107,7 +107,7 @@ def headline(job: Job) -> dict:
     from .store import Workspace
 
     with Workspace.open(job.workspace) as ws:
-        data = ws.account_data(job.account_id)
+        data = ws.account_data(job.account_id, job.quarter)
     sc = metrics.scorecard(data, job.quarter)
     kpis = {**sc.headline(), "currency": data.account.get("currency"), "assessment": narrative.assess(sc).overall}
     try:

@@ -274,6 +274,10 @@ def _write_fingerprints(con: duckdb.DuckDBPyConnection, present: set[str]) -> No
         "SELECT account_id, '_problems', md5(string_agg(CAST(p AS VARCHAR), chr(10) ORDER BY p.file, p.row, "
         'p."column")) FROM _problems p WHERE account_id IS NOT NULL GROUP BY account_id'
     )
+    parts.append(  # the policy and quarters of its rejected rows: what its reports refuse or say was excluded
+        "SELECT account_id, '_rejected_rows', md5(string_agg(CAST(r AS VARCHAR), chr(10) ORDER BY CAST(r AS VARCHAR))) "
+        "FROM _rejected_rows r WHERE account_id IS NOT NULL GROUP BY account_id"
+    )
     con.execute(
         "CREATE TABLE _fingerprints AS SELECT a.account_id, md5(string_agg(tname || ':' || coalesce(d, ''), ';' "
         f"ORDER BY tname)) AS digest FROM accounts a LEFT JOIN ({' UNION ALL '.join(parts)}) x USING (account_id) "

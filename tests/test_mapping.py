@@ -46,6 +46,13 @@ def test_formats_come_from_the_field_then_the_source(tmp_path: Path) -> None:
         ("    file: customers.csv", "    fil: customers.csv", "tables.accounts: unknown key 'fil'"),
         ("source: {", "sauce: {", "(top level): unknown key 'sauce'"),
         ('missing: ["N/A"]', "encoding: klingon", "source.encoding: unknown encoding 'klingon'"),
+        ('missing: ["N/A"]', "on_problem: ignore", "source.on_problem: expected one of exclude, block, got 'ignore'"),
+        (
+            "    file: customers.csv",
+            "    on_problem: skip",
+            "tables.accounts.on_problem: expected one of exclude, block",
+        ),
+        ("    file: customers.csv", "    allow_empty: maybe", "tables.accounts.allow_empty: expected true or false"),
     ],
 )
 def test_a_broken_mapping_names_the_file_and_key(tmp_path: Path, old: str, new: str, key: str) -> None:
@@ -66,3 +73,17 @@ def test_references_need_a_capturing_group(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"tables.accounts.references.pattern: needs a \(group\)"):
         load_mapping(path)
+
+
+def test_policies_and_empty_tables_come_from_the_table_then_the_source(tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text(GOOD)
+    table = load_mapping(path).tables["accounts"]
+    assert (table.on_problem, table.allow_empty, table.sheet) == ("exclude", False, None)
+    path.write_text(GOOD.replace("source: {", "source: {on_problem: block, ").replace(
+        "    file: customers.csv", "    file: customers.csv\n    allow_empty: true"))  # fmt: skip
+    table = load_mapping(path).tables["accounts"]
+    assert (table.on_problem, table.allow_empty) == ("block", True)
+    path.write_text(GOOD.replace("source: {", "source: {on_problem: block, ").replace(
+        "    file: customers.csv", "    file: customers.csv\n    on_problem: exclude"))  # fmt: skip
+    assert load_mapping(path).tables["accounts"].on_problem == "exclude"

@@ -107,6 +107,10 @@ def test_under_exclude_the_default_a_bad_row_is_left_out_and_counted(exports: Pa
             "1 shipment excluded (rows with problems in the source): see the import's rejects file"
         )
         assert ws.account_data("A1", "2026Q2").excluded == {}
+    from kam_helpers.report import QbrReport
+
+    header = QbrReport.load("A1", "2026Q3", tmp_path / "ws").header().data
+    assert "1 shipment excluded (rows with problems in the source): see the import&#39;s rejects file" in header
 
 
 # (case, how the export is spoiled, the message kam validate FOLDER prints)
