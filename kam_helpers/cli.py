@@ -46,8 +46,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .store import Workspace, build_workspace
 
     if args.source:
+        import duckdb
+
         with tempfile.TemporaryDirectory() as tmp:
-            report = build_workspace(Path(tmp), folder_loader(Path(args.source)))
+            try:
+                report = build_workspace(Path(tmp), folder_loader(Path(args.source)))
+            except duckdb.Error as exc:  # a case the loader's own diagnosis does not name
+                print(f"kam validate: {args.source}: the exports cannot be read ({str(exc).splitlines()[0]})",
+                      file=sys.stderr)  # fmt: skip
+                return 2
         found = report.problems
         print(f"{args.source}: " + ", ".join(f"{n:,} {t}" for t, n in report.rows.items()))
     else:

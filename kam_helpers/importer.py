@@ -515,42 +515,60 @@ def _reading(fmt: Formats, typed: bool) -> Formats:
     )
 
 
+def _first_failure(con: duckdb.DuckDBPyConnection, relation: str, sql: str) -> tuple[str, int, str, str] | None:
+    """An SQL expression that raises on some row of ``relation`` → (file, row, the values of the columns it
+    reads, DuckDB's message) of the first such row; None when it runs on every row."""
+    try:
+        con.execute(f"SELECT ({sql}) FROM {relation}").fetchall()
+        return None
+    except duckdb.Error as err:
+        message = str(err).strip().splitlines()[0]
+    shown = " || ' | ' || ".join(f"coalesce(CAST({quote(c)} AS VARCHAR), '')" for c in quoted_columns(sql)) or "NULL"
+    try:
+        candidates = con.execute(
+            f"SELECT _file, _row, {shown} FROM {relation} WHERE try({sql}) IS NULL ORDER BY _file, _row LIMIT 500"
+        ).fetchall()
+    except duckdb.Error:
+        candidates = []
+    for file, row, value in candidates:
+        try:
+            con.execute(f"SELECT ({sql}) FROM {relation} WHERE _file = ? AND _row = ?", [file, row]).fetchall()
+        except duckdb.Error:
+            return file, row, value, message
+    return "", 0, "", message
+
+
 def _failing_row(
-    con: duckdb.DuckDBPyConnection, relation: str, tm: TableMap, labels: list[str], exc: duckdb.Error
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    tm: TableMap,
+    labels: list[str],
+    exc: duckdb.Error,
+    parts: dict[tuple[str, int], str] | None = None,
 ) -> DataValidationError:
-    """An expression that fails on some row (a DuckDB error) → a problem naming the file, row and field."""
+    """An expression of the mapping that fails on some row (a DuckDB error) → a problem naming the file, row
+    and column (or, when no single row can be named, the files and DuckDB's message). ``parts``: the SQL
+    each field part really ran as (its inputs' missing words cleaned)."""
+    parts = parts or {}
+    exprs = [(parts.get((fm.name, j), part), label, f"the mapping's expression for {tm.name}.{fm.name}")
+             for fm in tm.fields.values() for j, (part, label) in enumerate(zip(fm.parts, fm.labels, strict=False))]  # fmt: skip
+    exprs += [(g, (quoted_columns(g) or [None])[0], f"the mapping's group_by of {tm.name}") for g in tm.group_by]
+    exprs += [(sk.when, sk.label, f"the mapping's skip rule of {tm.name} ({sk.reason})") for sk in tm.skip]
+    for sql, label, what in exprs:
+        found = _first_failure(con, relation, sql)
+        if found is None:
+            continue
+        file, row, value, message = found
+        if file:
+            problem = Problem(file, row, label, value, f"a value {what} can compute ({message})", tm.name)
+        else:
+            problem = Problem(", ".join(labels), None, label, None, f"{what} to run ({message})", tm.name)
+        return DataValidationError([problem], "import refused")
     first = str(exc).strip().splitlines()[0]
-    for fm in tm.fields.values():
-        for part, label in zip(fm.parts, fm.labels, strict=False):
-            try:
-                con.execute(f"SELECT ({part}) FROM {relation}").fetchall()
-                continue
-            except duckdb.Error as err:
-                first = str(err).strip().splitlines()[0]
-            cols = [c for c in quoted_columns(part)]
-            shown = " || ' | ' || ".join(f"coalesce(CAST({quote(c)} AS VARCHAR), '')" for c in cols) or "NULL"
-            try:
-                candidates = con.execute(
-                    f"SELECT _file, _row, {shown} FROM {relation} WHERE try({part}) IS NULL ORDER BY _file, _row LIMIT 500"
-                ).fetchall()
-            except duckdb.Error:
-                candidates = []
-            for file, row, value in candidates:
-                try:
-                    con.execute(f"SELECT ({part}) FROM {relation} WHERE _file = ? AND _row = ?", [file, row]).fetchall()
-                except duckdb.Error:
-                    return DataValidationError(
-                        [Problem(file, row, label, value,
-                                 f"a value the mapping's expression for {tm.name}.{fm.name} can compute ({first})", tm.name)],
-                        "import refused",
-                    )  # fmt: skip
-            return DataValidationError(
-                [Problem(", ".join(labels), None, label, None,
-                         f"an expression for {tm.name}.{fm.name} that runs ({first})", tm.name)],
-                "import refused",
-            )  # fmt: skip
-    return DataValidationError([Problem(", ".join(labels), None, None, None, f"readable rows ({first})", tm.name)],
-                               "import refused")  # fmt: skip
+    return DataValidationError(
+        [Problem(", ".join(labels), None, None, None, f"rows the mapping can read ({first})", tm.name)],
+        "import refused",
+    )
 
 
 def _stage_table(
@@ -584,10 +602,12 @@ def _stage_table(
         )
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _src_skip AS SELECT *, {reason} AS _skip FROM {quote(view)}")
-        except duckdb.Error as exc:
+        except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException) as exc:
             raise ConfigError(
                 f"{mapping.path}: tables.{name}.skip: the SQL does not run on {files} ({str(exc).splitlines()[0]})"
             ) from None
+        except duckdb.Error as exc:  # it runs, but fails on some row's value
+            raise _failing_row(con, quote(view), tm, labels, exc) from None
         for file, row, why, val in con.execute(
             f"SELECT _file, _row, _skip, {value} FROM _src_skip WHERE _skip IS NOT NULL ORDER BY _file, _row"
         ).fetchall():
@@ -599,12 +619,14 @@ def _stage_table(
 
     # 4. text, then typed value, per part of every field
     sel = ["_row", "_file"]
+    ran: dict[tuple[str, int], str] = {}
     account = None
     for fm in tm.fields.values():
         fmt = mapping.formats(name, fm.name)
         for j, part in enumerate(fm.parts):
             if fm.columns[j] is None:  # an expr: its input columns' missing words are NULL before it runs
                 part = _clean_inputs(part, header, fmt.missing)
+                ran[(fm.name, j)] = part
             sel.append(f"{_text(fm, part, fmt.missing)} AS {quote(f'{fm.name}#{j}')}")
             col = fm.columns[j]
             if col in ref_index:
@@ -617,12 +639,12 @@ def _stage_table(
         sel.append(f"CAST(({expr}) AS VARCHAR) AS _g{g}")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _text AS SELECT {', '.join(sel)} FROM {lines_from}")
-    except duckdb.BinderException as exc:
+    except (duckdb.BinderException, duckdb.ParserException, duckdb.CatalogException) as exc:
         raise ConfigError(
             f"{mapping.path}: tables.{name}: an expression does not run on {files} ({str(exc).splitlines()[0]})"
         ) from None
     except duckdb.Error as exc:  # it runs, but fails on some row's value
-        raise _failing_row(con, lines_from, tm, labels, exc) from None
+        raise _failing_row(con, lines_from, tm, labels, exc, ran) from None
 
     values, bad = ["t.*"], []
     for fm in tm.fields.values():

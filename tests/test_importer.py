@@ -489,3 +489,14 @@ def test_kam_accounts_prints_blanks_not_none(tmp_path: Path, exports: Path, caps
     out = capsys.readouterr().out
     assert "None" not in out and "NaT" not in out and "nan" not in out
     assert "2027-06-30" in out
+
+
+def test_a_skip_rule_that_fails_on_a_value_names_the_file_and_row(tmp_path: Path, exports: Path) -> None:
+    mapping = _mapping(tmp_path, "    file: loads.csv\n",
+                       "    file: loads.csv\n    skip: [{when: 'CAST(\"Weight (kg)\" AS INTEGER) > 99999', "
+                       "reason: too heavy}]\n")  # fmt: skip
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, mapping, tmp_path / "ws")
+    assert "loads.csv, row 2, column 'Weight (kg)': expected a value the mapping's skip rule of shipments " \
+        "(too heavy) can compute" in str(err.value)  # fmt: skip
+    assert "got '12,000.5'" in str(err.value)  # the thousands mark a CAST does not read
