@@ -113,7 +113,8 @@ def summarize(
     lines = [f"Dry run of the import of {source}: nothing was written" if dry_run else f"Imported {source}"]
     where = "would be in the workspace" if dry_run else "in the workspace"
     for t, n in rows.items():
-        read = f" (from {source_rows[t]:,} source rows)" if t in source_rows else ""
+        bad = len({(p.file, p.row) for p in rejected if p.table == t})
+        read = f" (from {source_rows[t]:,} source rows, {bad:,} rejected)" if t in source_rows else ""
         lines.append(f"  {t:<14} {n:>8,} rows {where}{read}")
     for title, found in (("rejected", rejected), ("skipped by the mapping", skipped)):
         distinct = len({(p.table, p.file, p.row) for p in found})
@@ -940,12 +941,14 @@ def _stats(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> ImportStats:
     fields, per_account = [], {}
     for name, tm in mapping.tables.items():
         table = tm.table
-        n = con.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
-        for fname in tm.fields:
-            col = quote(fname)
-            filled, top = con.execute(
-                f"SELECT count({col}), approx_top_k(CAST({col} AS VARCHAR), 3) FROM {quote(name)}"
-            ).fetchone()
+        cols = [quote(f) for f in tm.fields]
+        got = con.execute(
+            f"SELECT count(*), {', '.join(f'count({c}), approx_top_k(CAST({c} AS VARCHAR), 3)' for c in cols)} "
+            f"FROM {quote(name)}"
+        ).fetchone()
+        n = got[0]
+        for i, fname in enumerate(tm.fields):
+            filled, top = got[1 + 2 * i], got[2 + 2 * i]
             fields.append((name, fname, filled / n if n else 0.0, [str(v) for v in top or [] if v is not None]))
         if "account_id" not in table.columns:
             continue
