@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def build_workspace(
         for leftover in (tmp, tmp.with_suffix(".duckdb.wal")):
             leftover.unlink(missing_ok=True)
         if scratch is not None:
-            scratch.rmdir()
+            shutil.rmtree(scratch, ignore_errors=True)
     return BuildReport(workspace, rows, rejected, found, changed=changed, dry_run=dry_run)
 
 
