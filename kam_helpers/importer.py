@@ -439,9 +439,9 @@ def _check_columns(tm: TableMap, header: list[str], label: str, note: str = "", 
     absent = [(col, use) for col, use in dict.fromkeys(wanted) if col not in header]
     if not absent:
         return
-    hint = _delimiter_problem(header, label, delimiter, tm.name)
-    if hint is not None:
-        raise DataValidationError([hint], "import refused: the header row is not split into columns")
+    split = _delimiter_problem(header, label, delimiter, tm.name)
+    if split is not None:
+        raise DataValidationError([split], "import refused: the header row is not split into columns")
     where = f" ({note})" if note else ""
     problems = []
     for col, use in absent:
@@ -551,9 +551,11 @@ def _failing_row(
     and column (or, when no single row can be named, the files and DuckDB's message). ``parts``: the SQL
     each field part really ran as (its inputs' missing words cleaned)."""
     parts = parts or {}
-    exprs = [(parts.get((fm.name, j), part), label, f"the mapping's expression for {tm.name}.{fm.name}")
-             for fm in tm.fields.values() for j, (part, label) in enumerate(zip(fm.parts, fm.labels, strict=False))]  # fmt: skip
-    exprs += [(g, (quoted_columns(g) or [None])[0], f"the mapping's group_by of {tm.name}") for g in tm.group_by]
+    exprs: list[tuple[str, str | None, str]] = [
+        (parts.get((fm.name, j), part), label, f"the mapping's expression for {tm.name}.{fm.name}")
+        for fm in tm.fields.values() for j, (part, label) in enumerate(zip(fm.parts, fm.labels, strict=False))
+    ]  # fmt: skip
+    exprs += [(g, next(iter(quoted_columns(g)), None), f"the mapping's group_by of {tm.name}") for g in tm.group_by]
     exprs += [(sk.when, sk.label, f"the mapping's skip rule of {tm.name} ({sk.reason})") for sk in tm.skip]
     for sql, label, what in exprs:
         found = _first_failure(con, relation, sql)
@@ -938,7 +940,8 @@ class ImportStats:
 
 
 def _stats(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> ImportStats:
-    fields, per_account = [], {}
+    fields: list[tuple[str, str, float, list[str]]] = []
+    per_account: dict[str, list] = {}
     for name, tm in mapping.tables.items():
         table = tm.table
         cols = [quote(f) for f in tm.fields]
