@@ -184,6 +184,25 @@ def _refused(label: str, row: int | None, column: str | None, value: str | None,
     return DataValidationError([Problem(label, row, column, value, expected)], "import refused")
 
 
+def _csv_records(text: str, label: str, delimiter: str) -> list[list[str]]:
+    """CSV text → records, parsed strictly: a quote mark that is never closed (it would swallow every row
+    after it), or closed in the middle of a field, is refused naming the row where its record starts."""
+    records: list[list[str]] = []
+    try:
+        for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            records.append(rec)
+    except csv.Error as exc:
+        why = (
+            "a closing quote mark for the quoted field that starts in this row (unclosed, it swallows every row "
+            "after it)"
+            if "unexpected end of data" in str(exc)
+            else f"fields quoted the way CSV quotes them ({exc}: a quote mark in this row's record is unbalanced "
+            "or stray; check the quoting and the delimiter)"
+        )
+        raise _refused(label, len(records) + 1, None, None, why) from None
+    return records
+
+
 def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Frame:
     """A CSV file → Frame of text. Refused (DataValidationError naming file, row and column) when it is empty,
     not valid in ``encoding``, not parseable as CSV, or holds a field longer than MAX_FIELD characters."""
@@ -191,15 +210,10 @@ def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Fram
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
         raise _refused(label, None, None, None, "a header row and data rows (the whole file is empty)")
     text = _decode(data, label, encoding)
-    records: list[list[str]] = []
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, len(text) + 1))  # read long fields, then refuse them below with their row
     try:
-        for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
-            records.append(rec)
-    except csv.Error as exc:
-        raise _refused(label, len(records) + 1, None, None,
-                       f"a CSV record that can be read ({exc}; check the quoting and the delimiter)") from None  # fmt: skip
+        records = _csv_records(text, label, delimiter)
     finally:
         csv.field_size_limit(limit)
     while records and not any(c.strip() for c in records[-1]):

@@ -293,6 +293,8 @@ REFUSED = [
     ("dates_iso", None, "loads.csv", None, None, "at most 0 rejected rows in table shipments (--max-rejected 5% "
      "of 8 source rows), got 5"),
     ("latin1", None, "customers.csv", 3, "Customer Name", "utf-8 text (if the export is Latin-1"),
+    ("unclosed_quote", None, "loads.csv", 3, None, "fields quoted the way CSV quotes them (',' expected after "
+     "'\"': a quote mark in this row's record is unbalanced"),
     ("fractional", None, "loads.csv", 2, "Delivery Appt", "a date and time written as %m/%d/%Y %H:%M or "
      "%Y-%m-%d %H:%M:%S"),
 ]  # fmt: skip
@@ -500,3 +502,14 @@ def test_a_skip_rule_that_fails_on_a_value_names_the_file_and_row(tmp_path: Path
     assert "loads.csv, row 2, column 'Weight (kg)': expected a value the mapping's skip rule of shipments " \
         "(too heavy) can compute" in str(err.value)  # fmt: skip
     assert "got '12,000.5'" in str(err.value)  # the thousands mark a CAST does not read
+
+
+def test_a_quote_mark_never_closed_is_refused_naming_its_row(workspace: Path, exports: Path) -> None:
+    _edit(exports, "loads.csv", "L-2004,C200,LTL,Newark,Boston,Estes", 'L-2004,C200,LTL,Newark,"Boston,Estes')
+    store = digest(workspace / STORE_FILE)
+    with pytest.raises(DataValidationError) as err:
+        import_source(exports, EXAMPLE, workspace)
+    assert "loads.csv, row 9: expected a closing quote mark for the quoted field that starts in this row" in str(
+        err.value
+    )
+    assert digest(workspace / STORE_FILE) == store
