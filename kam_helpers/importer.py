@@ -19,8 +19,17 @@ the store byte-for-byte as it was; source files are only read):
 7. validate (:mod:`kam_helpers.validate`: required, allowed values, ranges, keys, references, rules) and
           publish atomically. Problems and skipped rows are written to ``<workspace>/rejects/``.
 
-A refused import (``strict``, or a whole-file problem such as an empty file or a missing column) writes
-nothing into the workspace, not even a rejects file: the problems are raised (and printed by ``kam import``).
+A rejected row is handled the same way whatever rejected it (typing in step 4 or a check in step 7): it
+leaves the store together with the stored version of its key, and its table's ``on_problem`` (exclude |
+block) says what it costs its account's reports (:mod:`kam_helpers.store`).
+
+One rule decides the outcome (:func:`refusals`): a mapped table that ends with no rows (unless
+``allow_empty``) or with more rejected source rows than ``max_rejected`` (a count or a share, 5% by
+default) fails the import unless ``allow_partial``. A refused import (that rule, ``strict``, or a
+whole-file problem such as an empty or header-only file, a missing column, another encoding or delimiter,
+an unclosed quote, an oversized field) writes nothing into the workspace, not even a rejects file: the
+problems are raised (and printed by ``kam import``). ``dry_run`` does everything but write. The same
+summary (:class:`ImportStats`: fill rate per field, rows and dates per account) ends every import.
 """
 
 from __future__ import annotations
