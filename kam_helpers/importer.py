@@ -241,7 +241,8 @@ def read_csv_text(path: Path, label: str, encoding: str, delimiter: str) -> Fram
         if len(rec) > len(header) and any(c.strip() for c in rec[len(header) :]):
             raise _refused(label, i, None, delimiter.join(rec[len(header):])[:60],
                            f"at most {len(header)} fields like the header (got {len(rec)}: check the delimiter and quoting)")  # fmt: skip
-        rows.append((rec + [""] * len(header))[: len(header)])
+        padded: list[str | None] = [*rec, *[""] * len(header)]
+        rows.append(padded[: len(header)])
     return Frame(label, header, rows)
 
 
@@ -801,9 +802,9 @@ def _keep_existing(
             "INSERT INTO _problems SELECT * FROM _old._problems WHERE file NOT IN (SELECT unnest(?::VARCHAR[]))",
             [sorted(labels)],
         )
-        if con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_old' AND table_name = '_rejected_rows'"
-        ).fetchone()[0]:
+        if scalar(
+            con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = '_old' AND table_name = '_rejected_rows'"
+        ):
             con.execute("CREATE TEMP TABLE _old_rejected AS SELECT * FROM _old._rejected_rows")
         sources = json.loads(meta.get("sources") or "{}")
     finally:
@@ -972,6 +973,7 @@ def _stats(con: duckdb.DuckDBPyConnection, mapping: Mapping) -> ImportStats:
             f"SELECT count(*), {', '.join(f'count({c}), approx_top_k(CAST({c} AS VARCHAR), 3)' for c in cols)} "
             f"FROM {quote(name)}"
         ).fetchone()
+        assert got is not None  # an aggregate query returns one row
         n = got[0]
         for i, fname in enumerate(tm.fields):
             filled, top = got[1 + 2 * i], got[2 + 2 * i]

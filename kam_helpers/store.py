@@ -35,6 +35,7 @@ from .account_data import AccountData
 from .errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from .quarters import Quarter
 from .schema import TABLES, Table
+from .sql import scalar
 from .validate import ROW_PERIODS_DDL, Formats, check_references, problems, publish_table, validate_table
 
 STORE_FILE = "kam.duckdb"
@@ -164,9 +165,10 @@ def content_digest(con: duckdb.DuckDBPyConnection) -> str:
     ).fetchall()]  # fmt: skip
     for name in names:
         where = "WHERE key NOT IN ('built_at', 'content_digest')" if name == "_meta" else ""
-        n, total = con.execute(
-            f"SELECT count(*), coalesce(sum(hash(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {_sql_name(name)} t {where}"
-        ).fetchone()
+        n = scalar(con, f"SELECT count(*) FROM {_sql_name(name)} t {where}")
+        total = scalar(
+            con, f"SELECT coalesce(sum(hash(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {_sql_name(name)} t {where}"
+        )
         digest.update(f"{name}:{n}:{total};".encode())
     return digest.hexdigest()
 
@@ -189,7 +191,7 @@ def stored_digest(store: Path) -> str | None:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchone()[0])
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
 
 
 def _write_rejected_rows(con: duckdb.DuckDBPyConnection) -> None:
@@ -405,9 +407,7 @@ class Workspace:
         )
 
     def _has(self, table: str) -> bool:
-        return bool(
-            self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0]
-        )
+        return bool(scalar(self._con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
 
     def blocking_problems(self, account_id: str, quarter: Quarter | str | None = None) -> list[Problem]:
         """The problems of the account's rows that block its reports for ``quarter`` (policy ``block``: rows
@@ -436,7 +436,7 @@ class Workspace:
         if bad:
             where = f" in {Quarter.parse(quarter)}" if quarter is not None else ""
             raise DataValidationError(bad, f"account {account_id} has rows{where} the workspace could not load")
-        tables = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
+        tables: dict[str, Any] = {t: self.table_for_account(t, account_id) for t in TABLES if t != "accounts"}
         return AccountData(account=account, as_of=self.as_of, excluded=self.excluded(account_id, quarter), **tables)
 
 

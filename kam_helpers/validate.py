@@ -275,7 +275,7 @@ def check_references(con: duckdb.DuckDBPyConnection, present: set[str]) -> int:
                 ],
             )
             record_periods(con, table.name, typed, _date_columns(table), orphan)
-            removed += con.execute(f"DELETE FROM {typed} WHERE {orphan}").fetchone()[0]
+            removed += scalar(con, f"DELETE FROM {typed} WHERE {orphan}")
     return removed
 
 
