@@ -14,7 +14,6 @@ import duckdb
 
 from .errors import ConfigError, DataValidationError, Problem
 from .schema import TABLES, Table
-from .sql import scalar
 from .store import POLICIES, RawLoader, file_signature
 
 
@@ -56,7 +55,8 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: Table, path: Path, label: st
             str(path), all_varchar=True, header=True, sep=",", quotechar='"', encoding="utf-8"
         )  # fmt: skip
         header = [c.strip() for c in rel.columns]
-        rows = scalar(con, "SELECT count(*) FROM rel")
+        counted = con.execute("SELECT count(*) FROM rel").fetchone()  # rel: DuckDB reads this frame's variable
+        rows = counted[0] if counted else 0
     except duckdb.Error as exc:
         raise _diagnose(path, label, table, exc) from None
     if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
