@@ -317,36 +317,32 @@ def _configured_credit_rules() -> dict:
 
 def to_excel(audit: Audit, path: str | Path) -> Path:
     """Audit → an .xlsx for the billing team (sheets Summary and Exceptions), written to a temporary name and
-    renamed into place. Text is written as text: a value starting with '=' never becomes a formula."""
+    renamed into place. Written through :class:`kam_helpers.safe_output.ExcelBook`: text is stored as text,
+    a value starting with '=' never becomes a formula."""
     import os
     import tempfile
+
+    from .safe_output import ExcelBook
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".audit-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        options = {"strings_to_formulas": False, "strings_to_urls": False}
-        with pd.ExcelWriter(tmp, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
-            period = str(audit.quarter) if audit.quarter else "all shipments"
-            head = pd.DataFrame(
-                {
-                    "": [
-                        f"Invoice audit of {audit.account_id}, {period}",
-                        f"{audit.shipments_checked} shipments checked",
-                        *audit.notes,
-                    ]
-                }
-            )
-            head.to_excel(xl, sheet_name="Summary", index=False, header=False)
-            audit.by_kind.to_excel(xl, sheet_name="Summary", index=False, startrow=len(head) + 1)
-            audit.by_charge_type.to_excel(
-                xl, sheet_name="Summary", index=False, startrow=len(head) + len(audit.by_kind) + 3
-            )
-            audit.exceptions.assign(ship_date=audit.exceptions["ship_date"].dt.date).to_excel(
-                xl, sheet_name="Exceptions", index=False, freeze_panes=(1, 0)
-            )
-            xl.sheets["Exceptions"].autofilter(0, 0, max(len(audit.exceptions), 1), len(EXCEPTION_COLUMNS) - 1)
+        book = ExcelBook(tmp)
+        period = str(audit.quarter) if audit.quarter else "all shipments"
+        head = [f"Invoice audit of {audit.account_id}, {period}", f"{audit.shipments_checked} shipments checked"]
+        head += list(audit.notes)
+        summary = book.add_sheet("Summary")
+        for i, line in enumerate(head):
+            book.write(summary, i, 0, line)
+        book.write_frame(summary, audit.by_kind, startrow=len(head) + 1)
+        book.write_frame(summary, audit.by_charge_type, startrow=len(head) + len(audit.by_kind) + 3)
+        sheet = book.add_sheet("Exceptions")
+        book.write_frame(sheet, audit.exceptions.assign(ship_date=audit.exceptions["ship_date"].dt.date))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(len(audit.exceptions), 1), len(EXCEPTION_COLUMNS) - 1)
+        book.close()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

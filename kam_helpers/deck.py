@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +38,7 @@ from .formatting import fmt_date, fmt_quarter
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .report import QbrReport, kpi_row
+from .safe_html import md_plain
 
 DEFAULT_TEMPLATE = TEMPLATES_DIR / "deck" / "default.pptx"
 SLIDE_TITLES = (
@@ -178,11 +178,11 @@ def markdown_lines(markdown: str) -> list[Para]:
     """A narrative section's Markdown → paragraphs: list items become bullets, markup is dropped."""
     out = []
     for raw in markdown.splitlines():
-        line = re.sub(r"\*\*|__|`", "", raw).strip()
+        line = raw.strip()
         if not line or line.startswith(("#", "|")):
             continue
         bullet = line.startswith(("- ", "* "))
-        out.append(Para(line[2:].strip() if bullet else line, bullet=bullet))
+        out.append(Para(md_plain(line[2:] if bullet else line).strip(), bullet=bullet))
     return out
 
 

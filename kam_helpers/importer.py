@@ -51,6 +51,7 @@ import pyarrow as pa
 from . import paths
 from .errors import ConfigError, DataValidationError, Problem
 from .mapping import FieldMap, Mapping, TableMap, literal, load_mapping, quote, quoted_columns
+from .safe_output import csv_writer
 from .schema import TABLES
 from .sql import scalar
 from .store import STORE_FILE, BuildReport, RawLoader, build_workspace, file_signature
@@ -1071,7 +1072,7 @@ def write_rejects(folder: Path, name: str, found: list[Problem]) -> Path:
     path = folder / f"{stamp}-{safe}.csv"
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = csv_writer(fh)  # formula-like values get a leading "'"
         w.writerow(["file", "row", "column", "value", "expected", "table", "account_id"])
         for p in sorted(found, key=lambda p: (p.file, p.row or 0, p.column or "")):
             w.writerow([p.file, p.row, p.column, p.value, p.expected, p.table, p.account_id])

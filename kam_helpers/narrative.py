@@ -8,6 +8,10 @@ figure reaches the text through a formatting filter (``{{ k.otd_pct | kpi }}``, 
 
 A company can override any section by putting a file of the same name in its own ``template_dir``;
 sections it does not override fall back to the packaged templates.
+
+Every value a template prints (``{{ … }}``) is Markdown-escaped (:func:`kam_helpers.safe_html.md_escape`, the
+environment's ``finalize``): text from the data renders as itself, never as markup, a link or an image.
+Markdown syntax belongs in the template's own text.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import jinja2
 import pandas as pd
 
 from . import formatting as f
+from .safe_html import md_escape, md_plain
 from .scorecard import Kpi, Rag, Scorecard, Unit
 
 PACKAGED_TEMPLATES = Path(__file__).parent / "templates" / "narrative"
@@ -564,7 +569,8 @@ def _environment(template_dir: str | None) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # the output is Markdown, not HTML: every printed value is Markdown-escaped instead
+        finalize=md_escape,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
@@ -605,15 +611,11 @@ def _split_title(text: str, default: str) -> tuple[str, str]:
 
 def _bullets(markdown: str) -> list[str]:
     """Markdown body → deck bullets: its top-level list items, or, with no list, one per line of prose."""
-    plain = [re.sub(r"\*\*|__|`", "", line).strip() for line in markdown.splitlines()]
-    items = [
-        line[2:].strip()
-        for line, raw in zip(plain, markdown.splitlines(), strict=False)
-        if raw.startswith(("- ", "* "))
-    ]
+    lines = markdown.splitlines()
+    items = [md_plain(raw[2:]).strip() for raw in lines if raw.startswith(("- ", "* "))]
     if items:
         return items
-    return [line for line in plain if line and not line.startswith(("|", "#"))]
+    return [md_plain(raw).strip() for raw in lines if raw.strip() and not raw.strip().startswith(("|", "#"))]
 
 
 def context(sc: Scorecard, insights: Any = None) -> dict[str, Any]:

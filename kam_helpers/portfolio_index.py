@@ -11,6 +11,7 @@ import jinja2
 from .formatting import fmt_count, fmt_money, fmt_pct
 from .paths import TEMPLATES_DIR
 from .render import report_css, write_atomic
+from .safe_html import REPORT_CSP, csp_meta
 
 if TYPE_CHECKING:
     from .batch import AccountResult
@@ -68,6 +69,7 @@ def write_index(out_dir: Path, quarter: str, results: Sequence[AccountResult]) -
             quarter=quarter,
             rows=rows,
             css=report_css(),
+            csp=csp_meta(REPORT_CSP),
             revenue_totals=sorted(totals.items()),
             shipments_total=sum(r["shipments"] or 0 for r in rows),
             failed=sum(r["status"] != "ok" for r in rows),

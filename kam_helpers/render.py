@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .paths import TEMPLATES_DIR
+from .safe_html import REPORT_CSP
 
 if TYPE_CHECKING:
     import nbformat
@@ -40,14 +41,16 @@ def report_css() -> str:
 
 
 def notebook_to_html(nb: nbformat.NotebookNode, title: str, footer: str = "") -> str:
-    """Executed notebook → self-contained HTML (inline styles and SVG charts, no script or font from a network)."""
+    """Executed notebook → self-contained HTML (inline styles and SVG charts, no script or font from a network;
+    the footer text is escaped and a Content-Security-Policy, REPORT_CSP, lets no script run)."""
     import nbformat
 
     nb = nbformat.from_dict(nb)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
     body, _ = _exporter().from_notebook_node(
-        nb, resources={"kam_css": report_css(), "kam_footer": footer, "metadata": {"name": title}}
+        nb,
+        resources={"kam_css": report_css(), "kam_footer": footer, "kam_csp": REPORT_CSP, "metadata": {"name": title}},
     )
     return body
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from IPython.display import HTML, Markdown
+from IPython.display import HTML
 
 from . import charts, insights, metrics, narrative
 from .account_data import AccountData
@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
+from .safe_html import markdown_to_html
 from .scorecard import Kpi, Scorecard
 from .store import Workspace
 
@@ -88,6 +89,23 @@ class ChartView:
         }
 
 
+class NarrativeView:
+    """A narrative section for display: ``text/markdown`` (its escaped Markdown) and ``text/html`` (that
+    Markdown rendered and sanitised, :func:`kam_helpers.safe_html.markdown_to_html`). nbconvert, JupyterLab
+    and Voilà all pick the HTML, so no renderer of theirs ever sees markup it could run."""
+
+    def __init__(self, markdown: str) -> None:
+        self.markdown = markdown
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        html_body = markdown_to_html(self.markdown)
+        return {
+            "text/html": f'<div class="kam-narrative">{html_body}</div>',
+            "text/markdown": self.markdown,
+            "text/plain": self.markdown,
+        }
+
+
 @dataclass
 class QbrReport:
     """One account's QBR for one quarter: data, scorecard and narrative, with display methods."""
@@ -139,11 +157,12 @@ class QbrReport:
         rows = [kpi_row(self.scorecard.kpis[k], self.currency) for k in CARD_KPIS if k in self.scorecard.kpis]
         return HTML(_env.get_template("cards.html.j2").render(kpis=rows))
 
-    def section(self, key: str) -> Markdown:
-        """One narrative section (executive_summary, volume, service, billing, ...) as Markdown with its title."""
+    def section(self, key: str) -> NarrativeView:
+        """One narrative section (executive_summary, volume, service, billing, ...) with its title: its
+        Markdown, and that Markdown as sanitised HTML, which the report and the pages show."""
         for s in self.narrative.sections:
             if s.key == key:
-                return Markdown(f"## {s.title}\n\n{s.markdown}")
+                return NarrativeView(f"## {s.title}\n\n{s.markdown}")
         raise KeyError(f"the narrative has no section {key!r}")
 
     def _memo(self, key: tuple, make: Callable[[], Any]) -> Any:

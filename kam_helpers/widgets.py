@@ -15,7 +15,6 @@ import asyncio
 import base64
 import datetime as dt
 import html
-import io
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -29,7 +28,7 @@ import jinja2
 import pandas as pd
 
 from . import audit as audit_mod
-from . import charts, metrics, narrative
+from . import charts, metrics, narrative, safe_output
 from . import forecast as forecast_mod
 from . import health as health_mod
 from . import renewal as renewal_mod
@@ -263,25 +262,15 @@ def activity_frame(data: Any, start: dt.date | None = None, end: dt.date | None 
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """Frame → UTF-8 CSV with a BOM (Excel opens it with the right accents)."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    """Frame → UTF-8 CSV with a BOM (Excel opens it with the right accents); formula-like text neutralised
+    (:func:`kam_helpers.safe_output.csv_bytes`)."""
+    return safe_output.csv_bytes(frame)
 
 
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "Shipments") -> bytes:
-    """Frame → an .xlsx workbook (openpyxl), header frozen, columns sized to their content."""
-    buffer = io.BytesIO()
-    clean = frame.copy()
-    for column in clean.columns:
-        if isinstance(clean[column].dtype, pd.BooleanDtype):
-            clean[column] = clean[column].astype(object).where(clean[column].notna(), None)
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        clean.to_excel(writer, index=False, sheet_name=sheet[:31])
-        ws = writer.sheets[sheet[:31]]
-        ws.freeze_panes = "A2"
-        for i, column in enumerate(clean.columns, start=1):
-            width = max([len(str(column))] + [len(str(v)) for v in clean[column].head(200)]) + 2
-            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(width, 40)
-    return buffer.getvalue()
+    """Frame → an .xlsx workbook, header frozen, columns sized to their content; text stays text
+    (:func:`kam_helpers.safe_output.frame_to_xlsx`)."""
+    return safe_output.frame_to_xlsx(frame, sheet)
 
 
 def download_link(content: bytes, filename: str, mime: str, label: str) -> str:

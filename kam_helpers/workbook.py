@@ -1,9 +1,9 @@
 """QbrReport → the client activity workbook ``activity.xlsx``: Summary, Shipments, Invoices, Open cases.
 
-Written with XlsxWriter rather than openpyxl: it streams a write-only workbook fast, and with
-``strings_to_formulas=False`` (and every string written with ``write_string``) a value from the data that
-starts with ``=``, ``+``, ``-`` or ``@`` — say ``=HYPERLINK("http://x","y")`` in a lane name — is stored as
-text and can never run as a formula. openpyxl reads the result back in the tests.
+Written with XlsxWriter through :class:`kam_helpers.safe_output.ExcelBook`, the one spreadsheet writer of
+the product: a value from the data that starts with ``=``, ``+``, ``-`` or ``@`` — say
+``=HYPERLINK("http://x","y")`` in a lane name — is stored as text (with Excel's quote prefix) and can never
+run as a formula. openpyxl reads the result back in the tests.
 
 Populations are the scorecard's own: the Shipments sheet holds :func:`metrics.shipments_in` of the quarter
 (so its row count is the ``shipments`` KPI and its revenue column sums to the ``revenue`` KPI), Invoices
@@ -14,18 +14,17 @@ Percentages are stored as fractions with a % format; money as numbers in the acc
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
-import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from . import metrics
 from .errors import NoDataError
 from .formatting import currency_symbol, fmt_quarter
 from .report import QbrReport
+from .safe_output import ExcelBook
 
 NO_DATA = "No data for this in the workspace"
 MAX_WIDTH, MIN_WIDTH = 60, 8
@@ -119,14 +118,15 @@ def open_cases_frame(report: QbrReport) -> pd.DataFrame:
 
 
 class _Writer:
-    """Typed cell writers over one xlsxwriter workbook (strings always as strings)."""
+    """Typed cell writers over one :class:`ExcelBook` (strings always as strings)."""
 
-    def __init__(self, wb: xlsxwriter.Workbook, currency: str | None) -> None:
+    def __init__(self, book: ExcelBook, currency: str | None) -> None:
         sym = currency_symbol(currency).replace('"', "")
         money = f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else "#,##0.00"
-        self.wb = wb
+        self.book = book
+        wb = book
         self.fmt = {
-            "head": wb.add_format(
+            "head": wb.format(
                 {
                     "bold": True,
                     "bg_color": "#1F4E79",
@@ -137,20 +137,20 @@ class _Writer:
                     "border_color": "#CBD2D9",
                 }
             ),
-            "title": wb.add_format({"bold": True, "font_size": 14, "font_color": "#1F4E79"}),
-            "label": wb.add_format({"bold": True}),
-            "text": wb.add_format({}),
-            "datetime": wb.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            "date": wb.add_format({"num_format": "yyyy-mm-dd"}),
-            "money": wb.add_format({"num_format": money}),
-            "number": wb.add_format({"num_format": "#,##0"}),
-            "int": wb.add_format({"num_format": "0"}),
-            "kg": wb.add_format({"num_format": "#,##0.0"}),
-            "pct": wb.add_format({"num_format": "0.0%"}),
-            "days": wb.add_format({"num_format": "0.0"}),
-            "hours": wb.add_format({"num_format": "0.0"}),
-            "count": wb.add_format({"num_format": "#,##0"}),
-            "bool": wb.add_format({"align": "center"}),
+            "title": wb.format({"bold": True, "font_size": 14, "font_color": "#1F4E79"}),
+            "label": wb.format({"bold": True}),
+            "text": wb.format({}),
+            "datetime": wb.format({"num_format": "yyyy-mm-dd hh:mm"}),
+            "date": wb.format({"num_format": "yyyy-mm-dd"}),
+            "money": wb.format({"num_format": money}),
+            "number": wb.format({"num_format": "#,##0"}),
+            "int": wb.format({"num_format": "0"}),
+            "kg": wb.format({"num_format": "#,##0.0"}),
+            "pct": wb.format({"num_format": "0.0%"}),
+            "days": wb.format({"num_format": "0.0"}),
+            "hours": wb.format({"num_format": "0.0"}),
+            "count": wb.format({"num_format": "#,##0"}),
+            "bool": wb.format({"align": "center"}),
         }
 
     def cell(self, ws: Worksheet, row: int, col: int, value: Any, kind: str = "text") -> int:
@@ -165,9 +165,7 @@ class _Writer:
             ws.write_boolean(row, col, bool(value), self.fmt["bool"])
             return 5
         if kind == "text" or isinstance(value, str):
-            text = str(value)
-            ws.write_string(row, col, text, self.fmt["text"])
-            return len(text)
+            return self.book.write(ws, row, col, str(value), self.fmt["text"])
         number = float(value) / 100 if kind == "pct" else float(value)
         ws.write_number(row, col, number, self.fmt[kind])
         return len(f"{float(value):,.2f}") + 2
@@ -176,7 +174,7 @@ class _Writer:
         """A sheet of records: header row frozen, autofilter, column widths from the content."""
         widths = [len(h) for _, h, _ in columns]
         for j, (_, header, _) in enumerate(columns):
-            ws.write_string(0, j, header, self.fmt["head"])
+            self.book.write(ws, 0, j, header, self.fmt["head"])
         records = frame.reindex(columns=[k for k, _, _ in columns]).itertuples(index=False, name=None)
         for i, rec in enumerate(records, start=1):
             for j, (value, (_, _, kind)) in enumerate(zip(rec, columns, strict=False)):
@@ -195,7 +193,7 @@ def _no_data(w: _Writer, ws: Worksheet) -> None:
 def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame | None) -> None:
     sc = report.scorecard
     a = sc.account
-    ws.write_string(0, 0, f"{sc.name} – activity report {fmt_quarter(sc.quarter)}", w.fmt["title"])
+    w.book.write(ws, 0, 0, f"{sc.name} – activity report {fmt_quarter(sc.quarter)}", w.fmt["title"])
     facts = [
         ("Account", sc.name, "text"),
         ("Account id", sc.account_id, "text"),
@@ -219,18 +217,11 @@ def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame |
         w.cell(ws, i, 5, {"green": "on target", "amber": "watch", "red": "missed"}.get(kpi.rag or "", "no target"))
     row = top + len(sc.kpis) + 2
     if ships is not None:
-        n = len(ships)
-        rev_col = xlsxwriter.utility.xl_col_to_name([k for k, _, _ in SHIPMENT_COLUMNS].index("revenue"))
+        # Values, not formulas: no spreadsheet the product writes holds a formula (kam_helpers.safe_output).
         ws.write_string(row, 0, "Shipments sheet: rows", w.fmt["label"])
-        ws.write_formula(row, 1, f"=COUNTA(Shipments!A2:A{n + 1})", w.fmt["count"], n)
+        w.cell(ws, row, 1, len(ships), "count")
         ws.write_string(row + 1, 0, "Shipments sheet: billed total", w.fmt["label"])
-        ws.write_formula(
-            row + 1,
-            1,
-            f"=SUM(Shipments!{rev_col}2:{rev_col}{n + 1})",
-            w.fmt["money"],
-            float(pd.to_numeric(ships["revenue"], errors="coerce").sum()),
-        )
+        w.cell(ws, row + 1, 1, float(pd.to_numeric(ships["revenue"], errors="coerce").sum()), "money")
     ws.set_column(0, 0, max(30, max(len(k.label) for k in sc.kpis.values()) + 2))
     ws.set_column(1, 1, 22)
     ws.set_column(2, 5, 16)
@@ -239,17 +230,8 @@ def _summary(w: _Writer, ws: Worksheet, report: QbrReport, ships: pd.DataFrame |
 
 def build_workbook(report: QbrReport) -> bytes:
     """QbrReport → the .xlsx file's bytes (sheets Summary, Shipments, Invoices, Open cases)."""
-    out = io.BytesIO()
-    wb = xlsxwriter.Workbook(
-        out,
-        {
-            "in_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-            "nan_inf_to_errors": False,
-        },
-    )
+    book = ExcelBook()
+    wb = book.workbook
     sc = report.scorecard
     kam = str(sc.account.get("owner") or "")
     wb.set_properties(
@@ -265,7 +247,7 @@ def build_workbook(report: QbrReport) -> bytes:
             "created": dt.datetime.now().replace(microsecond=0),
         }
     )
-    w = _Writer(wb, report.currency)
+    w = _Writer(book, report.currency)
     data = report.data
     ships = shipments_frame(report) if data.shipments is not None else None
     sheets: list[tuple[str, Callable[[Worksheet], None]]] = [
@@ -285,6 +267,5 @@ def build_workbook(report: QbrReport) -> bytes:
         ),
     ]
     for name, fill in sheets:
-        fill(wb.add_worksheet(name))
-    wb.close()
-    return out.getvalue()
+        fill(book.add_sheet(name))
+    return book.close()
