@@ -81,8 +81,9 @@ def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def csv_bytes(frame: pd.DataFrame, *, bom: bool = True) -> bytes:
     """Frame → CSV bytes (UTF-8, with a BOM by default so Excel shows accents right), every text cell
-    neutralised, numbers written as numbers, no index."""
-    text = neutralize_frame(frame).to_csv(index=False)
+    neutralised, numbers written as numbers, no index; CRLF line ends (RFC 4180), so that a field holding a
+    carriage return or a newline is quoted."""
+    text = neutralize_frame(frame).to_csv(index=False, lineterminator="\r\n")
     return text.encode("utf-8-sig" if bom else "utf-8")
 
 

@@ -124,6 +124,15 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
     ]
 
 
+def security_headers() -> dict[str, str]:
+    """Headers for every response of `kam serve` (for Voilà's ``tornado_settings['headers']``): the apps'
+    Content-Security-Policy, :data:`kam_helpers.safe_html.APP_CSP` (the pages also carry it as a meta tag),
+    plus ``frame-ancestors``, which only a header can set."""
+    from .safe_html import APP_CSP
+
+    return {"Content-Security-Policy": f"{APP_CSP}; frame-ancestors 'self'"}
+
+
 def _literal(value: object) -> str:
     """A Python literal for a traitlets command-line value (dicts and lists are parsed with literal_eval)."""
     return repr(value)

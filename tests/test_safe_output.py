@@ -1,0 +1,165 @@
+"""Tests of kam_helpers.safe_output: one formula policy, applied by every CSV and Excel writer of the product."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from kam_helpers import safe_output, widgets
+from kam_helpers.errors import Problem
+from kam_helpers.importer import write_rejects
+from kam_helpers.safe_output import ExcelBook, csv_bytes, frame_to_xlsx, is_formula_like, neutralize
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1-2", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
+        ("+1-2", "'+1-2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("-5", "'-5"),  # text that looks like a number is still text from the data
+        ("Rotterdam → Milan", "Rotterdam → Milan"),
+        ("A=B", "A=B"),  # only the first character counts
+        ("", ""),
+        (-12.5, -12.5),  # a negative number is a number
+        (-3, -3),
+        (np.float64(-1.5), np.float64(-1.5)),
+        (None, None),
+        (dt.date(2026, 7, 1), dt.date(2026, 7, 1)),
+        (True, True),
+    ],
+)
+def test_neutralize(value, expected) -> None:
+    assert neutralize(value) == expected
+    assert is_formula_like(value) == (isinstance(value, str) and value != expected)
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lane": HOSTILE,
+            "variance": [-12.5, 3.0, -0.25, 0.0, -7.0, 1.0],
+            "count": pd.array([-1, 2, None, 4, 5, 6], dtype="Int64"),
+            "on_time": [True, False, True, None, False, True],
+            "ship_date": pd.to_datetime(["2026-07-01"] * 6),
+            "kind": pd.Categorical(["=x", "ok", "ok", "@y", "ok", "ok"]),
+        }
+    )
+
+
+def test_csv_neutralises_text_and_keeps_numbers() -> None:
+    frame = _frame()
+    rows = list(csv.reader(io.StringIO(csv_bytes(frame).decode("utf-8-sig"), newline="")))
+    assert rows[0] == list(frame.columns)
+    assert [r[0] for r in rows[1:]] == ["'" + v for v in HOSTILE]
+    assert [r[1] for r in rows[1:]] == ["-12.5", "3.0", "-0.25", "0.0", "-7.0", "1.0"]  # numbers stay numbers
+    assert rows[1][2] == "-1" and rows[1][5] == "'=x" and rows[4][5] == "'@y"
+    assert frame["lane"].tolist() == HOSTILE, "the input frame is not changed"
+    back = pd.read_csv(io.BytesIO(csv_bytes(frame)), encoding="utf-8-sig")
+    assert back["variance"].dtype == float and back["variance"].sum() == pytest.approx(frame["variance"].sum())
+
+
+def test_csv_writer_neutralises_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = safe_output.csv_writer(fh)
+        w.writerow(["value", "row"])
+        w.writerows([[v, -i] for i, v in enumerate(HOSTILE, start=1)])
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    assert rows[1:] == [["'" + v, str(-i)] for i, v in enumerate(HOSTILE, start=1)]
+
+
+def test_import_rejects_file_neutralises_values(tmp_path: Path) -> None:
+    problems = [Problem("loads.csv", 3, "Lane", v, "a known lane", "shipments", "@ACC") for v in HOSTILE] + [
+        Problem("loads.csv", 9, "Weight", "-5", "a weight of at least 0", "shipments", "C100")
+    ]
+    path = write_rejects(tmp_path / "rejects", "=evil", problems)
+    rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    assert sorted(r["value"] for r in rows) == sorted(["'" + v for v in HOSTILE] + ["'-5"])
+    assert {r["account_id"] for r in rows} == {"'@ACC", "C100"} and {r["row"] for r in rows} == {"3", "9"}
+    for r in rows:
+        for cell in r.values():
+            assert not is_formula_like(cell)
+
+
+def _cells(xlsx: bytes) -> list:
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    return [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+
+
+def test_excel_book_stores_text_as_text_numbers_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    book = ExcelBook(path)
+    ws = book.add_sheet("A sheet name that is longer than Excel's limit")
+    money = book.format({"num_format": "#,##0.00"})
+    values = [
+        *HOSTILE,
+        -12.5,
+        3,
+        np.int64(-4),
+        True,
+        None,
+        float("nan"),
+        dt.date(2026, 7, 1),
+        pd.Timestamp("2026-07-01 08:30"),
+    ]
+    for i, v in enumerate(values):
+        book.write(ws, i, 0, v, money if isinstance(v, float) else None)
+    assert book.close() == b""
+    wb = openpyxl.load_workbook(path)
+    sheet = wb.worksheets[0]
+    assert sheet.title == "A sheet name that is longer tha"
+    got = [sheet.cell(i + 1, 1) for i in range(len(values))]
+    for cell, v in zip(got[: len(HOSTILE)], HOSTILE, strict=True):
+        value = cell.value.replace("_x000D_", "\r")  # openpyxl leaves Excel's escape of CR as it is
+        assert (value, cell.data_type, cell.quotePrefix) == (v, "s", True)
+    assert [(c.value, c.data_type) for c in got[len(HOSTILE) : len(HOSTILE) + 4]] == [
+        (-12.5, "n"),
+        (3, "n"),
+        (-4, "n"),
+        (True, "b"),
+    ]
+    assert got[len(HOSTILE)].number_format == "#,##0.00" and not got[len(HOSTILE)].quotePrefix
+    assert got[-4].value is None and got[-3].value is None
+    assert got[-2].value == dt.datetime(2026, 7, 1) and got[-2].number_format == "yyyy-mm-dd"
+    assert got[-1].value == dt.datetime(2026, 7, 1, 8, 30)
+
+
+def test_excel_book_refuses_a_format_it_did_not_make() -> None:
+    book = ExcelBook()
+    ws = book.add_sheet("x")
+    foreign = book.workbook.add_format({"bold": True})
+    with pytest.raises(ValueError, match="ExcelBook.format"):
+        book.write(ws, 0, 0, "=1+1", foreign)
+    book.write(ws, 0, 0, "plain text", foreign)  # only formula-like text needs the quote-prefixed twin
+    book.close()
+
+
+def test_frame_to_xlsx_and_every_writer_hold_no_formula() -> None:
+    frame = _frame()
+    writers = {
+        "frame_to_xlsx": frame_to_xlsx(frame, "Shipments"),
+        "explorer download": widgets.to_xlsx_bytes(frame),
+    }
+    for name, xlsx in writers.items():
+        cells = _cells(xlsx)
+        assert not [c.coordinate for c in cells if c.data_type == "f"], name
+        lanes = [c.value for c in cells if c.column == 1 and c.row > 1]
+        assert [v.replace("_x000D_", "\r") for v in lanes] == HOSTILE, name  # openpyxl leaves CR escaped
+        variance = [c for c in cells if c.column == 2 and c.row > 1]
+        assert all(c.data_type == "n" for c in variance) and variance[0].value == -12.5, name
+    back = pd.read_excel(io.BytesIO(widgets.to_xlsx_bytes(frame)))
+    assert back["variance"].tolist() == frame["variance"].tolist()
+    assert widgets.to_csv_bytes(frame) == csv_bytes(frame)
