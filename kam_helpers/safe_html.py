@@ -50,8 +50,9 @@ REPORT_CSP = "; ".join(
 )
 # The Voilà apps: Voilà's scripts, styles, fonts and kernel websocket from the server itself, no inline script
 # (the workspace's Voilà template has none) except, by its hash, the keep-alive `window.voila_heartbeat()`
-# that Voilà's server sends while a cell runs long; Vega compiles its expressions with `new Function`
-# ('unsafe-eval'), JupyterLab injects <style> elements ('unsafe-inline' for styles only), charts and
+# that Voilà's server sends while a cell runs long; the Vega bundled with Voilà 0.5.13 compiles its field
+# accessors with `Function` ('unsafe-eval': without it no chart draws and the page never shows, measured in
+# Chromium), JupyterLab injects <style> elements ('unsafe-inline' for styles only), charts and
 # downloads use data: and blob: URLs. templates/voila/templates/kam/*.html carry it (a test keeps them equal).
 HEARTBEAT_SHA256 = "'sha256-m16tKAZfrqdfaIlK4k9Uc4bmwJm0z0f+0b2ahSGv/Ko='"  # of "window.voila_heartbeat()"
 APP_CSP = "; ".join(
