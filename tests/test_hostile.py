@@ -31,6 +31,8 @@ from kam_helpers.safe_output import FORMULA_START
 from kam_helpers.sources import folder_loader
 from kam_helpers.store import Workspace, build_workspace
 
+pytestmark = pytest.mark.batch  # every test here reads what the real batch wrote
+
 PATCHES = Path(__file__).parent / "fixtures" / "hostile" / "patches.csv"
 ACCOUNT = "ACC-002"
 NAME = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -228,7 +230,10 @@ def test_the_audit_export_holds_no_formula(hostile: Hostile, tmp_path: Path) -> 
 
 # ------------------------------------------------------------------------------------------------ browsers
 
-browser_only = pytest.mark.skipif(not chromium_available(), reason="no Chromium (.ci/run installs it)")
+
+def browser_only(test):
+    """A test that opens Chromium: marked `browser`, skipped (and named as skipped) without Chromium."""
+    return pytest.mark.browser(pytest.mark.skipif(not chromium_available(), reason="no Chromium")(test))
 
 
 @pytest.fixture(scope="module")
