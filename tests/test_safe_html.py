@@ -112,6 +112,16 @@ def test_the_report_escapes_its_footer_and_carries_the_csp() -> None:
     assert page.index("Content-Security-Policy") < page.index("<style")
 
 
+def test_every_html_template_environment_autoescapes() -> None:
+    from kam_helpers import portfolio_index, report, widgets
+
+    for env in (report._env, widgets._cards, portfolio_index._env()):
+        assert env.autoescape is True
+        assert "<b>" not in env.from_string("{{ x }}").render(x="<b>x</b>")
+    # the narrative's environment writes Markdown: it escapes for Markdown instead (md_escape as finalize)
+    assert narrative._environment(None).from_string("{{ x }}").render(x="<b>x</b>") == md_escape("<b>x</b>")
+
+
 def test_voila_pages_carry_the_app_csp_and_no_inline_script() -> None:
     for name in ("index.html.j2", "page.html"):
         text = (VOILA_PAGES / name).read_text(encoding="utf-8")
