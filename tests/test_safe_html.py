@@ -115,7 +115,7 @@ def test_the_report_escapes_its_footer_and_carries_the_csp() -> None:
 def test_every_html_template_environment_autoescapes() -> None:
     from kam_helpers import portfolio_index, report, widgets
 
-    for env in (report._env, widgets._cards, portfolio_index._env()):
+    for env in (report._env, widgets._cards.environment, portfolio_index._env()):
         assert env.autoescape is True
         assert "<b>" not in env.from_string("{{ x }}").render(x="<b>x</b>")
     # the narrative's environment writes Markdown: it escapes for Markdown instead (md_escape as finalize)
