@@ -117,8 +117,15 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
         f"--Voila.identity_provider_class={IDENTITY_PROVIDER}",
         # Voilà turns Jupyter server's Host check off; on again: loopback addresses and these names only (a
         # DNS-rebinding page's foreign Host gets 403). XSRF checks stay on (Jupyter's default).
+        # ... and every response carries the apps' Content-Security-Policy (security_headers)
         "--Voila.tornado_settings="
-        + _literal({"allow_remote_access": False, "local_hostnames": [*LOCAL_HOSTNAMES, *opts.allow_hosts]}),
+        + _literal(
+            {
+                "allow_remote_access": False,
+                "local_hostnames": [*LOCAL_HOSTNAMES, *opts.allow_hosts],
+                "headers": security_headers(),
+            }
+        ),
         # a JupyterLab-only extension (the "preview in Voilà" button) that warns on every page
         "--VoilaConfiguration.extension_denylist=['@voila-dashboards/jupyterlab-preview']",
     ]

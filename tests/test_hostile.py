@@ -34,7 +34,6 @@ from kam_helpers.store import Workspace, build_workspace
 pytestmark = pytest.mark.batch  # every test here reads what the real batch wrote
 
 PATCHES = Path(__file__).parent / "fixtures" / "hostile" / "patches.csv"
-ACCOUNT = "ACC-002"
 NAME = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 OWNER = "<img src=x onerror=alert(4)>"
 ORIGIN = '"><svg onload=alert(3)>'
@@ -43,11 +42,12 @@ FORMULAS = ('=HYPERLINK("http://x","y")', "+1-2", "@SUM(A1)", "-2+3")
 DANGEROUS_TAGS = {"script", "iframe", "frame", "object", "embed", "base", "form"}
 
 
-def apply_patches(exports: Path, patches: Path = PATCHES) -> list[dict[str, str]]:
-    """Exports folder + patches.csv (table, column, account_id, match, value) → the exports rewritten with each
-    matching cell of the account's rows ('*' matches any) set to ``value``; → the patches applied."""
+def apply_patches(exports: Path, accounts: dict[str, str], patches: Path = PATCHES) -> list[dict[str, str]]:
+    """Exports folder + {planted profile: account id} + patches.csv (table, column, account — a profile such as
+    'at_risk' —, match, value) → the exports rewritten with each matching cell of that account's rows ('*'
+    matches any) set to ``value``; → the patches applied."""
     with open(patches, newline="", encoding="utf-8") as fh:
-        todo = list(csv.DictReader(fh))
+        todo = [{**p, "account_id": accounts[p["account"]]} for p in csv.DictReader(fh)]
     for table in sorted({p["table"] for p in todo}):
         path = exports / f"{table}.csv"
         with open(path, newline="", encoding="utf-8") as fh:
@@ -68,23 +68,25 @@ def apply_patches(exports: Path, patches: Path = PATCHES) -> list[dict[str, str]
 class Hostile:
     workspace: Path
     batch: BatchResult
+    account_id: str  # the account whose exports carry the hostile values (the sample's first at-risk one)
 
     @property
     def pack(self) -> Path:
-        return self.batch.manifest.parent / ACCOUNT
+        return self.batch.manifest.parent / self.account_id
 
 
 @pytest.fixture(scope="module")
 def hostile(book: Book, tmp_path_factory: pytest.TempPathFactory) -> Hostile:
     root = tmp_path_factory.mktemp("hostile")
     shutil.copytree(book.exports, root / "exports")
-    apply_patches(root / "exports")
+    account_id = book.at_risk  # late clusters: its worst lane and carrier are named in the narrative
+    apply_patches(root / "exports", {"at_risk": account_id})
     report = build_workspace(root / "workspace", folder_loader(root / "exports"))
     assert not report.problems, report.summary()  # text is text: the hostile values are valid data
     out = root / "reports" / str(book.quarter)
-    batch = run_batch(book.quarter, [ACCOUNT], workspace=root / "workspace", out=out, workers=1, progress=False)
+    batch = run_batch(book.quarter, [account_id], workspace=root / "workspace", out=out, workers=1, progress=False)
     assert not batch.failed, [(r.account_id, r.error) for r in batch.failed]
-    return Hostile(root / "workspace", batch)
+    return Hostile(root / "workspace", batch, account_id)
 
 
 class Markup(HTMLParser):
@@ -158,7 +160,7 @@ def test_the_book_of_business_shows_the_hostile_name_as_text(hostile: Hostile) -
     page = Markup(html)
     assert page.live_markup() == []
     assert NAME in "".join(page.text)
-    assert f'href="{ACCOUNT}/qbr.html"' in html
+    assert f'href="{hostile.account_id}/qbr.html"' in html
     assert ("meta", {"http-equiv": "Content-Security-Policy", "content": REPORT_CSP}) in page.elements
 
 
@@ -208,7 +210,9 @@ def test_the_activity_workbook_holds_no_formula(hostile: Hostile) -> None:
 
 
 def test_the_explorer_downloads_hold_no_formula(hostile: Hostile) -> None:
-    explorer = widgets.AccountExplorer(hostile.workspace, account_id=ACCOUNT, quarter=str(hostile.batch.quarter))
+    explorer = widgets.AccountExplorer(
+        hostile.workspace, account_id=hostile.account_id, quarter=str(hostile.batch.quarter)
+    )
     cells = _no_formula_cells(_download(explorer.prepare_download("xlsx")))
     assert {'=HYPERLINK("http://x","y")', "+1-2", "@SUM(A1)"} <= {c.value for c in cells if c.data_type == "s"}
     shipments_csv = _csv_cells(_download(explorer.prepare_download("csv")))
@@ -220,7 +224,7 @@ def test_the_explorer_downloads_hold_no_formula(hostile: Hostile) -> None:
 
 def test_the_audit_export_holds_no_formula(hostile: Hostile, tmp_path: Path) -> None:
     with Workspace.open(hostile.workspace) as ws:
-        data = ws.account_data(ACCOUNT)
+        data = ws.account_data(hostile.account_id)
     found = audit.invoice_audit(data, hostile.batch.quarter)
     evil = found.exceptions.assign(detail='=HYPERLINK("http://x","y")')
     path = audit.to_excel(audit.Audit(**{**found.__dict__, "exceptions": evil}), tmp_path / "audit.xlsx")
@@ -290,18 +294,16 @@ def server(hostile: Hostile, tmp_path_factory: pytest.TempPathFactory):
 
 
 @browser_only
-@pytest.mark.parametrize(
-    "path, charts",
-    [(f"/voila/render/qbr.ipynb?account_id={ACCOUNT}&quarter=2026Q3", 3), ("/voila/render/portfolio.ipynb", 0)],
-    ids=["qbr-page", "book-of-business"],
-)
-def test_no_dialog_fires_in_the_voila_pages(server: Server, browser, path: str, charts: int) -> None:
+@pytest.mark.parametrize("app, charts", [("qbr", 3), ("portfolio", 0)], ids=["qbr-page", "book-of-business"])
+def test_no_dialog_fires_in_the_voila_pages(hostile: Hostile, server: Server, browser, app: str, charts: int) -> None:
+    query = f"?account_id={hostile.account_id}&quarter={hostile.batch.quarter}" if app == "qbr" else ""
+    path = f"/voila/render/{app}.ipynb{query}"
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(120_000)
     guard, dialogs = Guard(), _watch(page)
     guard.attach(page)
-    page.goto(server.url + path)
+    page.goto(server.link(path))
     page.wait_for_selector("#rendered_cells", state="visible")
     if charts:
         page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= {charts}")
