@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from test_deck import ACCOUNT, QUARTER
+from test_deck import QUARTER
 
 from kam_helpers import pack
 from kam_helpers.report import QbrReport
@@ -16,8 +16,8 @@ from kam_helpers.store import Workspace
 
 @pytest.fixture(scope="module")
 def written(book, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    out = tmp_path_factory.mktemp("pack") / QUARTER / ACCOUNT
-    return pack.write_pack(QbrReport.load(ACCOUNT, QUARTER, book.workspace), out)
+    out = tmp_path_factory.mktemp("pack") / QUARTER / book.at_risk
+    return pack.write_pack(QbrReport.load(book.at_risk, QUARTER, book.workspace), out)
 
 
 def test_writes_every_format(written: list[Path]) -> None:
@@ -29,7 +29,7 @@ def test_formats_are_parsed_and_checked(book, tmp_path: Path) -> None:
     assert pack.parse_formats("html, PPTX,xlsx,pptx") == ("html", "pptx", "xlsx")
     with pytest.raises(pack.FormatError, match="'docx'.*expected"):
         pack.parse_formats("pptx,docx")
-    report = QbrReport.load(ACCOUNT, QUARTER, book.workspace)
+    report = QbrReport.load(book.at_risk, QUARTER, book.workspace)
     assert [p.name for p in pack.write_pack(report, tmp_path, ["html", "xlsx"])] == ["activity.xlsx"]
     with pytest.raises(pack.TemplateError):
         pack.write_pack(report, tmp_path / "bad", template=tmp_path / "missing.pptx")
@@ -39,9 +39,9 @@ def test_formats_are_parsed_and_checked(book, tmp_path: Path) -> None:
 def test_no_other_client_anywhere(written: list[Path], book) -> None:
     with Workspace.open(book.workspace) as ws:
         accounts = ws.accounts()
-    others = accounts[accounts["account_id"] != ACCOUNT]
+    others = accounts[accounts["account_id"] != book.at_risk]
     needles = [str(v) for v in others["account_id"]] + [str(v) for v in others["name"]]
-    own = accounts.loc[accounts["account_id"] == ACCOUNT, "name"].item()
+    own = accounts.loc[accounts["account_id"] == book.at_risk, "name"].item()
     texts: dict[str, str] = {}
     for path in written[:2]:
         with zipfile.ZipFile(path) as z:

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from pypdf import PdfReader
-from test_deck import ACCOUNT, QUARTER
+from test_deck import QUARTER
 
 from kam_helpers.pdf_report import build_pdf
 from kam_helpers.report import QbrReport
 
 
 @pytest.fixture(scope="module")
-def pdf(book) -> bytes:
-    return build_pdf(QbrReport.load(ACCOUNT, QUARTER, book.workspace))
+def report(book) -> QbrReport:
+    return QbrReport.load(book.at_risk, QUARTER, book.workspace)
 
 
-def test_is_a_pdf_with_pages_text_and_images(pdf: bytes) -> None:
+@pytest.fixture(scope="module")
+def pdf(report: QbrReport) -> bytes:
+    return build_pdf(report)
+
+
+def test_is_a_pdf_with_pages_text_and_images(pdf: bytes, report: QbrReport, book) -> None:
     assert pdf.startswith(b"%PDF")
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) >= 4
     text = "\n".join(p.extract_text() for p in reader.pages)
-    for needle in ("Brennvik Automotive", "Executive summary", "Scorecard", "Action items", "Berlin → Gothenburg"):
+    planted = json.loads((book.exports / "planted.json").read_text())["late_clusters"]
+    lanes = {c["lane"] for c in planted if c["account_id"] == book.at_risk and c["quarter"] == QUARTER}
+    for needle in (report.data.account["name"], "Executive summary", "Scorecard", "Action items"):
         assert needle in text
+    assert any(lane in text for lane in lanes), "the lane behind the late deliveries is named"
     assert sum(len(p.images) for p in reader.pages) >= 6  # the charts
 
 
@@ -33,6 +42,7 @@ def test_fonts_are_embedded(pdf: bytes) -> None:
     assert fonts and all("/FontFile2" in f["/DescendantFonts"][0].get_object()["/FontDescriptor"] for f in fonts)
 
 
-def test_metadata_names_only_this_client(pdf: bytes) -> None:
+def test_metadata_names_only_this_client(pdf: bytes, report: QbrReport) -> None:
     meta = PdfReader(io.BytesIO(pdf)).metadata
-    assert meta.author == "Sophie Laurent" and "Brennvik Automotive" in meta.title and ACCOUNT in meta.subject
+    account = report.data.account
+    assert meta.author == account["owner"] and account["name"] in meta.title and account["account_id"] in meta.subject

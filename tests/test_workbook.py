@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import openpyxl
 import pytest
-from test_deck import ACCOUNT, FORMULA_LANE, QUARTER, adversarial
+from test_deck import FORMULA_LANE, QUARTER, adversarial
 
 from kam_helpers import metrics
 from kam_helpers.report import QbrReport
@@ -19,7 +19,7 @@ HEADERS = [h for _, h, _ in SHIPMENT_COLUMNS]
 
 @pytest.fixture(scope="module")
 def report(book) -> QbrReport:
-    return QbrReport.load(ACCOUNT, QUARTER, book.workspace)
+    return QbrReport.load(book.at_risk, QUARTER, book.workspace)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_summary_numbers_are_numbers(wb: openpyxl.Workbook, report: QbrReport) -
     revenue, otd = rows["Revenue"], rows["On-time delivery"]
     assert revenue[1].value == pytest.approx(report.scorecard.value("revenue")) and "€" in revenue[1].number_format
     assert otd[1].value == pytest.approx(report.scorecard.value("otd_pct") / 100) and otd[1].number_format == "0.0%"
-    assert rows["Account"][1].value == "Brennvik Automotive"
+    assert rows["Account"][1].value == report.data.account["name"]
 
 
 def test_formula_looking_text_stays_text(report: QbrReport) -> None:
@@ -73,7 +73,7 @@ def test_formula_looking_text_stays_text(report: QbrReport) -> None:
     hits = [c for c in lanes if c.value == FORMULA_LANE]
     assert hits and all(c.data_type == "s" for c in hits)
     name = wb["Summary"]["B3"]
-    assert name.value == "@Brennvik Automotive" and name.data_type == "s"
+    assert name.value == "@" + report.data.account["name"] and name.data_type == "s"
     assert all(c.quotePrefix for c in hits) and name.quotePrefix  # stays text when someone edits the cell
     formulas = [c.coordinate for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"]
     assert formulas == []  # not even the Summary's own totals: they are values
@@ -85,6 +85,7 @@ def test_absent_tables_get_a_no_data_sheet(report: QbrReport) -> None:
     assert wb["Invoices"]["A1"].value == NO_DATA and wb["Open cases"]["A1"].value == NO_DATA
 
 
-def test_properties_name_only_this_client(wb: openpyxl.Workbook) -> None:
+def test_properties_name_only_this_client(wb: openpyxl.Workbook, report: QbrReport) -> None:
     p = wb.properties
-    assert p.creator == "Sophie Laurent" and "Brennvik Automotive" in p.title and ACCOUNT in p.subject
+    account = report.data.account
+    assert p.creator == account["owner"] and account["name"] in p.title and account["account_id"] in p.subject
