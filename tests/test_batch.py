@@ -135,13 +135,13 @@ def test_what_the_client_receives_never_shows_our_cost_or_margin(batch: BatchRes
     assert entry["kpis"]["gross_margin_pct"] is not None
 
 
-def test_healthy_and_at_risk_summaries_differ_in_substance(batch: BatchResult) -> None:
+def test_healthy_and_at_risk_summaries_differ_in_substance(batch: BatchResult, book: Book) -> None:
     def summary(account_id: str) -> str:
         nb = nbformat.read(batch.manifest.parent / account_id / "qbr.ipynb", as_version=4)
         cell = next(c for c in nb.cells if c.source.startswith('qbr.section("executive_summary")'))
         return cell.outputs[0]["data"]["text/markdown"]
 
-    healthy, at_risk = summary("ACC-001"), summary("ACC-002")
+    healthy, at_risk = summary(book.healthy), summary(book.at_risk)
     words = lambda s: set(re.findall(r"[a-z]+", s.lower()))  # noqa: E731
     shared = words(healthy) & words(at_risk)
     assert len(shared) / len(words(healthy) | words(at_risk)) < 0.6, "the two summaries read alike"
