@@ -67,6 +67,7 @@ class AccountResult:
     error: str | None = None
     failed_cell: dict | None = None
     kpis: dict = field(default_factory=dict)
+    action_items: list[dict] | None = None  # the QBR's action items: the next quarter's QBR follows them up
     name: str | None = None
     fingerprint: str = ""
     skipped: bool = False  # True when the report was current and not rendered again
@@ -102,25 +103,33 @@ def headline(job: Job) -> dict:
     """The account's headline KPIs for the manifest and the KAM's index, computed in the worker from the store
     (never read from the client's notebook, which carries only what the client may see):
     name, owner, as_of, kpis (revenue, shipments, otd_pct, gross_margin_pct, invoice_accuracy_pct,
-    cases_opened, currency, assessment, health_score, health_band)."""
-    from . import health, metrics, narrative
+    cases_opened, currency, assessment, health_score, health_band, coverage), action_items (what the client's
+    QBR agreed: text, owner, due, reason_kpi; the next quarter's QBR reads them back)."""
+    from . import commitments, health, metrics, narrative
     from .store import Workspace
 
     with Workspace.open(job.workspace) as ws:
         data = ws.account_data(job.account_id, job.quarter)
     sc = metrics.scorecard(data, job.quarter)
-    kpis = {**sc.headline(), "currency": data.account.get("currency"), "assessment": narrative.assess(sc).overall}
     try:
         score = health.health_score(data, job.quarter, with_history=False)
-        kpis.update(health_score=round(score.score, 1), health_band=score.band)
-    except KamError:  # no measure has data this quarter
-        kpis.update(health_score=None, health_band=None)
+    except KamError:  # no measure has data this quarter: the verdict follows the concerns alone
+        score = None
+    verdict = narrative.assess(sc, score)
+    kpis = {**sc.headline(), "currency": data.account.get("currency"), "assessment": verdict.overall}
+    kpis.update(
+        health_score=None if score is None else round(score.score, 1),
+        health_band=None if score is None else score.band,
+        coverage=narrative.coverage_note(sc.coverage) or None,
+    )
+    actions = narrative.action_items(sc.for_client(), verdict)
     as_of = data.as_of
     return {
         "name": data.name,
         "owner": data.account.get("owner"),
         "kpis": kpis,
         "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None,
+        "action_items": [commitments.item_record(item) for item in actions],
     }
 
 
@@ -157,7 +166,12 @@ def render_account(job: Job) -> AccountResult:
     pack.mkdir(parents=True)
     partial = work / NOTEBOOK
     office = [f for f in job.formats if f != "html"]
-    parameters = {"account_id": job.account_id, "quarter": job.quarter, "workspace": job.workspace}
+    parameters = {
+        "account_id": job.account_id,
+        "quarter": job.quarter,
+        "workspace": job.workspace,
+        "reports_dir": str(Path(job.out_dir).parent),  # where the previous quarter's QBR stored its action items
+    }
     if office:
         parameters.update(pack_dir=str(pack), pack_formats=",".join(office), pack_template=job.template)
     try:
@@ -195,6 +209,7 @@ def render_account(job: Job) -> AccountResult:
             time.perf_counter() - start,
             outputs=[f"{job.account_id}/{f}" for f in written],
             kpis=kpis,
+            action_items=published["action_items"],
             name=name,
             fingerprint=job.fingerprint,
         )

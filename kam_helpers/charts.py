@@ -180,7 +180,8 @@ def _empty(frame: pd.DataFrame | None, *columns: str) -> bool:
 
 def volume_revenue_trend(sc: Scorecard) -> AnyChart | None:
     """sc.monthly (month, shipments, revenue) → monthly shipments as bars and revenue as a line on a second
-    axis; months of the reviewed quarter in the brand colour. Empty frame → None."""
+    axis; months of the reviewed quarter in the brand colour; months without data (NaN) left out, and no revenue
+    line when the data records no revenue. Empty frame → None."""
     if _empty(sc.monthly, "month", "shipments"):
         return None
     cur = _currency(sc)
@@ -209,7 +210,11 @@ def volume_revenue_trend(sc: Scorecard) -> AnyChart | None:
         )
     )
     layers: list[alt.Chart] = [bars]
-    if not _empty(data, "revenue"):
+    if _empty(data, "revenue"):  # no revenue in the data: no line at all (never a flat 0)
+        data = data.drop(columns=[c for c in ("revenue",) if c in data.columns])
+        bars = bars.properties(data=data)
+        layers = [bars]
+    else:
         line = (
             alt.Chart(data)
             .mark_line(point=alt.OverlayMarkDef(size=50, filled=True, color=BRAND), color=BRAND)
@@ -227,9 +232,8 @@ def volume_revenue_trend(sc: Scorecard) -> AnyChart | None:
             )
         )
         layers.append(line)
-    chart = alt.layer(*layers).properties(
-        width=WIDTH, height=HEIGHT, title=_title("Monthly shipments (bars) and revenue (line)", sc)
-    )
+    title = "Monthly shipments (bars) and revenue (line)" if len(layers) > 1 else "Monthly shipments"
+    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(title, sc))
     return chart.resolve_scale(y="independent") if len(layers) > 1 else chart
 
 

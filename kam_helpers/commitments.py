@@ -1,8 +1,12 @@
 """Commitments across QBRs: the action items agreed at the previous quarter's QBR, carried into this one with
 their status and the evidence for it.
 
-``carry_over(data, quarter)`` rebuilds the previous QBR's action items (narrative.action_items on the previous
-quarter's scorecard, as that QBR produced them) and judges each against this quarter's scorecard:
+History comes only from history: the items are those the previous QBR stored (``kam qbr`` writes each account's
+action items into ``reports/<quarter>/manifest.json``; :func:`stored_items` reads them back). Without a stored
+previous QBR there is nothing to carry over, and the report says it is the first on record; nothing is
+re-derived from the previous quarter's data.
+
+``carry_over(data, quarter, items=...)`` judges each stored item against this quarter's scorecard:
 
 * ``done`` when the KPI behind the item (its ``reason_kpi``) now meets its target (RAG green), or — for a KPI
   without a target — is better than at the previous quarter; for unbilled shipments, when none of the
@@ -17,11 +21,15 @@ quarter's scorecard, as that QBR produced them) and judges each against this qua
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from . import metrics, narrative
 from .account_data import AccountData
+from .errors import KamError
 from .formatting import fmt_quarter, fmt_value
 from .quarters import Quarter
 from .scorecard import Kpi, Scorecard
@@ -98,21 +106,65 @@ def status(met: bool | None, due: dt.date, quarter: Quarter) -> Status:
     return "overdue" if due < quarter.end else "open"
 
 
+MANIFEST = "manifest.json"
+
+
+def item_record(item: narrative.ActionItem) -> dict[str, str]:
+    """ActionItem → the plain record a manifest stores: text, owner, due (ISO date), reason_kpi."""
+    return {"text": item.text, "owner": item.owner, "due": item.due.isoformat(), "reason_kpi": item.reason_kpi}
+
+
+def stored_items(reports_dir: str | Path, account_id: str, quarter: Quarter | str) -> list[narrative.ActionItem] | None:
+    """The reports folder (one folder per quarter), account, quarter → the action items the account's QBR of
+    ``quarter`` stored in ``<reports_dir>/<quarter>/manifest.json``; None when no QBR of that quarter is on record
+    (no manifest, the account absent or failed, or a manifest written before action items were stored).
+    KamError naming the file when a stored item is malformed."""
+    path = Path(reports_dir) / str(Quarter.parse(quarter)) / MANIFEST
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entry = next((a for a in doc.get("accounts", []) if a.get("account_id") == account_id), None)
+    if entry is None or entry.get("status") != "ok" or entry.get("action_items") is None:
+        return None
+    items = []
+    for i, raw in enumerate(entry["action_items"]):
+        try:
+            items.append(
+                narrative.ActionItem(
+                    text=str(raw["text"]),
+                    owner=str(raw["owner"]),
+                    due=dt.date.fromisoformat(str(raw["due"])),
+                    reason_kpi=str(raw.get("reason_kpi", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KamError(
+                f"{path}: accounts[{account_id}].action_items[{i}]: expected text, owner, due (YYYY-MM-DD) ({exc})"
+            ) from exc
+    return items
+
+
 def carry_over(
-    data: AccountData, quarter: Quarter | str, *, now: Scorecard | None = None, before: Scorecard | None = None
-) -> list[CarriedItem]:
-    """AccountData, quarter under review → the previous quarter's QBR action items with status and evidence
-    (empty when the previous quarter had no scorecard to act on, e.g. no shipments at all). ``now`` and
-    ``before`` are the two quarters' scorecards when the caller has them already (e.g. a client's view)."""
+    data: AccountData,
+    quarter: Quarter | str,
+    *,
+    items: Sequence[narrative.ActionItem] | None,
+    now: Scorecard | None = None,
+    before: Scorecard | None = None,
+) -> list[CarriedItem] | None:
+    """AccountData, quarter under review, the action items the previous QBR stored (:func:`stored_items`; None
+    when there was no previous QBR) → those items with status and evidence; None when there is no previous QBR
+    on record. ``now`` and ``before`` are the two quarters' scorecards when the caller has them already."""
+    if items is None:
+        return None
     q = Quarter.parse(quarter)
     before = before if before is not None else metrics.scorecard(data, q.prior)
     now = now if now is not None else metrics.scorecard(data, q)
-    if before.value("shipments") in (None, 0):
-        return []
-    items = []
-    for item in narrative.action_items(before):
+    carried = []
+    for item in items:
         met, evidence = judge(item.reason_kpi, now, before, data)
-        items.append(
+        carried.append(
             CarriedItem(
                 text=item.text,
                 owner=item.owner,
@@ -123,4 +175,4 @@ def carry_over(
                 evidence=evidence,
             )
         )
-    return items
+    return carried

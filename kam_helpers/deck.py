@@ -32,7 +32,6 @@ from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from . import commitments
 from .errors import ConfigError
 from .formatting import fmt_date, fmt_quarter
 from .paths import TEMPLATES_DIR
@@ -196,17 +195,12 @@ def notes_text(markdown: str) -> str:
 
 def previous_actions(report: QbrReport) -> tuple[Quarter, list[tuple[Any, str]] | None]:
     """QbrReport → (prior quarter, [(action item agreed at the prior QBR, 'done' | 'open' | 'overdue')]), None
-    for the list when the workspace holds no data for the prior quarter. The items and their status come from
+    for the list when no earlier QBR is on record. The items are those the prior QBR stored, judged by
     :func:`kam_helpers.commitments.carry_over` (via the report's insights), with the evidence on each item."""
     prior = report.scorecard.quarter.prior
-    psc = report.prior_scorecard
-    if not (psc.value("shipments") or psc.value("cases_opened") or psc.value("invoice_accuracy_pct") is not None):
+    carried = report.insights.carried if report.insights is not None else None
+    if carried is None:
         return prior, None
-    carried = (
-        report.insights.carried
-        if report.insights is not None
-        else commitments.carry_over(report.data, report.scorecard.quarter, now=report.scorecard, before=psc)
-    )
     return prior, [(item, item.status) for item in carried]
 
 
@@ -615,8 +609,7 @@ def _last_qbr(deck: _Deck) -> None:
     title = SLIDE_TITLES[0]
     if not items:
         text = (
-            f"The workspace holds no data for {fmt_quarter(prior)}: there are no action items from the last "
-            "QBR to follow up."
+            "No earlier QBR on record: this is the first QBR, so there are no agreed action items to follow up."
             if items is None
             else f"The {fmt_quarter(prior)} QBR produced no action items."
         )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from . import metrics, paths
+from . import metrics, narrative, paths
 from .account_data import AccountData
 from .errors import ConfigError, NoDataError
 from .quarters import Quarter
@@ -101,7 +101,9 @@ class Driver:
 class HealthScore:
     """An account's health for a quarter. ``components`` has one row per measure (COMPONENT_COLUMNS; value NaN
     where the measure had no data), ``drivers`` worst first, ``redistributed`` one note per measure without data,
-    ``history`` quarter/score/band/change per quarter up to this one."""
+    ``history`` quarter/score/band/change per quarter up to this one. ``band`` is the verdict's colour
+    (narrative.judge: the score's band, capped by red measures and a strong revenue fall), so the health band,
+    the narrative's tone, the index and the explorer badge never disagree."""
 
     account_id: str
     quarter: Quarter
@@ -112,6 +114,8 @@ class HealthScore:
     redistributed: list[str]
     history: pd.DataFrame
     trend: Trend | None  # vs the previous quarter's score; None without one
+    verdict: narrative.Assessment | None = None  # the one verdict (narrative.judge): band is its colour
+    score_band: Band | None = None  # the band of the score alone, before the verdict's caps
 
     def by_component(self) -> pd.DataFrame:
         """components → component, effective_weight, score (weighted mean of its measures), points_lost."""
@@ -349,38 +353,32 @@ class _Scorer:
         self.prep = metrics._prepare(data)  # the scorecard's one-pass preparation, shared by every quarter
         self.pipeline = _pipeline_weighted(data)
 
-        self._values: dict[Quarter, dict] = {}
+        self._values: dict[object, dict] = {}
 
-    def values(self, quarter: Quarter) -> dict:
-        """Every KPI value of a quarter (metrics._values), computed once per quarter."""
-        if quarter not in self._values:
-            self._values[quarter] = metrics._values(self.prep, quarter, 14)
-        return self._values[quarter]
+    def values(self, span: metrics.Span | None) -> dict:
+        """Every KPI value of a span (metrics._values), computed once per span."""
+        if span not in self._values:
+            self._values[span] = metrics._values(self.prep, span, 14)
+        return self._values[span]
 
     def kpis(self, quarter: Quarter) -> dict[str, Kpi]:
-        """The quarter's KPIs as metrics._kpis builds them, from cached per-quarter values."""
-        now, prior, last_year = (self.values(x) for x in (quarter, quarter.prior, quarter.last_year))
-        out = {}
-        for key, (name, unit, higher_is_better) in metrics.KPI_SPECS.items():
-            target, tolerance = metrics._lookup(self.prep.targets, key, quarter)
-            out[key] = Kpi(
-                key=key,
-                label=name,
-                unit=unit,
-                value=now[key],
-                prior=prior[key],
-                last_year=last_year[key],
-                target=target,
-                tolerance=tolerance,
-                higher_is_better=higher_is_better,
-                rag=metrics.rag(now[key], target, tolerance, higher_is_better),
-            )
-        return out
+        """The quarter's KPIs as metrics.scorecard builds them (same coverage, comparisons and targets), from
+        cached per-span values."""
+        spans = metrics.comparison_spans(metrics.quarter_coverage(self.prep, quarter), quarter)
+        now, prior, last_year = (self.values(span) for span in spans)
+        return metrics.build_kpis(now, prior, last_year, self.prep.targets, quarter)
 
     def score(self, quarter: Quarter) -> tuple[pd.DataFrame, float]:
         kpis = self.kpis(quarter)
         values = measure_values(kpis, self.pipeline, _annual_revenue(self.prep.active, quarter))
         return blend(values, kpis, self.config)
+
+    def verdict(self, quarter: Quarter, score: float) -> narrative.Assessment:
+        """The quarter's verdict from its score and the same KPIs the scorecard shows (narrative.judge)."""
+        available = {t: self.data.has(t) for t in metrics.AVAILABLE_TABLES}
+        return narrative.judge(
+            self.kpis(quarter), available, self.data.account, quarter, score, (self.config.green, self.config.amber)
+        )
 
 
 def quarter_score(data: AccountData, quarter: Quarter | str, config: HealthConfig) -> tuple[pd.DataFrame, float]:
@@ -412,13 +410,13 @@ def history(
 
 
 def _history(scorer: _Scorer, quarter: Quarter, max_quarters: int = 8) -> pd.DataFrame:
-    config, rows = scorer.config, []
+    rows = []
     for q in _quarters_with_shipments(scorer.data, quarter)[-max_quarters:]:
         try:
             _, score = scorer.score(q)
         except NoDataError:
             continue
-        rows.append(dict(quarter=str(q), score=score, band=band(score, config)))
+        rows.append(dict(quarter=str(q), score=score, band=scorer.verdict(q, score).band))
     frame = pd.DataFrame(rows, columns=["quarter", "score", "band"])
     frame["change"] = frame["score"].diff()
     return frame.astype(HISTORY_COLUMNS)
@@ -447,10 +445,11 @@ def health_score(
     cfg = config if isinstance(config, HealthConfig) else load_config(config)
     scorer = _Scorer(data, cfg)
     components, score = scorer.score(q)
+    verdict = scorer.verdict(q, score)
     hist = (
         _history(scorer, q)
         if with_history
-        else pd.DataFrame([dict(quarter=str(q), score=score, band=band(score, cfg), change=float("nan"))]).astype(
+        else pd.DataFrame([dict(quarter=str(q), score=score, band=verdict.band, change=float("nan"))]).astype(
             HISTORY_COLUMNS
         )
     )
@@ -458,12 +457,14 @@ def health_score(
         account_id=data.account_id,
         quarter=q,
         score=score,
-        band=band(score, cfg),
+        band=verdict.band,
         components=components,
         drivers=drivers(components, cfg.top_drivers),
         redistributed=redistribution_notes(components, data),
         history=hist,
         trend=trend(hist, cfg),
+        verdict=verdict,
+        score_band=band(score, cfg),
     )
 
 

@@ -8,11 +8,13 @@ then says there is no data for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
-from . import audit, commitments, forecast, health, renewal, whitespace
+from . import audit, commitments, forecast, health, metrics, paths, renewal, whitespace
 from .account_data import AccountData
 from .errors import KamError
+from .formatting import is_number
 from .quarters import Quarter
 from .scorecard import Scorecard
 
@@ -21,19 +23,30 @@ from .scorecard import Scorecard
 class Insights:
     """What the analyses found for one account and quarter (None = not computable from this workspace)."""
 
-    carried: list[commitments.CarriedItem] = field(default_factory=list)
+    carried: list[commitments.CarriedItem] | None = None  # None: no earlier QBR on record
     forecast: forecast.Forecast | None = None
     audit: audit.Audit | None = None
     whitespace: whitespace.Whitespace | None = None
     renewal: renewal.Renewal | None = None
     health: health.HealthScore | None = None  # internal readers only
+    has_revenue: bool = True  # False when no shipment records a revenue: no revenue forecast
+
+    def _forecast_figures(self, metric: str) -> dict:
+        """One forecast metric → quarter, point, lower, upper, mape, mase, origins, method, has_range."""
+        fc = self.forecast
+        assert fc is not None
+        row = {**fc.next_quarter(metric), **fc.accuracy(metric), "method": fc.method[metric]}
+        row["has_range"] = is_number(row.get("lower")) and is_number(row.get("upper"))
+        return row
 
     def figures(self, currency: str | None) -> dict:
-        """Template-ready figures (numbers stay numbers; templates format them)."""
+        """Template-ready figures (numbers stay numbers; templates format them). ``carried`` is None when no
+        earlier QBR is on record; a forecast metric without data (no revenue recorded) is None, and its
+        ``has_range`` is False when the interval cannot be computed yet (too few quarters)."""
         out: dict = {"carried": self.carried}
         if self.forecast is not None and not self.forecast.frame.empty:
             out["forecast"] = {
-                m: {**self.forecast.next_quarter(m), **self.forecast.accuracy(m), "method": self.forecast.method[m]}
+                m: self._forecast_figures(m) if m != "revenue" or self.has_revenue else None
                 for m in ("shipments", "revenue")
             }
             out["forecast_level_pct"] = self.forecast.level * 100
@@ -58,6 +71,11 @@ class Insights:
         return out
 
 
+def health_or_none(data: AccountData, quarter: Quarter, *, with_history: bool = True) -> health.HealthScore | None:
+    """AccountData, quarter → its HealthScore, None when no health measure has data."""
+    return _try(health.health_score, data, quarter, with_history=with_history)
+
+
 def _try(fn, *args, **kwargs):
     """Run one analysis; its KamError (no data for it) becomes None rather than failing the whole report."""
     try:
@@ -74,17 +92,25 @@ def gather(
     now: Scorecard,
     before: Scorecard,
     internal: bool = False,
+    health: health.HealthScore | None = None,
+    reports: Path | str = "",
 ) -> Insights:
     """AccountData, quarter, an open Workspace (for the anonymous peer comparison), this and the previous
-    quarter's scorecards as the reader sees them → Insights."""
+    quarter's scorecards as the reader sees them (, the health score when computed, the reports folder holding
+    the previous QBR's manifest: '' = the project's) → Insights. The health score is kept for internal
+    readers only."""
     has_shipments = data.shipments is not None and not data.shipments.empty
+    stored = commitments.stored_items(reports or paths.reports_dir(), data.account_id, Quarter.parse(quarter).prior)
+    if internal and health is None:
+        health = health_or_none(data, quarter)
     return Insights(
-        carried=_try(commitments.carry_over, data, quarter, now=now, before=before) or [],
+        carried=commitments.carry_over(data, quarter, items=stored, now=now, before=before),
         forecast=_try(forecast.forecast, data, quarter) if has_shipments else None,
         audit=_try(audit.invoice_audit, data, quarter)
         if data.has("invoice_lines") and data.has("rate_cards")
         else None,
         whitespace=_try(whitespace.whitespace, workspace, data.account_id, quarter) if has_shipments else None,
         renewal=_try(renewal.renewal, data, quarter),
-        health=_try(health.health_score, data, quarter) if internal else None,
+        health=health if internal else None,
+        has_revenue=metrics.recorded(data.shipments, "revenue"),
     )

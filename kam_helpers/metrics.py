@@ -10,26 +10,41 @@ Small pure functions build the scorecard; each takes frames (and a period) and r
 * invoices (+ lines) → :func:`invoice_accuracy_pct`, :func:`unbilled_shipments`, :func:`days_to_pay`, ...;
 * :func:`target_for` and :func:`rag` judge a value; :func:`scorecard` puts everything together.
 
-Conventions: percentages are 0–100. A KPI is None when its table is absent (``None`` in :class:`AccountData`)
-or when it has no denominator; a count is 0 when the table exists but has no rows for the period.
+Conventions: percentages are 0–100. A KPI is None ("no data") when its table is absent (``None`` in
+:class:`AccountData`), when no row records its inputs (revenue when no shipment has a revenue), when it has no
+denominator, or when the period lies outside the data (before the account's first record or after the as-of
+date); a count is 0 only when the data covers the period and has no rows for it.
 A period is a :class:`Quarter`, a quarter string like ``'2026Q3'``, or a :class:`Span`; a timestamp belongs to a
 period when its calendar day does. Dates are compared as calendar days: times of day are ignored.
+
+Which date puts a row in a period (docs/PERIODS.md): volume, revenue, cost and mix by the ship date
+(pickup_actual, else pickup_planned; delivery_actual, else delivery_promised only when no pickup date is
+recorded); service (OTD, OTIF, damage) by delivery_promised: the shipments due in the
+period; pickups (OTP) by pickup_planned; billing by invoice issue date (days to pay: paid date); cases by opened
+or closed date. A quarter the data covers only in part (as-of date before its end) is compared with the same days
+of the earlier quarters (:func:`coverage`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from . import paths
 from .account_data import AccountData
 from .columns import dates as _dates
 from .columns import numbers as _numbers
+from .errors import ConfigError
 from .quarters import Quarter
 from .rating import expected_charges
-from .scorecard import Kpi, Rag, Scorecard, Unit
+from .scorecard import Coverage, Kpi, Rag, Scorecard, TargetSource, Unit
 
 DAMAGE_CATEGORIES = ("damage", "loss")
 INACCURATE_INVOICE = ("disputed", "credited")
@@ -76,7 +91,7 @@ QUARTERLY_COLUMNS = {
 }
 MONTHLY_COLUMNS = {
     "month": "datetime64[ns]",
-    "shipments": "int64",
+    "shipments": "float64",  # NaN in months the data does not reach
     "revenue": "float64",
     "cost": "float64",
     "otd_pct": "float64",
@@ -218,12 +233,18 @@ def not_cancelled(shipments: pd.DataFrame) -> pd.DataFrame:
 
 
 def ship_date(shipments: pd.DataFrame) -> pd.Series:
-    """shipments → the moment that places each in a period: the first of pickup_actual, pickup_planned,
-    delivery_actual, delivery_promised that is known (NaT when none is)."""
+    """shipments → the moment that places each in a volume period: pickup_actual, else pickup_planned; a shipment
+    with no pickup date at all (exports that record only deliveries) takes delivery_actual, else
+    delivery_promised (NaT when none is known: such a shipment counts in no period's volume)."""
     moment = _dates(shipments, "pickup_actual")
     for column in ("pickup_planned", "delivery_actual", "delivery_promised"):
         moment = moment.fillna(_dates(shipments, column))
     return moment
+
+
+def due_date(shipments: pd.DataFrame) -> pd.Series:
+    """shipments → the moment that places each in a service period: delivery_promised (NaT without a promise)."""
+    return _dates(shipments, "delivery_promised")
 
 
 def lanes(shipments: pd.DataFrame) -> pd.Series:
@@ -243,7 +264,7 @@ def shipments_in(shipments: pd.DataFrame, period: Period) -> pd.DataFrame:
 
 
 def revenue(shipments: pd.DataFrame) -> float:
-    """A period's shipments → total revenue (0.0 for none)."""
+    """A period's shipments → total revenue (0.0 for none; missing revenues add nothing)."""
     return float(_numbers(shipments, "revenue").sum())
 
 
@@ -253,8 +274,8 @@ def cost(shipments: pd.DataFrame) -> float:
 
 
 def gross_margin_pct(shipments: pd.DataFrame) -> float | None:
-    """A period's shipments → (revenue − cost) / revenue · 100; None without shipments or revenue."""
-    if shipments.empty:
+    """A period's shipments → (revenue − cost) / revenue · 100; None without shipments, revenue or any cost."""
+    if shipments.empty or not _numbers(shipments, "cost").notna().any():
         return None
     return _ratio_pct(revenue(shipments) - cost(shipments), revenue(shipments))
 
@@ -264,6 +285,12 @@ def _total(values: pd.Series) -> float | None:
     if len(values) and values.isna().all():
         return None
     return float(values.sum())
+
+
+def recorded(shipments: pd.DataFrame | None, column: str) -> bool:
+    """shipments, a measure column → True when at least one shipment records it (revenue, cost, weight_kg, ...).
+    A measure no shipment records is absent from the data: "no data", never 0."""
+    return shipments is not None and column in shipments.columns and bool(shipments[column].notna().any())
 
 
 def weight_kg(shipments: pd.DataFrame) -> float | None:
@@ -283,31 +310,32 @@ def delivery_events(shipments: pd.DataFrame, as_of: pd.Timestamp | None = None) 
     """shipments, as-of moment → one row per shipment that OTD measures, with columns
     shipment_id, lane, carrier, date, delivered, on_time, otif.
 
-    Measured: not cancelled and either delivered with a promise (``date`` = delivery_actual), or not delivered
-    and promised for a day before the as-of day (``date`` = delivery_promised; late). Without ``as_of`` every
-    undelivered promise counts as past. A shipment promised for a quarter's last day and undelivered at the end
-    of that day is late in that quarter, so the per-quarter as-of min(quarter end, as_of) needs no extra filter:
-    a promise inside the quarter is always before its end. ``on_time`` compares calendar days only;
-    ``otif`` is on time and neither short nor damaged; NaN (not measured) where neither flag is recorded.
+    ``date`` is the promised delivery day: service belongs to the period a shipment was *due* in.
+    Measured: not cancelled, with a promise, and either delivered, or not delivered while the promise lies before
+    the as-of day (then late). Without ``as_of`` undelivered shipments are not measured at all: no one knows
+    whether they are late. ``on_time`` compares calendar days only; ``otif`` is on time and neither short nor
+    damaged; NaN (not measured) where neither flag is recorded.
     """
     ships = not_cancelled(shipments)
     actual, promised = _dates(ships, "delivery_actual"), _dates(ships, "delivery_promised")
     delivered = actual.notna()
     overdue = ~delivered & promised.notna()
-    if as_of is not None:
+    if as_of is None or pd.isna(as_of):
+        overdue &= False
+    else:
         overdue &= promised.dt.normalize() < pd.Timestamp(as_of).normalize()
     on_time = delivered & (actual.dt.normalize() <= promised.dt.normalize())
     in_full = ~_flags(ships, "short") & ~_flags(ships, "damaged")
-    recorded = _recorded(ships, "short") | _recorded(ships, "damaged")
+    recorded_flags = _recorded(ships, "short") | _recorded(ships, "damaged")
     events = pd.DataFrame(
         {
             "shipment_id": ships["shipment_id"],
             "lane": lanes(ships),
             "carrier": _labels(ships, "carrier"),
-            "date": actual.where(delivered, promised),
+            "date": promised,
             "delivered": delivered,
             "on_time": on_time,
-            "otif": (on_time & in_full).where(recorded),
+            "otif": (on_time & in_full).where(recorded_flags),
         }
     )
     return events[(delivered & promised.notna()) | overdue]
@@ -315,7 +343,8 @@ def delivery_events(shipments: pd.DataFrame, as_of: pd.Timestamp | None = None) 
 
 def pickup_events(shipments: pd.DataFrame) -> pd.DataFrame:
     """shipments → one row per not-cancelled shipment with pickup_actual and pickup_planned:
-    shipment_id, date (= pickup_actual), on_time (picked up on or before the planned day)."""
+    shipment_id, date (= pickup_actual, which is also its ship date), on_time (picked up on or before the
+    planned day)."""
     ships = not_cancelled(shipments)
     actual, planned = _dates(ships, "pickup_actual"), _dates(ships, "pickup_planned")
     events = pd.DataFrame(
@@ -329,7 +358,7 @@ def pickup_events(shipments: pd.DataFrame) -> pd.DataFrame:
 
 
 def otd_pct(deliveries: pd.DataFrame, period: Period) -> float | None:
-    """delivery_events, period → % of the period's measured deliveries on time; None when none measured."""
+    """delivery_events, period → % on time of the measured shipments due in the period; None when none."""
     return _pct(in_period(deliveries, "date", period)["on_time"])
 
 
@@ -354,12 +383,21 @@ def damage_case_shipments(cases: pd.DataFrame) -> pd.Series:
     return _ids(cases[_isin(_words(cases, "category"), DAMAGE_CATEGORIES)], "shipment_id")
 
 
+def delivered_due_in(shipments: pd.DataFrame, period: Period) -> pd.DataFrame:
+    """shipments, period → not-cancelled delivered shipments due in the period (delivery_promised in it; a
+    shipment without a promise by its delivery_actual)."""
+    ships = not_cancelled(shipments)
+    delivered = ships[_dates(ships, "delivery_actual").notna()]
+    due = _dates(delivered, "delivery_promised").fillna(_dates(delivered, "delivery_actual"))
+    return delivered[Span.of(period).holds(due)]
+
+
 def damage_ratio_pct(shipments: pd.DataFrame, cases: pd.DataFrame | None, period: Period) -> float | None:
-    """shipments, cases, period → % of the period's delivered shipments with a damage/loss case (opened at any
-    time). None without a cases table or without deliveries."""
+    """shipments, cases, period → % of the delivered shipments due in the period (:func:`delivered_due_in`) with
+    a damage/loss case (opened at any time). None without a cases table or without deliveries."""
     if cases is None:
         return None
-    delivered = delivered_in(shipments, period)
+    delivered = delivered_due_in(shipments, period)
     hit = _isin(delivered["shipment_id"], damage_case_shipments(cases))
     return _pct(hit)
 
@@ -577,6 +615,44 @@ def _lookup(
     return None, None
 
 
+STANDARD_TARGETS_FILE = paths.CONFIG_DIR / "standard_targets.yml"
+
+
+@lru_cache(maxsize=4)
+def standard_targets(path: str | None = None) -> dict[str, tuple[float, float | None]]:
+    """config/standard_targets.yml (or ``path``) → {metric: (target, tolerance)}: the targets a KPI is judged
+    against when the client has no contracted one. ConfigError naming the file and key at fault."""
+    source = Path(path) if path else STANDARD_TARGETS_FILE
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: not a readable standard-targets file ({exc})") from exc
+    out: dict[str, tuple[float, float | None]] = {}
+    for metric, spec in (raw.get("targets") or {}).items():
+        if metric not in KPI_SPECS:
+            raise ConfigError(f"{source}: targets.{metric}: expected a KPI key of {', '.join(KPI_SPECS)}")
+        try:
+            tolerance = spec.get("tolerance")
+            out[metric] = (float(spec["target"]), None if tolerance is None else float(tolerance))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: targets.{metric}: expected a mapping with a numeric target ({exc})") from exc
+    return out
+
+
+def target_with_source(
+    table: dict[tuple[str, str], tuple[float, float | None]], metric: str, quarter: Quarter | str
+) -> tuple[float | None, float | None, TargetSource | None]:
+    """target_table, metric, quarter → (target, tolerance, 'contracted' | 'standard' | None): the client's own
+    target when it has one (:func:`_lookup`), else the standard one of config/standard_targets.yml."""
+    target, tolerance = _lookup(table, metric, quarter)
+    if target is not None:
+        return target, tolerance, "contracted"
+    standard = standard_targets().get(metric)
+    if standard is not None:
+        return standard[0], standard[1], "standard"
+    return None, None, None
+
+
 def target_for(targets: pd.DataFrame | None, metric: str, quarter: Quarter | str) -> tuple[float | None, float | None]:
     """targets, metric, quarter → (target, tolerance). A row for the quarter itself wins over a 'contract' row;
     rows without a target value are ignored. (None, None) when no row applies; tolerance None when empty."""
@@ -616,6 +692,9 @@ class _Prepared:
     targets: dict[tuple[str, str], tuple[float, float | None]]
     rated: bool
     invoiced: bool
+    first_day: pd.Timestamp | None = None  # the account's earliest shipment, invoice or case day
+    as_of: pd.Timestamp | None = None  # the data's as-of moment (None: unknown)
+    recorded: frozenset[str] = frozenset()  # shipment measures some shipment records (revenue, cost, ...)
 
 
 _KPI_COLUMNS = (
@@ -641,6 +720,17 @@ def _prepare(data: AccountData) -> _Prepared:
         pickups = pickup_events(active)
         if cases is not None:
             cases = cases.assign(repeat=repeat_flags(cases, ships))
+    firsts = [
+        _dates(frame, column).min()
+        for frame, column in (
+            (active, "ship_date"),
+            (active, "delivery_promised"),
+            (data.invoices, "issued"),
+            (data.cases, "opened"),
+        )
+        if frame is not None and column in frame.columns
+    ]
+    firsts = [day for day in firsts if pd.notna(day)]
     return _Prepared(
         active=active,
         deliveries=deliveries,
@@ -650,32 +740,95 @@ def _prepare(data: AccountData) -> _Prepared:
         targets=target_table(data.targets),
         rated=data.rate_cards is not None,
         invoiced=data.invoice_lines is not None,
+        first_day=min(firsts).normalize() if firsts else None,
+        as_of=None if data.as_of is None or pd.isna(data.as_of) else pd.Timestamp(data.as_of),
+        recorded=frozenset(c for c in MEASURE_COLUMNS if recorded(active, c)),
     )
 
 
-def _values(prep: _Prepared, quarter: Quarter, billing_lag_days: int) -> dict[str, float | None]:
-    """Prepared frames, quarter → every KPI value of the quarter, keyed as in KPI_SPECS (the same small
-    functions as above, fed with frames derived once)."""
-    span = Span.of(quarter)
-    cases = prep.cases
+MEASURE_COLUMNS = ("revenue", "cost", "weight_kg", "pallets")
+
+
+def coverage(quarter: Quarter | str, first_day: pd.Timestamp | None, as_of: pd.Timestamp | None) -> Coverage:
+    """quarter, the account's first day, the as-of moment → the days of the quarter the data covers.
+
+    The data covers a quarter from its start (or nothing, when the account's first record comes after it) to
+    its end or the as-of day, whichever is first: data to 30 Aug 2026 covers 1 Jul – 30 Aug of 2026Q3,
+    ``Coverage(months=2.0 (rounded from 1.97), partial=True)``. No as-of date: the whole quarter is assumed.
+    """
+    q = Quarter.parse(quarter)
+    start, stop = q.start, q.shift(1).start
+    data_to = None if as_of is None else pd.Timestamp(as_of).date()
+    if data_to is not None:
+        stop = max(start, min(stop, data_to + dt.timedelta(days=1)))
+    if first_day is not None and pd.Timestamp(first_day).date() >= q.shift(1).start:
+        stop = start
+    months = 0.0
+    for first in q.months():
+        last = (pd.Timestamp(first) + pd.offsets.MonthEnd(0)).date()
+        covered = (min(stop, last + dt.timedelta(days=1)) - first).days
+        months += max(0, covered) / ((last - first).days + 1)
+    partial = start < stop < q.shift(1).start
+    return Coverage(start=start, stop=stop, data_to=data_to, months=round(months, 2), partial=partial)
+
+
+def comparison_spans(cov: Coverage, quarter: Quarter | str) -> tuple[Span | None, Span | None, Span | None]:
+    """Coverage of a quarter → the spans compared: (this quarter, the prior quarter, the same quarter last year).
+    None where the data covers nothing. A partial quarter is compared with the same days of the earlier ones:
+    1 Jul – 30 Aug with 1 Apr – 30 May and 1 Jul – 30 Aug of the year before."""
+    q = Quarter.parse(quarter)
+    if cov.days <= 0:
+        return None, None, None
+    now = Span(pd.Timestamp(cov.start), pd.Timestamp(cov.stop))
+    if not cov.partial:
+        return now, Span.of(q.prior), Span.of(q.last_year)
+
+    def same_days(earlier: Quarter) -> Span:
+        begin = pd.Timestamp(earlier.start)
+        return Span(begin, min(begin + pd.Timedelta(days=cov.days), pd.Timestamp(earlier.shift(1).start)))
+
+    return now, same_days(q.prior), same_days(q.last_year)
+
+
+def _covered(prep: _Prepared, span: Span | None) -> Span | None:
+    """A span → itself when the data covers any of it (after the account's first record, before the as-of
+    day), else None: a period the data does not reach has no data, not zeros."""
+    if span is None:
+        return None
+    if prep.first_day is not None and span.stop <= prep.first_day:
+        return None
+    if prep.as_of is not None and span.start > prep.as_of.normalize():
+        return None
+    return span
+
+
+def _values(prep: _Prepared, period: Period | None, billing_lag_days: int) -> dict[str, float | None]:
+    """Prepared frames, period → every KPI value of the period, keyed as in KPI_SPECS (the same small
+    functions as above, fed with frames derived once). Every value is None when the data does not reach the
+    period (:func:`_covered`); a shipment measure no shipment records (revenue, cost, …) is None."""
     out: dict[str, float | None] = dict.fromkeys(KPI_SPECS)
+    span = _covered(prep, None if period is None else Span.of(period))
+    if span is None:
+        return out
+    cases = prep.cases
     if prep.active is not None:
         ships = in_period(prep.active, "ship_date", span)
-        billed = revenue(ships)
+        has = prep.recorded
+        billed = revenue(ships) if "revenue" in has else None
         out.update(
             revenue=billed,
-            cost=cost(ships),
-            gross_margin_pct=gross_margin_pct(ships),
+            cost=cost(ships) if "cost" in has else None,
+            gross_margin_pct=gross_margin_pct(ships) if {"revenue", "cost"} <= has else None,
             shipments=len(ships),
-            weight_kg=weight_kg(ships),
-            pallets=pallets(ships),
+            weight_kg=weight_kg(ships) if "weight_kg" in has else None,
+            pallets=pallets(ships) if "pallets" in has else None,
             otd_pct=otd_pct(prep.deliveries, span),
             otp_pct=otp_pct(prep.pickups, span),
             otif_pct=otif_pct(prep.deliveries, span),
             damage_ratio_pct=damage_ratio_pct(prep.active, cases, span),
             claims_cost_pct=claims_cost_pct(cases, billed, span),
         )
-        if prep.rated:
+        if prep.rated and "revenue" in has:
             out.update(billing_variance=billing_variance(ships), billing_variance_pct=billing_variance_pct(ships))
         if prep.invoiced:
             out["unbilled_shipments"] = count_unbilled(prep.active, span, billing_lag_days)
@@ -693,12 +846,23 @@ def _values(prep: _Prepared, quarter: Quarter, billing_lag_days: int) -> dict[st
     return out
 
 
-def _kpis(prep: _Prepared, quarter: Quarter, billing_lag_days: int) -> dict[str, Kpi]:
-    """Prepared frames, quarter → the ordered KPIs with prior quarter, last year, target and RAG."""
-    now, prior, last_year = (_values(prep, q, billing_lag_days) for q in (quarter, quarter.prior, quarter.last_year))
+def quarter_coverage(prep: _Prepared, quarter: Quarter | str) -> Coverage:
+    """Prepared frames, quarter → the quarter's :class:`Coverage` by the account's data."""
+    return coverage(quarter, prep.first_day, prep.as_of)
+
+
+def build_kpis(
+    now: dict[str, float | None],
+    prior: dict[str, float | None],
+    last_year: dict[str, float | None],
+    targets: dict[tuple[str, str], tuple[float, float | None]],
+    quarter: Quarter,
+) -> dict[str, Kpi]:
+    """The values of this period, the prior and last year's, target_table, quarter → the ordered KPIs with
+    target (contracted, else standard), its source and RAG."""
     out: dict[str, Kpi] = {}
     for key, (label, unit, higher_is_better) in KPI_SPECS.items():
-        target, tolerance = _lookup(prep.targets, key, quarter)
+        target, tolerance, source = target_with_source(targets, key, quarter)
         out[key] = Kpi(
             key=key,
             label=label,
@@ -710,8 +874,17 @@ def _kpis(prep: _Prepared, quarter: Quarter, billing_lag_days: int) -> dict[str,
             tolerance=tolerance,
             higher_is_better=higher_is_better,
             rag=rag(now[key], target, tolerance, higher_is_better),
+            target_source=source,
         )
     return out
+
+
+def _kpis(prep: _Prepared, quarter: Quarter, billing_lag_days: int) -> dict[str, Kpi]:
+    """Prepared frames, quarter → the ordered KPIs with prior quarter, last year, target and RAG; a partial
+    quarter is compared with the same days of the earlier quarters."""
+    spans = comparison_spans(quarter_coverage(prep, quarter), quarter)
+    now, prior, last_year = (_values(prep, span, billing_lag_days) for span in spans)
+    return build_kpis(now, prior, last_year, prep.targets, quarter)
 
 
 def kpis(data: AccountData, quarter: Quarter | str, *, billing_lag_days: int = 14) -> dict[str, Kpi]:
@@ -811,7 +984,7 @@ def monthly_frame(
         month=pd.Series(months, dtype="datetime64[ns]"),
         otd_target=pd.Series(otd_target, dtype="float64"),
     )
-    return frame[list(MONTHLY_COLUMNS)]
+    return frame[list(MONTHLY_COLUMNS)].astype(MONTHLY_COLUMNS)
 
 
 def _tally(labels: pd.Series, **weights: pd.Series) -> pd.DataFrame:
@@ -842,9 +1015,14 @@ def mode_mix(shipments: pd.DataFrame) -> pd.DataFrame:
     return _ranked(mix, ["revenue", "shipments", "mode"], [False, False, True], len(mix), MODE_MIX_COLUMNS)
 
 
-def top_lanes(shipments: pd.DataFrame, deliveries: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    """A period's shipments and delivery events → the ``n`` lanes with most revenue: lane, origin, destination,
-    shipments, revenue, otd_pct (of the lane's measured deliveries in the period; NaN when none)."""
+def top_lanes(
+    shipments: pd.DataFrame, deliveries: pd.DataFrame, n: int = 10, *, by_revenue: bool = True
+) -> pd.DataFrame:
+    """A period's shipments and delivery events → the ``n`` lanes with most revenue (most shipments when
+    ``by_revenue`` is False, revenue then NaN): lane, origin, destination, shipments, revenue, otd_pct (of the
+    lane's measured deliveries in the period; NaN when none). A lane whose origin or destination is unknown is
+    never ranked."""
+    shipments = shipments[_recorded(shipments, "origin") & _recorded(shipments, "destination")]
     if shipments.empty:
         return _empty(TOP_LANES_COLUMNS)
     origin, destination = _labels(shipments, "origin"), _labels(shipments, "destination")
@@ -861,18 +1039,25 @@ def top_lanes(shipments: pd.DataFrame, deliveries: pd.DataFrame, n: int = 10) ->
         shipments=by_lane["rows"],
         otd_pct=otd_by_lane.reindex(by_lane["label"]).to_numpy(),
     )
+    if not by_revenue:
+        by_lane = by_lane.assign(revenue=np.nan)
+        return _ranked(by_lane, ["shipments", "lane"], [False, True], n, TOP_LANES_COLUMNS)
     return _ranked(by_lane, ["revenue", "shipments", "lane"], [False, False, True], n, TOP_LANES_COLUMNS)
 
 
 def worst_by(deliveries: pd.DataFrame, column: str, n: int = 5) -> pd.DataFrame:
     """A period's delivery events, 'lane' or 'carrier' → the ``n`` with most late deliveries (at least one):
-    <column>, shipments (measured), late, otd_pct, share_of_misses_pct (late / all late of the period · 100)."""
+    <column>, shipments (measured), late, otd_pct, share_of_misses_pct (late / all late of the period · 100).
+    An unknown lane or carrier ('(unknown)' anywhere in the label) is never ranked; its misses still count in
+    the shares' denominator."""
     columns = {column: "str", **_MISSES}
     late = ~deliveries["on_time"]
     if not late.any():
         return _empty(columns)
     misses = _tally(deliveries[column], late=late)
-    misses = misses[misses["late"] >= 1]
+    misses = misses[(misses["late"] >= 1) & ~misses["label"].astype(str).str.contains(UNKNOWN, regex=False)]
+    if misses.empty:
+        return _empty(columns)
     misses = misses.assign(
         **{column: misses["label"]},
         shipments=misses["rows"],
@@ -929,19 +1114,54 @@ def pipeline(opportunities: pd.DataFrame) -> pd.DataFrame:
 AVAILABLE_TABLES = ("shipments", "invoices", "invoice_lines", "rate_cards", "cases", "opportunities", "targets")
 
 
+def _blank_unrecorded(frame: pd.DataFrame, prep: _Prepared) -> pd.DataFrame:
+    """A per-period frame → revenue / cost / margin columns NaN when no shipment records them (no ₹0 line)."""
+    blank = [c for c in ("revenue", "cost") if c in frame.columns and c not in prep.recorded]
+    if "gross_margin_pct" in frame.columns and not {"revenue", "cost"} <= prep.recorded:
+        blank.append("gross_margin_pct")
+    return frame.assign(**{c: np.nan for c in blank}) if blank else frame
+
+
+def _blank_uncovered(monthly: pd.DataFrame, prep: _Prepared) -> pd.DataFrame:
+    """The monthly frame → every measure NaN in months the data does not reach (before the account's first
+    record, after the as-of day): such a month has no data, not zero shipments."""
+    stops = monthly["month"] + pd.offsets.MonthBegin(1)
+    outside = pd.Series(False, index=monthly.index)
+    if prep.first_day is not None:
+        outside |= stops <= prep.first_day
+    if prep.as_of is not None:
+        outside |= monthly["month"] > prep.as_of.normalize()
+    measures = [c for c in monthly.columns if c not in ("month", "otd_target")]
+    return monthly.assign(**{c: monthly[c].where(~outside) for c in measures})
+
+
+def picked_up(shipments: pd.DataFrame) -> int:
+    """A period's shipments → how many were actually picked up (pickup_actual or delivery_actual known): the
+    shipments "moved", as opposed to booked ones."""
+    return int((_dates(shipments, "pickup_actual").notna() | _dates(shipments, "delivery_actual").notna()).sum())
+
+
 def scorecard(data: AccountData, quarter: Quarter | str, *, billing_lag_days: int = 14) -> Scorecard:
-    """AccountData, quarter → the account's :class:`Scorecard` for that quarter (inputs are not modified)."""
+    """AccountData, quarter → the account's :class:`Scorecard` for that quarter (inputs are not modified).
+    Figures cover the days the data covers (:func:`coverage`); frames leave out what the data does not record."""
     q = Quarter.parse(quarter)
-    span = Span.of(q)
     prep = _prepare(data)
+    cov = quarter_coverage(prep, q)
+    span = comparison_spans(cov, q)[0]
+    moved = base = None
     if prep.active is not None:
-        ships = in_period(prep.active, "ship_date", span)
-        deliveries = in_period(prep.deliveries, "date", span)
+        ships, deliveries = prep.active.iloc[0:0], prep.deliveries.iloc[0:0]
+        if span is not None:
+            ships = in_period(prep.active, "ship_date", span)
+            deliveries = in_period(prep.deliveries, "date", span)
+            moved, base = picked_up(ships), len(deliveries)
         frames = {
-            "quarterly": quarterly_frame(prep.active, prep.deliveries, prep.pickups, q),
-            "monthly": monthly_frame(prep.active, prep.deliveries, data.targets, q),
-            "mode_mix": mode_mix(ships),
-            "top_lanes": top_lanes(ships, deliveries),
+            "quarterly": _blank_unrecorded(quarterly_frame(prep.active, prep.deliveries, prep.pickups, q), prep),
+            "monthly": _blank_uncovered(
+                _blank_unrecorded(monthly_frame(prep.active, prep.deliveries, data.targets, q), prep), prep
+            ),
+            "mode_mix": mode_mix(ships) if "revenue" in prep.recorded else _empty(MODE_MIX_COLUMNS),
+            "top_lanes": top_lanes(ships, deliveries, by_revenue="revenue" in prep.recorded),
             "worst_lanes": worst_by(deliveries, "lane"),
             "worst_carriers": worst_by(deliveries, "carrier"),
         }
@@ -959,9 +1179,14 @@ def scorecard(data: AccountData, quarter: Quarter | str, *, billing_lag_days: in
         quarter=q,
         kpis=_kpis(prep, q, billing_lag_days),
         cases_by_category=(
-            _empty(CASES_BY_CATEGORY_COLUMNS) if data.cases is None else cases_by_category(data.cases, span)
+            _empty(CASES_BY_CATEGORY_COLUMNS)
+            if data.cases is None or span is None
+            else cases_by_category(data.cases, span)
         ),
         pipeline=_empty(PIPELINE_COLUMNS) if data.opportunities is None else pipeline(data.opportunities),
         available={table: data.has(table) for table in AVAILABLE_TABLES},
+        coverage=cov,
+        picked_up=moved,
+        service_base=base,
         **frames,
     )

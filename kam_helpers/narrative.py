@@ -77,12 +77,38 @@ RENEWAL_WINDOW_DAYS = 180  # a contract ending this soon after quarter end puts 
 BACKLOG_SHARE = 0.25  # open backlog above this share of cases opened (and at least BACKLOG_MIN) is a concern
 BACKLOG_MIN = 3
 REPEAT_MAX = 2  # more repeat complaints than this is a concern
-INVOICE_ACCURACY_FLOOR = 95.0  # used only when invoice accuracy has no target
+INVOICE_ACCURACY_FLOOR = 95.0  # used only when invoice accuracy has no target (contracted or standard)
+REVENUE_FALL_PCT = 10.0  # revenue YoY at or below −this is "strongly negative": never a good or solid quarter
+SCORE_BANDS = (70.0, 50.0)  # health score at least green → healthy, at least amber → watch (config/health.yml)
+
+# The rules behind every verdict: name → when it applies. Tests name each one.
+VERDICT_RULES: dict[str, str] = {
+    "score_band": "with a health score: healthy from the green band, watch from amber, at risk below",
+    "concerns": "without a health score: healthy without concerns, watch with any, at risk with three or more "
+    "or with service amber plus a volume or complaints concern",
+    "otd_red": "on-time delivery red against its contracted or standard target: at risk",
+    "red_measure": "any other shown measure red against its contracted or standard target: at most watch",
+    "revenue_fall": f"revenue at least {REVENUE_FALL_PCT:g}% below the same quarter last year: at most watch",
+}
+# The adjectives of the executive summary: tone → when it is used.
+TONE_RULES: dict[str, str] = {
+    "good": "verdict healthy (so: no shown measure red, revenue not strongly down) and at least one shown measure "
+    "met its contracted or standard target",
+    "unmeasured": "verdict healthy but no shown measure could be judged against a target: no adjective at all",
+    "solid": "verdict watch, no shown measure red and revenue not strongly down",
+    "mixed": "verdict watch with a red measure or revenue strongly down",
+    "difficult": "verdict at risk",
+}
+# Measures the client never sees do not set the tone of what the client reads (they weigh in the score).
+TONE_EXCLUDED = ("cost", "gross_margin_pct", "claims_cost_pct", "billing_variance", "billing_variance_pct")
+_DOWNGRADE = {"healthy": 0, "watch": 1, "at_risk": 2}
+_BAND_OF: dict[str, Rag] = {"healthy": "green", "watch": "amber", "at_risk": "red"}
 MAX_ACTIONS = 6
 DUE_RED_DAYS, DUE_OTHER_DAYS = 30, 45
 OPERATIONS = "Operations"
 
 Overall = Literal["healthy", "watch", "at_risk"]
+Tone = Literal["good", "solid", "mixed", "difficult", "unmeasured"]
 Trend = Literal["growing", "stable", "shrinking"]
 MarginTrend = Literal["growing", "steady", "falling"]
 
@@ -131,10 +157,16 @@ class Narrative:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What kind of quarter the account had; decides the tone of the narrative.
+    """The one verdict on an account's quarter: the narrative's tone, the index, the explorer badge and the
+    health band all read it (:func:`judge` decides; :func:`assess` and ``health.health_score`` call it).
 
     ``None`` in a flag means the workspace holds no data to judge it.
     ``concerns`` lists what pulls the account down, most serious first (service, volume, billing, cases, margin).
+    ``band`` is the verdict's colour (healthy green, watch amber, at risk red), ``health_score`` the score it
+    started from (None without one), ``red`` the shown measures red against their contracted or standard
+    target, ``rules`` the names of the rules that set the verdict and its tone (see VERDICT_RULES, TONE_RULES),
+    ``reasons`` one sentence per rule that moved the verdict away from the score's band, ``tone`` the adjective
+    the executive summary may use ('good', 'solid', 'mixed', 'difficult').
     """
 
     overall: Overall
@@ -146,6 +178,13 @@ class Assessment:
     cases_ok: bool | None
     renewal_due: bool
     concerns: tuple[str, ...]
+    band: Rag = "green"
+    health_score: float | None = None
+    red: tuple[str, ...] = ()
+    revenue_yoy_pct: float | None = None
+    tone: Tone = "good"
+    rules: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -236,12 +275,53 @@ def days_to_renewal(sc: Scorecard) -> int | None:
     return None if end is None else (end - sc.quarter.end).days
 
 
-def assess(sc: Scorecard) -> Assessment:
-    """Scorecard → Assessment: service RAG, volume and margin trends, billing and case health, overall tone.
+def assess(sc: Scorecard, health: Any = None) -> Assessment:
+    """Scorecard (the full one, not a client's view), its HealthScore when computed → the Assessment.
 
-    E.g. OTD red with volume −9% YoY → overall 'at_risk', concerns ('service', 'volume', …);
-    OTD green, volume +6% YoY, few cases → 'healthy', concerns ().
+    With a HealthScore of the same account and quarter its verdict is returned as is (the health module
+    computed it with :func:`judge` from the same KPIs), so every page that shows it agrees. Without one the
+    verdict follows the concerns (rule 'concerns') and the same caps.
     """
+    verdict = getattr(health, "verdict", None)
+    if verdict is not None and getattr(health, "quarter", None) == sc.quarter:
+        return verdict
+    return judge(sc.kpis, sc.available, sc.account, sc.quarter)
+
+
+def _met_measures(kpis: Mapping[str, Kpi]) -> tuple[str, ...]:
+    """KPIs → keys of the shown measures with a value that meet their (contracted or standard) target."""
+    return tuple(
+        k
+        for k, kpi in kpis.items()
+        if k not in TONE_EXCLUDED and _known(kpi) and kpi.target is not None and _rag(kpi) == "green"
+    )
+
+
+def _red_measures(kpis: Mapping[str, Kpi]) -> tuple[str, ...]:
+    """KPIs → keys of the measures with a value that are red against their (contracted or standard) target."""
+    return tuple(
+        k
+        for k, kpi in kpis.items()
+        if k not in TONE_EXCLUDED and _known(kpi) and kpi.target is not None and _rag(kpi) == "red"
+    )
+
+
+def judge(
+    kpis: Mapping[str, Kpi],
+    available: Mapping[str, bool],
+    account: Mapping[str, Any],
+    quarter: Any,
+    health_score: float | None = None,
+    bands: tuple[float, float] = SCORE_BANDS,
+) -> Assessment:
+    """KPIs, which tables exist, the account row, the quarter (, health score and its green/amber bands) →
+    the Assessment: service RAG, volume and margin trends, billing and case health, the verdict and its tone.
+
+    The verdict starts from the health score's band (rule 'score_band'), or from the concerns without a score
+    (rule 'concerns'), then the caps apply: 'otd_red' → at risk; 'red_measure' and 'revenue_fall' → at most
+    watch. E.g. score 95 with on-time delivery 64.9% against the standard 95% target → at risk, band red.
+    """
+    sc = _KpiView(kpis, available, account, quarter)
     service_rag = None
     if _available(sc, "shipments"):
         otd = _kpi(sc, "otd_pct")
@@ -304,15 +384,59 @@ def assess(sc: Scorecard) -> Assessment:
     if margin_trend == "falling":
         concerns.append("margin")
 
-    overall: Overall = "healthy"
-    if (
-        service_rag == "red"
-        or (service_rag == "amber" and ("volume" in concerns or "cases" in concerns))
-        or len(concerns) >= 3
-    ):
-        overall = "at_risk"
-    elif concerns:
-        overall = "watch"
+    rules: list[str] = []
+    reasons: list[str] = []
+    if health_score is not None and not pd.isna(health_score):
+        green, amber = bands
+        overall: Overall = "healthy" if health_score >= green else "watch" if health_score >= amber else "at_risk"
+        rules.append("score_band")
+    else:
+        overall = "healthy"
+        if (
+            service_rag == "red"
+            or (service_rag == "amber" and ("volume" in concerns or "cases" in concerns))
+            or len(concerns) >= 3
+        ):
+            overall = "at_risk"
+        elif concerns:
+            overall = "watch"
+        rules.append("concerns")
+
+    def cap(floor: Overall, rule: str, why: str) -> None:
+        nonlocal overall
+        if _DOWNGRADE[floor] > _DOWNGRADE[overall]:
+            overall = floor
+            reasons.append(why)
+        rules.append(rule)
+
+    red = _red_measures(kpis)
+    otd = _kpi(sc, "otd_pct")
+    if "otd_pct" in red:
+        cap("at_risk", "otd_red", f"on-time delivery {f.fmt_kpi(otd)} is red against the {_target_words(otd)}")
+    others = [k for k in red if k != "otd_pct"]
+    if others:
+        first = _kpi(sc, others[0])
+        cap(
+            "watch",
+            "red_measure",
+            f"{first.label.lower()} {f.fmt_kpi(first, account.get('currency'))} is red against the "
+            f"{_target_words(first, account.get('currency'))}",
+        )
+    revenue_yoy = _kpi(sc, "revenue").growth_yoy_pct
+    if revenue_yoy is not None and revenue_yoy <= -REVENUE_FALL_PCT:
+        cap("watch", "revenue_fall", f"revenue is {f.fmt_growth(revenue_yoy)} on the same quarter last year")
+
+    strong_fall = revenue_yoy is not None and revenue_yoy <= -REVENUE_FALL_PCT
+    tone: Tone
+    if overall == "at_risk":
+        tone = "difficult"
+    elif overall == "watch":
+        tone = "mixed" if red or strong_fall else "solid"
+    elif _met_measures(kpis):
+        tone = "good"
+    else:
+        tone = "unmeasured"
+    rules.append(f"tone_{tone}")
     return Assessment(
         overall=overall,
         service_rag=service_rag,
@@ -323,7 +447,30 @@ def assess(sc: Scorecard) -> Assessment:
         cases_ok=cases_ok,
         renewal_due=renewal_due,
         concerns=tuple(concerns),
+        band=_BAND_OF[overall],
+        health_score=None if health_score is None or pd.isna(health_score) else float(health_score),
+        red=red,
+        revenue_yoy_pct=revenue_yoy,
+        tone=tone,
+        rules=tuple(rules),
+        reasons=tuple(reasons),
     )
+
+
+def _target_words(kpi: Kpi, currency: str | None = None) -> str:
+    """Kpi → 'contracted target of 95.0%' / 'standard target of 95.0%'."""
+    source = kpi.target_source or "contracted"
+    return f"{source} target of {f.fmt_target(kpi, currency)}"
+
+
+@dataclass(frozen=True)
+class _KpiView:
+    """The parts of a Scorecard that :func:`judge` reads, so the health module can judge from its KPIs."""
+
+    kpis: Mapping[str, Kpi]
+    available: Mapping[str, bool]
+    account: Mapping[str, Any]
+    quarter: Any
 
 
 def derive(sc: Scorecard) -> dict[str, Any]:
@@ -386,6 +533,7 @@ def derive(sc: Scorecard) -> dict[str, Any]:
         "top_category": cats[0] if cats else None,
         "mode_mix": modes,
         "top_lanes": _records(sc.top_lanes, 3) if shipments_ok else [],
+        "otd_base": sc.service_base if shipments_ok else None,
     }
 
 
@@ -416,7 +564,8 @@ def action_items(
     otd_rag = _rag(otd) if _available(sc, "shipments") else None
     lane, carrier = fig.get("worst_lane"), fig.get("worst_carrier")
     if otd_rag in ("amber", "red"):
-        goal = f" to bring on-time delivery back to the {f.fmt_target(otd)} SLA" if otd.target is not None else ""
+        sla = "standard target" if otd.target_source == "standard" else "SLA"
+        goal = f" to bring on-time delivery back to the {f.fmt_target(otd)} {sla}" if otd.target is not None else ""
         if lane and carrier:
             add(otd_rag, f"Joint lane review of {lane['lane']} with {carrier['carrier']}{goal}", OPERATIONS, "otd_pct")
         elif lane:
@@ -426,7 +575,8 @@ def action_items(
         else:
             add(otd_rag, f"Root-cause review of late deliveries{goal}", OPERATIONS, "otd_pct")
         if otd_rag == "red":  # ranked as amber: the lane review comes first, renewal may push this out
-            add("amber", "Weekly on-time delivery check-in with the client until the SLA is met again", kam, "otd_pct")
+            again = "the standard target is met" if otd.target_source == "standard" else "the SLA is met"
+            add("amber", f"Weekly on-time delivery check-in with the client until {again} again", kam, "otd_pct")
     for key, text in (
         ("otp_pct", "Review pickup planning and carrier dispatch times with the sites"),
         ("otif_pct", "Review shortages and damage exceptions behind missed OTIF"),
@@ -508,17 +658,19 @@ def action_items(
 
 def _status(kpi: Kpi, currency: str | None = None) -> str:
     """Kpi → ', meeting the target of 95.0%' / ', just below the target of 95.0%' / ', below the target of 95.0%'
-    / '' without a target (lower-is-better KPIs: 'within' / 'just above' / 'above')."""
+    / '' without a target (lower-is-better KPIs: 'within' / 'just above' / 'above'); a standard target (the
+    client has none) says so: ', below the standard target of 95.0%'."""
     if kpi.target is None or kpi.value is None:
         return ""
     target = f.fmt_target(kpi, currency)
+    whose = "the standard target" if kpi.target_source == "standard" else "the target"
     rag = _rag(kpi)
     if rag == "green":
-        return f", {'meeting' if kpi.higher_is_better else 'within'} the target of {target}"
+        return f", {'meeting' if kpi.higher_is_better else 'within'} {whose} of {target}"
     worse = "below" if kpi.higher_is_better else "above"
     if rag == "amber":
-        return f", just {worse} the target of {target}"
-    return f", {worse} the target of {target}"
+        return f", just {worse} {whose} of {target}"
+    return f", {worse} {whose} of {target}"
 
 
 GROWTH_KEYS = ("revenue", "shipments", "weight_kg")  # compared as relative growth; pct in points; others as levels
@@ -593,9 +745,21 @@ def _environment(template_dir: str | None) -> jinja2.Environment:
         date=f.fmt_date,
         month=f.fmt_month,
         quarter=f.fmt_quarter,
+        coverage_note=coverage_note,
+        capitalize_first=lambda text: text[:1].upper() + text[1:],
     )
     env.tests["known"] = _known
     return env
+
+
+def coverage_note(cov: Any) -> str:
+    """Coverage → 'data to 30 Aug 2026: 2 of 3 months' (1.97 months shows as 2, 1.5 as 1.5); '' when the data
+    covers the whole quarter or its end is unknown."""
+    if cov is None or not cov.partial or cov.data_to is None:
+        return ""
+    months = cov.months
+    shown = f"{round(months):d}" if abs(months - round(months)) < 0.1 else f"{months:.1f}"
+    return f"data to {f.fmt_date(cov.data_to)}: {shown} of 3 months"
 
 
 _HEADING = re.compile(r"^\s*#{1,6}\s+(.+?)\s*$")
@@ -618,16 +782,19 @@ def _bullets(markdown: str) -> list[str]:
     return [md_plain(raw).strip() for raw in lines if raw.strip() and not raw.strip().startswith(("|", "#"))]
 
 
-def context(sc: Scorecard, insights: Any = None) -> dict[str, Any]:
+def context(sc: Scorecard, insights: Any = None, assessment: Assessment | None = None) -> dict[str, Any]:
     """Scorecard → the variables every template sees.
 
     account, name, owner, currency, quarter / prior_quarter / last_year_quarter (Quarter), k (every key of
     KPI_KEYS → Kpi, value None when missing), a (Assessment), fig (:func:`derive`), has (section → the
     workspace holds data for it), available (table → bool), actions (ActionItem list), recovery (the
     on-time delivery actions), service_keys / billing_keys / case_keys, ins (the figures of
-    :class:`kam_helpers.insights.Insights` when given, else empty: forecast, audit, gaps, carried, pace_pct …).
+    :class:`kam_helpers.insights.Insights` when given, else empty: forecast, audit, gaps, carried, pace_pct …),
+    coverage (:class:`Coverage` of the quarter or None), moved (shipments picked up in the quarter).
+    ``assessment`` is the account's verdict when the caller judged it on the full scorecard and health score
+    (QbrReport does); else it is judged here from ``sc``.
     """
-    a = assess(sc)
+    a = assessment if assessment is not None else assess(sc)
     fig = derive(sc)
     actions = action_items(sc, a, fig)
     k = {key: _kpi(sc, key) for key in KPI_KEYS}
@@ -660,15 +827,33 @@ def context(sc: Scorecard, insights: Any = None) -> dict[str, Any]:
         "billing_keys": BILLING_KEYS,
         "case_keys": CASE_KEYS,
         "ins": insights.figures(sc.account.get("currency")) if insights is not None else {},
+        "coverage": sc.coverage,
+        "moved": sc.picked_up,
+        "has_as_of": sc.coverage is not None and sc.coverage.data_to is not None,
+        "red_phrases": red_phrases(k, a, sc.account.get("currency")),
     }
 
 
-def build_narrative(sc: Scorecard, *, template_dir: Path | None = None, insights: Any = None) -> Narrative:
-    """Scorecard (and Insights, when computed) → Narrative: each section rendered from
-    ``<template_dir>/<key>.md.j2`` when that file exists, else from the packaged template; sections in the
-    order of SECTIONS."""
+def red_phrases(k: Mapping[str, Kpi], a: Assessment, currency: str | None = None) -> list[str]:
+    """KPIs, Assessment → one phrase per shown measure red against its target, e.g. 'on-time delivery was 64.9%,
+    below the standard target of 95.0%' (the measures a client does not see are left out)."""
+    out = []
+    for key in a.red:
+        kpi = k.get(key)
+        if kpi is None or not _known(kpi):
+            continue
+        out.append(f"{kpi.label[0].lower()}{kpi.label[1:]} was {f.fmt_kpi(kpi, currency)}{_status(kpi, currency)}")
+    return out
+
+
+def build_narrative(
+    sc: Scorecard, *, template_dir: Path | None = None, insights: Any = None, assessment: Assessment | None = None
+) -> Narrative:
+    """Scorecard (and Insights, when computed; the account's Assessment when judged by the caller) → Narrative:
+    each section rendered from ``<template_dir>/<key>.md.j2`` when that file exists, else from the packaged
+    template; sections in the order of SECTIONS."""
     env = _environment(None if template_dir is None else str(Path(template_dir)))
-    ctx = context(sc, insights)
+    ctx = context(sc, insights, assessment)
     sections = []
     for key, default_title in SECTIONS:
         rendered = env.get_template(f"{key}.md.j2").render(**ctx)

@@ -187,7 +187,7 @@ def build_pdf(report: QbrReport) -> bytes:
     else:
         _paragraphs(
             pdf,
-            f"The workspace holds no data for {fmt_quarter(prior)}: no action items to follow up."
+            "No earlier QBR on record: this is the first QBR, so there are no agreed action items to follow up."
             if items is None
             else f"The {fmt_quarter(prior)} QBR produced no action items.",
         )

@@ -52,7 +52,8 @@ _env = jinja2.Environment(
 
 
 def kpi_row(kpi: Kpi, currency: str | None) -> dict:
-    """Kpi → its figures as displayed: value, prior, last year, target, QoQ change, RAG."""
+    """Kpi → its figures as displayed: value ('no data' when the data has none), prior, last year, target
+    (with 'standard' when the client has no contracted one), QoQ change, RAG."""
 
     def show(value: float | None) -> str:
         return fmt_kpi(replace(kpi, value=value), currency) if value is not None else "–"
@@ -62,10 +63,11 @@ def kpi_row(kpi: Kpi, currency: str | None) -> dict:
         "key": kpi.key,
         "label": kpi.label,
         "rag": kpi.rag,
-        "value": fmt_kpi(kpi, currency),
+        "value": fmt_kpi(kpi, currency) if kpi.value is not None else "no data",
         "prior": show(kpi.prior),
         "last_year": show(kpi.last_year),
-        "target": show(kpi.target),
+        "target": show(kpi.target) + (" (standard)" if kpi.target_source == "standard" else ""),
+        "target_source": kpi.target_source,
         "has_prior": kpi.prior is not None and kpi.value is not None,
         "has_target": kpi.target is not None,
         "change": change,
@@ -115,16 +117,24 @@ class QbrReport:
     narrative: narrative.Narrative
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
     insights: insights.Insights | None = None
+    assessment: narrative.Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(
-        cls, account_id: str = "", quarter: str = "", workspace: str | Path = "", audience: str = "client"
+        cls,
+        account_id: str = "",
+        quarter: str = "",
+        workspace: str | Path = "",
+        audience: str = "client",
+        reports_dir: str | Path = "",
     ) -> QbrReport:
         """Parameters of the notebook → QbrReport (reads only this account's rows from the store).
 
         ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
+        ``reports_dir`` is the folder holding one folder per quarter (reports/), where the previous QBR's
+        action items are read from ('' = the project's reports folder).
         """
         if audience not in AUDIENCES:
             raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
@@ -134,8 +144,21 @@ class QbrReport:
             full = metrics.scorecard(data, q)
             view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
             sc, before = view(full), view(metrics.scorecard(data, q.prior))
-            found = insights.gather(data, q, ws, now=sc, before=before, internal=audience == "internal")
-        report = cls(data, sc, narrative.build_narrative(sc, insights=found), internal=full, insights=found)
+            internal = audience == "internal"
+            score = insights.health_or_none(data, q, with_history=internal)
+            found = insights.gather(
+                data, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
+            )
+        # One verdict for every audience and page: judged on the full scorecard and the health score.
+        assessment = narrative.assess(full, score)
+        report = cls(
+            data,
+            sc,
+            narrative.build_narrative(sc, insights=found, assessment=assessment),
+            internal=full,
+            insights=found,
+        )
+        report.assessment = assessment
         report._rendered[("prior",)] = before
         return report
 
@@ -223,11 +246,12 @@ class QbrReport:
     def last_qbr(self) -> HTML:
         """The action items agreed at the last QBR, each with its status and the evidence for it."""
         section = next((s for s in self.narrative.sections if s.key == "last_qbr"), None)
-        items = self.insights.carried if self.insights else []
+        items = self.insights.carried if self.insights else None
         return HTML(
             _env.get_template("last_qbr.html.j2").render(
                 title=section.title if section else "Last QBR's action items",
                 items=items,
+                first=items is None,
                 prior=fmt_quarter(self.scorecard.quarter.prior),
             )
         )

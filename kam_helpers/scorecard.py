@@ -5,6 +5,7 @@ This module only declares the shapes; :mod:`kam_helpers.metrics` computes them.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -18,6 +19,7 @@ INTERNAL_COLUMNS = ("cost", "gross_margin_pct")
 
 Unit = Literal["money", "pct", "count", "days", "hours", "kg"]
 Rag = Literal["green", "amber", "red"]
+TargetSource = Literal["contracted", "standard"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,8 @@ class Kpi:
     """One KPI for the quarter, with its comparisons.
 
     Percentages are on a 0–100 scale. ``value`` is None when the data holds nothing to compute it from.
-    ``rag`` is None when there is no target.
+    ``rag`` is None when there is no target. ``target_source`` says whose target it is: 'contracted' (the
+    client's targets table) or 'standard' (config/standard_targets.yml, when the client has none).
     """
 
     key: str  # e.g. "otd_pct"; the same key as targets.metric where one exists
@@ -38,6 +41,7 @@ class Kpi:
     tolerance: float | None = None
     higher_is_better: bool = True
     rag: Rag | None = None
+    target_source: TargetSource | None = None
 
     @property
     def change_qoq(self) -> float | None:
@@ -68,6 +72,23 @@ class Kpi:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How much of a quarter the data covers: ``start``/``stop`` the covered days [start, stop) within it,
+    ``data_to`` the as-of day (None when unknown), ``months`` covered (e.g. 2.0 of 3), ``partial`` when the data
+    ends before the quarter does (comparisons then use the same days of earlier quarters)."""
+
+    start: dt.date
+    stop: dt.date
+    data_to: dt.date | None
+    months: float
+    partial: bool
+
+    @property
+    def days(self) -> int:
+        return (self.stop - self.start).days
+
+
+@dataclass(frozen=True)
 class Scorecard:
     """Everything computed for one account and quarter. Frames are never None; empty when no data."""
 
@@ -83,6 +104,9 @@ class Scorecard:
     cases_by_category: pd.DataFrame  # category, opened, closed, median_hours_to_resolve
     pipeline: pd.DataFrame  # opp_id, service, stage, amount, probability, weighted, expected_close (open only)
     available: dict[str, bool] = field(default_factory=dict)  # table name -> the workspace holds it
+    coverage: Coverage | None = None  # how much of the quarter the data covers (None: not computed)
+    picked_up: int | None = None  # shipments of the quarter actually picked up (None without shipments data)
+    service_base: int | None = None  # shipments due in the quarter that OTD measures (None without shipments)
 
     @property
     def account_id(self) -> str:

@@ -283,10 +283,11 @@ def download_link(content: bytes, filename: str, mime: str, label: str) -> str:
     )
 
 
-def header_html(sc: Scorecard) -> str:
-    """Scorecard → the explorer's title block: client, quarter, tier, KAM, renewal, health."""
+def header_html(sc: Scorecard, health: health_mod.HealthScore | None = None) -> str:
+    """Scorecard (, its HealthScore) → the explorer's title block: client, quarter, tier, KAM, renewal, and the
+    account's verdict (narrative.assess: the same one as the health band, the index and the QBR's tone)."""
     a = sc.account
-    health = narrative.assess(sc).overall
+    health_word = narrative.assess(sc, health).overall
     days = narrative.days_to_renewal(sc)
     bits = [
         a.get("industry"),
@@ -299,7 +300,7 @@ def header_html(sc: Scorecard) -> str:
     sub = " · ".join(html.escape(str(b)) for b in bits if b)
     return (
         f'<header class="kam-header"><div class="kam-eyebrow">Account explorer · {html.escape(fmt_quarter(sc.quarter))}</div>'
-        f'<h1>{html.escape(sc.name)} {health_chip(health)}</h1><p class="kam-sub">{sub}</p></header>'
+        f'<h1>{html.escape(sc.name)} {health_chip(health_word)}</h1><p class="kam-sub">{sub}</p></header>'
     )
 
 
@@ -420,6 +421,12 @@ def health_html(h: health_mod.HealthScore | str) -> str:
         else '<div class="kam-muted">No measure costs points.</div>'
     )
     notes = "".join(f'<div class="kam-muted kam-x-redistributed">{html.escape(n)}</div>' for n in h.redistributed)
+    if h.verdict is not None and h.verdict.reasons:
+        why = "; ".join(h.verdict.reasons)
+        notes += (
+            f'<div class="kam-x-verdict">Verdict {html.escape(HEALTH_LABELS[h.verdict.overall][0].lower())} although '
+            f"the score alone is {html.escape(str(h.score_band))}: {html.escape(why)}.</div>"
+        )
     past = " · ".join(
         f"{fmt_quarter(r.quarter)} {r.score:.0f}"
         for r in hist.tail(QUARTERS_SHOWN).itertuples()
@@ -910,11 +917,15 @@ class AccountExplorer:
         """Redraw everything for the selection; a visitor's switch (``defer_analyses``) sees cards and charts
         before the analysis panels are computed."""
         sc = self.scorecard()
-        self.header.value = header_html(sc)
+        data = self.source.data(self.account.value)
+        try:
+            verdict_from = health_mod.health_score(data, sc.quarter, with_history=False)
+        except KamError:  # no measure has data: the verdict follows the concerns alone
+            verdict_from = None
+        self.header.value = header_html(sc, verdict_from)
         self.cards.value = cards_html(sc)
         for name, out in self.charts.items():
             out.outputs = (chart_output(getattr(charts, name)(sc), name.replace("_", " ")),)
-        data = self.source.data(self.account.value)
         self._exceptions = exceptions_table(data)
         self.download.value = ""
         self._render_table()
@@ -1058,7 +1069,7 @@ def book_row(sc: Scorecard, health: health_mod.HealthScore | None = None) -> Boo
     contract end, health score and band from ``health``)."""
     rev = sc.kpis.get("revenue")
     growth = None if rev is None else (rev.growth_yoy_pct if rev.growth_yoy_pct is not None else rev.growth_qoq_pct)
-    a = narrative.assess(sc)
+    a = narrative.assess(sc, health)
     otd = sc.kpis.get("otd_pct")
     return BookRow(
         sc.account_id,

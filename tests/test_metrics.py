@@ -232,6 +232,7 @@ def test_quarter_boundaries(moment: str, inside: bool) -> None:
             "2026-01-02",
         ),
         ({"pickup_planned": "2026-01-01", "delivery_actual": "2026-01-04"}, "2026-01-01"),
+        # no pickup date at all (exports of deliveries only): the delivery date, else the promise (docs/PERIODS.md)
         ({"delivery_actual": "2026-01-04", "delivery_promised": "2026-01-03"}, "2026-01-04"),
         ({"delivery_promised": "2026-01-03"}, "2026-01-03"),
         ({}, None),
@@ -318,7 +319,7 @@ def test_on_time_by_calendar_day(promised: str, delivered: str, on_time: bool) -
     [
         ("2026-02-05 08:00", 0.0),  # promised 4 Feb, undelivered on 5 Feb: late
         ("2026-02-04 23:00", None),  # still the promised day: not yet measured
-        (None, 0.0),  # no as-of: every past promise is late
+        (None, None),  # no as-of: undelivered shipments are not measured (no one knows they are late)
     ],
 )
 def test_in_transit_past_promise_counts_late(as_of: str | None, otd: float | None) -> None:
@@ -522,7 +523,9 @@ EXPECTED_Q1 = {
     "invoice_accuracy_pct": 60.0,
     "billing_variance": 350.0,
     "billing_variance_pct": 87.5,
-    "unbilled_shipments": 2,
+    # the data ends on 26 Mar, so the billing lag runs back from 27 Mar: delivered by 12 Mar and not invoiced = S6
+    # (S8, delivered 17 Mar, is still within the lag)
+    "unbilled_shipments": 1,
     "days_to_pay": 36.0,
     "overdue_amount": 700.0,
     "cases_opened": 5,
@@ -539,15 +542,19 @@ def test_scorecard_values_and_order(card: m.Scorecard) -> None:
 
 
 def test_scorecard_prior_and_last_year(card: m.Scorecard) -> None:
+    # The data ends on 26 Mar 2026 (2.84 of 3 months of Q1), so Q1 is compared with the same 86 days of the
+    # earlier quarters: 1 Oct – 26 Dec 2025 and 1 Jan – 26 Mar 2025.
+    assert card.coverage is not None and (card.coverage.partial, card.coverage.months) == (True, 2.84)
     revenue = card.kpis["revenue"]
-    assert (revenue.prior, revenue.last_year) == (50.0, 0.0)  # 2025Q4: S6 only; 2025Q1: nothing
-    assert card.kpis["gross_margin_pct"].prior == 20.0  # (50 − 40) / 50
-    assert card.kpis["otp_pct"].prior == 100.0  # S6 picked up on its planned day
-    assert card.kpis["otd_pct"].prior is None  # nothing delivered in 2025Q4
-    assert card.kpis["gross_margin_pct"].last_year is None  # no shipments
-    assert card.kpis["cases_opened"].prior == 1  # K5
-    assert card.kpis["cases_backlog"].prior == 1  # K5 open at 31 Dec
-    assert revenue.growth_qoq_pct == 2700.0  # (1400 − 50) / 50
+    assert revenue.prior == 0.0  # S6 shipped on 31 Dec: outside 1 Oct – 26 Dec
+    assert revenue.last_year is None  # 2025Q1 is before the account's first record (K7, 1 Sep 2025): no data
+    assert card.kpis["gross_margin_pct"].prior is None  # no revenue in the compared days
+    assert card.kpis["otp_pct"].prior is None  # S6's pickup is after 26 Dec
+    assert card.kpis["otd_pct"].prior is None  # nothing due in 2025Q4
+    assert card.kpis["gross_margin_pct"].last_year is None  # no data
+    assert card.kpis["cases_opened"].prior == 1  # K5 (20 Dec)
+    assert card.kpis["cases_backlog"].prior == 1  # K5 open at 26 Dec
+    assert revenue.growth_qoq_pct is None  # no growth from 0
 
 
 def test_scorecard_targets_and_rag(card: m.Scorecard) -> None:
@@ -557,7 +564,9 @@ def test_scorecard_targets_and_rag(card: m.Scorecard) -> None:
     assert (k["days_to_pay"].rag, k["days_to_pay"].higher_is_better) == ("amber", False)  # 36 vs 30 + 10
     assert k["gross_margin_pct"].rag == "green"  # 21.4 ≥ 20
     assert k["damage_ratio_pct"].rag == "green"  # 40 ≤ 50, lower is better
-    assert k["otp_pct"].rag is None  # no target
+    assert (k["otp_pct"].target, k["otp_pct"].rag) == (95.0, "red")  # no contracted target: standard 95 ± 2
+    assert (k["otp_pct"].target_source, k["otd_pct"].target_source) == ("standard", "contracted")
+    assert k["revenue"].target_source == "contracted" and k["weight_kg"].target_source is None
 
 
 def test_scorecard_labels_units_direction(card: m.Scorecard) -> None:
@@ -628,7 +637,8 @@ def test_scorecard_pipeline_and_available(card: m.Scorecard) -> None:
 def test_scorecard_agrees_with_the_small_functions(card: m.Scorecard) -> None:
     assert card.value("otd_pct") == m.otd_pct(m.delivery_events(SHIPMENTS_Q1, AS_OF), Q)
     assert card.value("repeat_complaints") == m.repeat_complaints(CASES_Q1, SHIPMENTS_Q1, Q)
-    assert card.value("unbilled_shipments") == m.unbilled_shipments(SHIPMENTS_Q1, LINES_Q1, Q)
+    covered = m.Span(pd.Timestamp("2026-01-01"), pd.Timestamp("2026-03-27"))  # the data ends on 26 Mar
+    assert card.value("unbilled_shipments") == m.unbilled_shipments(SHIPMENTS_Q1, LINES_Q1, covered)
 
 
 def test_scorecard_without_optional_tables() -> None:
@@ -638,7 +648,8 @@ def test_scorecard_without_optional_tables() -> None:
               "unbilled_shipments", "days_to_pay", "overdue_amount", "cases_opened", "cases_closed", "cases_backlog",
               "median_hours_to_resolve", "repeat_complaints"]  # fmt: skip
     assert {k: card.value(k) for k in absent} == dict.fromkeys(absent)  # None, not 0
-    assert card.value("otd_pct") == 60.0 and card.kpis["otd_pct"].rag is None
+    assert card.value("otd_pct") == 60.0 and card.kpis["otd_pct"].rag == "red"  # vs the standard 95 ± 2
+    assert card.kpis["otd_pct"].target_source == "standard"
     assert card.cases_by_category.empty and list(card.cases_by_category.columns) == list(m.CASES_BY_CATEGORY_COLUMNS)
     assert card.pipeline.empty and list(card.pipeline.columns) == list(m.PIPELINE_COLUMNS)
     assert card.available == {"shipments": True, "invoices": False, "invoice_lines": False, "rate_cards": False,
@@ -656,16 +667,16 @@ def test_scorecard_empty_tables_give_zero_counts() -> None:
     ]
     assert card.value("median_hours_to_resolve") is None and card.value("days_to_pay") is None
     assert card.value("overdue_amount") == 0.0 and card.value("damage_ratio_pct") == 0.0
-    assert card.value("unbilled_shipments") == 5  # S1, S2, S6, S7, S8 all delivered by 17 Mar, none invoiced
+    assert card.value("unbilled_shipments") == 4  # S1, S2, S6, S7 delivered by 12 Mar (as-of − lag), none invoiced
 
 
 def test_scorecard_quarter_without_shipments() -> None:
-    card = m.scorecard(account(), "2027Q1")
-    assert (card.value("revenue"), card.value("shipments"), card.value("gross_margin_pct")) == (0.0, 0, None)
-    assert card.value("otd_pct") is None and card.value("billing_variance") == 0.0
-    assert card.quarterly["quarter"].tolist()[0] == "2025Q4" and card.quarterly["quarter"].tolist()[-1] == "2027Q1"
-    # the 15 months start in Jan 2026, so they still show Q1 2026: S1 | S2, S7 | S3, S4, S8, then nothing
-    assert card.monthly["shipments"].tolist() == [1, 2, 3] + [0] * 12
+    card = m.scorecard(account(), "2027Q1")  # after the data's end (26 Mar 2026): no data, not zeros
+    assert (card.value("revenue"), card.value("shipments"), card.value("gross_margin_pct")) == (None, None, None)
+    assert card.value("otd_pct") is None and card.value("billing_variance") is None
+    assert card.coverage is not None and card.coverage.days == 0
+    # the 15 months start in Jan 2026, so they still show Q1 2026: S1 | S2, S7 | S3, S4, S8, then no data
+    assert card.monthly["shipments"].fillna(-1).tolist() == [1, 2, 3] + [-1] * 12
     assert card.mode_mix.empty and card.top_lanes.empty and card.worst_lanes.empty
     assert list(card.top_lanes.columns) == list(m.TOP_LANES_COLUMNS)
 
@@ -680,7 +691,8 @@ def test_scorecard_without_shipments(ships: pd.DataFrame | None) -> None:
         assert card.value("repeat_complaints") is None  # no lanes to compare
         assert list(card.monthly.columns) == list(m.MONTHLY_COLUMNS)
     else:
-        assert card.value("revenue") == 0.0 and card.quarterly["quarter"].tolist() == ["2026Q1"]
+        assert card.value("revenue") is None  # no shipment records a revenue: no data, not 0
+        assert card.value("shipments") == 0 and card.quarterly["quarter"].tolist() == ["2026Q1"]
 
 
 def test_scorecard_tolerates_missing_optional_values() -> None:
@@ -702,10 +714,10 @@ def test_scorecard_tolerates_missing_optional_values() -> None:
 def test_measures_no_shipment_records_are_none_not_zero() -> None:
     # Real exports (SCMS) carry no pallets and no shortage/damage flags: the KPIs say "no data", not 0 / 100%.
     ships = shipments(
-        {"shipment_id": "A", "short": None, "damaged": None, "pallets": None, "delivery_promised": "2026-02-03",
-         "delivery_actual": "2026-02-03"},
-        {"shipment_id": "B", "short": None, "damaged": None, "pallets": None, "delivery_promised": "2026-02-03",
-         "delivery_actual": "2026-02-04"},
+        {"shipment_id": "A", "short": None, "damaged": None, "pallets": None, "pickup_actual": "2026-02-01",
+         "delivery_promised": "2026-02-03", "delivery_actual": "2026-02-03"},
+        {"shipment_id": "B", "short": None, "damaged": None, "pallets": None, "pickup_actual": "2026-02-01",
+         "delivery_promised": "2026-02-03", "delivery_actual": "2026-02-04"},
     )  # fmt: skip
     card = m.scorecard(account(shipments=ships), Q)
     assert card.value("otd_pct") == 50.0  # 1 of 2 on time
