@@ -54,6 +54,7 @@ class Job:
     engine: str = "kam-warm"
     formats: tuple[str, ...] = ALL_FORMATS
     template: str = ""  # company PowerPoint template for the deck ('' = the default)
+    as_of: str = ""  # the date the data is judged at ('' = the data's newest event)
 
 
 @dataclass
@@ -109,7 +110,7 @@ def headline(job: Job) -> dict:
     from .store import Workspace
 
     with Workspace.open(job.workspace) as ws:
-        data = ws.account_data(job.account_id, job.quarter)
+        data = metrics.with_as_of(ws.account_data(job.account_id, job.quarter), job.as_of)
     sc = metrics.scorecard(data, job.quarter)
     try:
         score = health.health_score(data, job.quarter, with_history=False)
@@ -171,6 +172,7 @@ def render_account(job: Job) -> AccountResult:
         "quarter": job.quarter,
         "workspace": job.workspace,
         "reports_dir": str(Path(job.out_dir).parent),  # where the previous quarter's QBR stored its action items
+        "as_of": job.as_of,
     }
     if office:
         parameters.update(pack_dir=str(pack), pack_formats=",".join(office), pack_template=job.template)
@@ -349,23 +351,33 @@ def run_batch(
     template: str | Path | None = None,
     progress: bool = True,
     on_result: Callable[[AccountResult], None] | None = None,
+    as_of: str = "",
 ) -> BatchResult:
     """Render the QBR of each account for a quarter → BatchResult (manifest.json and index.html written).
 
     ``quarter`` defaults to the last complete quarter in the data, ``accounts`` to every account with
     shipments in it. ``formats`` are of ALL_FORMATS (html, pptx, xlsx, pdf); ``template`` is a company .pptx for
-    the deck. Accounts whose data, notebook, code and options are unchanged since their last good report are
-    skipped unless ``force``.
+    the deck. ``as_of`` ('' = the data's newest event) is the date undelivered shipments are judged at and
+    the quarter's coverage ends on. Accounts whose data, notebook, code and options are unchanged since their
+    last good report are skipped unless ``force``.
     """
+    import pandas as pd
     from tqdm.auto import tqdm
 
+    from . import metrics
     from .portfolio_index import write_index
     from .store import Workspace
 
     started = time.perf_counter()
     workspace_dir = Path(workspace) if workspace else paths.default_workspace()
     with Workspace.open(workspace_dir) as ws:
-        q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
+        given = metrics.parse_as_of(as_of)
+        if quarter:
+            q = Quarter.parse(quarter)
+        elif given is not None:
+            q = Quarter.of((given + pd.Timedelta(days=1)).date()).prior
+        else:
+            q = ws.last_complete_quarter()
         known = ws.account_ids()
         if accounts:
             ids = [a.strip() for a in accounts if a.strip()]
@@ -392,7 +404,7 @@ def run_batch(
     template_path = Path(template).resolve() if template else None
     if template_path and not template_path.is_file():
         raise ConfigError(f"deck template {template_path}: no such file (expected a .pptx)")
-    options = f"{','.join(formats)}|{_digest_file(template_path) if template_path else ''}"
+    options = f"{','.join(formats)}|{_digest_file(template_path) if template_path else ''}|{as_of or ''}"
     manifest = out_dir / "manifest.json"
     previous = _previous_manifest(manifest)
 
@@ -436,6 +448,7 @@ def run_batch(
                 engine,
                 formats,
                 str(template_path or ""),
+                as_of or "",
             )
         )
 

@@ -92,6 +92,7 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
         formats=args.formats,
         template=args.template,
         progress=not args.quiet,
+        as_of=args.as_of or "",
     )
     done = [r for r in result.results if r.status == "ok"]
     skipped = sum(r.skipped for r in done)
@@ -221,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="render again even when inputs are unchanged")
     p.add_argument("--formats", default="html,pptx,xlsx,pdf", help="files of the pack (default: html,pptx,xlsx,pdf)")
     p.add_argument("--template", default=None, help="company PowerPoint template (.pptx) for the decks")
+    p.add_argument(
+        "--as-of",
+        default=None,
+        help="judge the data as of this date, e.g. 2026-08-30 (default: its newest event; docs/PERIODS.md)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     ws_option(p)
     p.set_defaults(func=_cmd_qbr)

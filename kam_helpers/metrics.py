@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -747,6 +747,23 @@ def _prepare(data: AccountData) -> _Prepared:
 
 
 MEASURE_COLUMNS = ("revenue", "cost", "weight_kg", "pallets")
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
+    """'2026-08-30' (any ISO date or timestamp) → that moment; '' or None → None (use the data's own as-of).
+    ConfigError for anything else."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"as-of date {text!r}: expected a date like 2026-08-30") from exc
+
+
+def with_as_of(data: AccountData, as_of: str | pd.Timestamp | None) -> AccountData:
+    """AccountData, an as-of date the user gives ('' / None: keep the data's) → the same data judged as of it."""
+    moment = as_of if isinstance(as_of, pd.Timestamp) else parse_as_of(as_of)
+    return data if moment is None else replace(data, as_of=moment)
 
 
 def coverage(quarter: Quarter | str, first_day: pd.Timestamp | None, as_of: pd.Timestamp | None) -> Coverage:

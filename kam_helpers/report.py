@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 from IPython.display import HTML
 
 from . import charts, insights, metrics, narrative
@@ -129,18 +130,26 @@ class QbrReport:
         workspace: str | Path = "",
         audience: str = "client",
         reports_dir: str | Path = "",
+        as_of: str = "",
     ) -> QbrReport:
         """Parameters of the notebook → QbrReport (reads only this account's rows from the store).
 
         ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
         ``reports_dir`` is the folder holding one folder per quarter (reports/), where the previous QBR's
-        action items are read from ('' = the project's reports folder).
+        action items are read from ('' = the project's reports folder). ``as_of`` is the date the data is
+        judged at ('' = the data's newest event; docs/PERIODS.md).
         """
         if audience not in AUDIENCES:
             raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
         with Workspace.open(workspace or None) as ws:
-            q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
-            data = ws.account_data(account_id or ws.account_ids()[0], q)
+            given = metrics.parse_as_of(as_of)
+            if quarter:
+                q = Quarter.parse(quarter)
+            elif given is not None:
+                q = Quarter.of((given + pd.Timedelta(days=1)).date()).prior
+            else:
+                q = ws.last_complete_quarter()
+            data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
             full = metrics.scorecard(data, q)
             view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
             sc, before = view(full), view(metrics.scorecard(data, q.prior))

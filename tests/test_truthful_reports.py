@@ -13,7 +13,7 @@ from test_metrics import shipments, targets
 
 from kam_helpers import charts, health, metrics, narrative
 from kam_helpers.account_data import AccountData
-from kam_helpers.errors import NoDataError
+from kam_helpers.errors import ConfigError, NoDataError
 from kam_helpers.quarters import Quarter
 
 Q = Quarter(2026, 3)
@@ -219,3 +219,19 @@ def test_contracted_target_wins_over_standard() -> None:
     otd = metrics.scorecard(data, Q).kpis["otd_pct"]
     assert (otd.target, otd.target_source, otd.rag) == (40.0, "contracted", "green")
     assert metrics.standard_targets()["otif_pct"] == (93.0, 2.0)
+
+
+def test_as_of_given_by_the_user() -> None:
+    """`kam qbr --as-of 2026-09-20`: T1 (promised 3 Sep, open) is late; T3 (promised 24 Sep) not measured yet."""
+    rows = [
+        ship("T1", "2026-09-01", delivered=False),
+        ship("T2", "2026-09-02"),
+        ship("T3", "2026-09-22", delivered=False),
+    ]
+    data = metrics.with_as_of(account(rows, as_of=None), "2026-09-20")
+    sc = metrics.scorecard(data, Q)
+    assert (sc.value("otd_pct"), sc.service_base) == (50.0, 2)
+    assert narrative.coverage_note(sc.coverage) == "data to 20 Sep 2026: 2.7 of 3 months"
+    assert metrics.with_as_of(data, "") is data
+    with pytest.raises(ConfigError, match="as-of date 'soon': expected a date like 2026-08-30"):
+        metrics.parse_as_of("soon")
