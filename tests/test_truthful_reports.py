@@ -235,3 +235,32 @@ def test_as_of_given_by_the_user() -> None:
     assert metrics.with_as_of(data, "") is data
     with pytest.raises(ConfigError, match="as-of date 'soon': expected a date like 2026-08-30"):
         metrics.parse_as_of("soon")
+
+
+def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
+    """Index (batch headline), explorer badge and book of business, health band, and the narrative's tone agree
+    for every account of the sample book."""
+    from kam_helpers import batch, widgets
+    from kam_helpers.store import Workspace
+
+    with Workspace.open(book.workspace) as ws:
+        ids = ws.account_ids()
+        for account_id in ids:
+            data = ws.account_data(account_id)
+            sc = metrics.scorecard(data, book.quarter)
+            score = health.health_score(data, book.quarter, with_history=False)
+            a = narrative.assess(sc, score)
+            assert score.band == a.band == {"healthy": "green", "watch": "amber", "at_risk": "red"}[a.overall]
+            assert widgets.book_row(sc, score).health == a.overall
+            assert f'kam-health">{widgets.HEALTH_LABELS[a.overall][0]}<' in widgets.header_html(sc, score)
+            summary = narrative.build_narrative(sc.for_client(), assessment=a).section("executive_summary").markdown
+            if a.red or a.overall != "healthy":
+                assert "good quarter" not in summary, account_id
+            if a.red:
+                assert "solid" not in summary, account_id
+    job = batch.Job(ids[0], str(book.quarter), str(book.workspace), "", "", "")
+    published = batch.headline(job)
+    with Workspace.open(book.workspace) as ws:
+        score = health.health_score(ws.account_data(ids[0]), book.quarter, with_history=False)
+    assert (published["kpis"]["assessment"], published["kpis"]["health_band"]) == (score.verdict.overall, score.band)
+    assert published["action_items"] and {"text", "owner", "due", "reason_kpi"} == set(published["action_items"][0])
