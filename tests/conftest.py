@@ -116,3 +116,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     line = config.stash.get(_SKIPPED_LINE, None)
     if line:
         config.get_terminal_writer().line(line, yellow=True, bold=True)
+
+
+def store_qbr(book: Book, account_id: str, quarter: Quarter, reports: Path) -> Path:
+    """Store the account's QBR of ``quarter`` in ``reports/<quarter>/manifest.json`` as `kam qbr` does (its
+    headline and action items), so the next quarter's report has a last QBR to follow up. → the reports folder."""
+    from kam_helpers.batch import Job, headline
+
+    published = headline(Job(account_id, str(quarter), str(book.workspace), "", str(reports / str(quarter)), ""))
+    folder = reports / str(quarter)
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "account_id": account_id,
+        "status": "ok",
+        "kpis": published["kpis"],
+        "action_items": published["action_items"],
+    }
+    (folder / "manifest.json").write_text(json.dumps({"quarter": str(quarter), "accounts": [entry]}, default=str))
+    return reports

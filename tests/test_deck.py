@@ -10,11 +10,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import store_qbr
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
 from kam_helpers import deck, metrics
 from kam_helpers.narrative import ActionItem, build_narrative
+from kam_helpers.quarters import Quarter
 from kam_helpers.report import QbrReport, kpi_row
 
 QUARTER = "2026Q3"
@@ -23,8 +25,9 @@ FORMULA_LANE = '=HYPERLINK("http://x","y")'
 
 
 @pytest.fixture(scope="module")
-def report(book) -> QbrReport:
-    return QbrReport.load(book.at_risk, QUARTER, book.workspace)  # the sample's first account at risk
+def report(book, tmp_path_factory: pytest.TempPathFactory) -> QbrReport:
+    reports = store_qbr(book, book.at_risk, Quarter.parse(QUARTER).prior, tmp_path_factory.mktemp("reports"))
+    return QbrReport.load(book.at_risk, QUARTER, book.workspace, reports_dir=reports)  # the first account at risk
 
 
 def adversarial(report: QbrReport) -> QbrReport:
@@ -133,7 +136,7 @@ def test_no_prior_quarter_data_is_said(book) -> None:
     assert items is None
     prs = Presentation(io.BytesIO(deck.build_deck(first)))
     (slide,) = slides_titled(prs, "Last QBR's action items")
-    assert "no data for Q3 2024" in " ".join(sh.text_frame.text for sh in slide.shapes if sh.has_text_frame)
+    assert "No earlier QBR on record" in " ".join(sh.text_frame.text for sh in slide.shapes if sh.has_text_frame)
 
 
 def _inside(shape, prs: Presentation) -> bool:
