@@ -443,26 +443,41 @@ def health_html(h: health_mod.HealthScore | str) -> str:
     )
 
 
+def _interval(lower: float, upper: float, fmt: Callable[[float], str]) -> str:
+    """An interval as 'lo–hi', or 'no range yet' when it cannot be computed (too few quarters): never 'n/a–n/a'."""
+    if pd.isna(lower) or pd.isna(upper):
+        return "no range yet"
+    return f"{fmt(lower)}–{fmt(upper)}"
+
+
 def forecast_html(fc: forecast_mod.Forecast | str, currency: str | None) -> str:
     """Forecast → the next quarters of shipments and revenue with their interval (after the last actual
-    quarter), and beside the table, always, the forecast's note: method, interval and backtest accuracy."""
+    quarter), and beside the table, always, the forecast's note: method, interval and backtest accuracy.
+    Revenue says 'no data' when the account's history has no revenue at all (never a ₹0 forecast)."""
     if isinstance(fc, str):
         return _missing_note("No forecast", fc)
     frame = fc.frame.set_index(["metric", "quarter"])
     last = fc.history.iloc[-1]
+    has_revenue = bool(fc.history["revenue"].fillna(0).ne(0).any())
+    money = lambda x: fmt_money(x, currency)  # noqa: E731
+    no_revenue = '<td class="num kam-muted">no data</td><td class="num kam-muted">no revenue forecast</td>'
     body = [
         f'<tr class="kam-x-actual"><td>{fmt_quarter(last["quarter"])} <span class="kam-muted">actual</span></td>'
         f'<td class="num">{fmt_count(last["shipments"])}</td><td></td>'
-        f'<td class="num">{fmt_money(last["revenue"], currency)}</td><td></td></tr>'
+        + (f'<td class="num">{money(last["revenue"])}</td><td></td></tr>' if has_revenue else f"{no_revenue}</tr>")
     ]
     for q in fc.frame["quarter"].drop_duplicates():
         s, r = frame.loc[("shipments", q)], frame.loc[("revenue", q)]
+        revenue = (
+            f'<td class="num">{money(r["point"])}</td>'
+            f'<td class="num kam-muted">{_interval(r["lower"], r["upper"], money)}</td>'
+            if has_revenue
+            else no_revenue
+        )
         body.append(
             f'<tr class="kam-x-forecast-row" data-quarter="{html.escape(q)}"><td>{fmt_quarter(q)}</td>'
             f'<td class="num">{fmt_count(s["point"])}</td>'
-            f'<td class="num kam-muted">{fmt_count(s["lower"])}–{fmt_count(s["upper"])}</td>'
-            f'<td class="num">{fmt_money(r["point"], currency)}</td>'
-            f'<td class="num kam-muted">{fmt_money(r["lower"], currency)}–{fmt_money(r["upper"], currency)}</td></tr>'
+            f'<td class="num kam-muted">{_interval(s["lower"], s["upper"], fmt_count)}</td>{revenue}</tr>'
         )
     level = f"{fc.level:.0%}"
     head = (

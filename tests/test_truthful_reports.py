@@ -264,3 +264,20 @@ def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
         score = health.health_score(ws.account_data(ids[0]), book.quarter, with_history=False)
     assert (published["kpis"]["assessment"], published["kpis"]["health_band"]) == (score.verdict.overall, score.band)
     assert published["action_items"] and {"text", "owner", "due", "reason_kpi"} == set(published["action_items"][0])
+
+
+def test_forecast_without_revenue_says_so() -> None:
+    """Six quarters of shipments without revenue: a shipments forecast, never '₹0 (₹0–₹0)' or 'n/a–n/a'."""
+    from kam_helpers import forecast, insights, widgets
+
+    days = [str((pd.Timestamp("2025-04-07") + pd.Timedelta(days=15 * i)).date()) for i in range(36)]
+    data = account([ship(f"S{i}", d, revenue=None, cost=None) for i, d in enumerate(days)])
+    fc = forecast.forecast(data, Q)
+    panel = widgets.forecast_html(fc, "INR")
+    assert "no revenue forecast" in panel and "₹0" not in panel and "n/a–n/a" not in panel
+    sc, _, a = judged(data)
+    found = insights.Insights(carried=None, forecast=fc, has_revenue=False)
+    outlook = narrative.build_narrative(sc, insights=found, assessment=a).section("outlook").markdown
+    assert "no revenue forecast: no revenue data" in outlook and "₹0" not in outlook and "n/a" not in outlook
+    first = narrative.build_narrative(sc, insights=found, assessment=a).section("last_qbr").markdown
+    assert first.startswith("No earlier QBR on record: this is the first QBR for Acme Trucking")
