@@ -99,6 +99,23 @@ TONE_RULES: dict[str, str] = {
     "mixed": "verdict watch with a red measure or revenue strongly down",
     "difficult": "verdict at risk",
 }
+# Every judging phrase of the packaged templates → the rule (a test on the Assessment) that allows it.
+# tests/test_truthful_reports.py renders narratives and checks that a phrase appears only when its rule holds.
+ADJECTIVE_RULES: dict[str, tuple[str, Callable[[Assessment], bool]]] = {
+    "was a good quarter": ("tone 'good' (TONE_RULES)", lambda a: a.tone == "good"),
+    "was a solid quarter": ("tone 'solid' (TONE_RULES)", lambda a: a.tone == "solid"),
+    "was a mixed quarter": ("tone 'mixed' (TONE_RULES)", lambda a: a.tone == "mixed"),
+    "was a difficult quarter": ("tone 'difficult' (TONE_RULES)", lambda a: a.tone == "difficult"),
+    "Invoicing was accurate and paid on time": ("billing_ok", lambda a: a.billing_ok is True),
+    "Complaints stayed under control": ("cases_ok", lambda a: a.cases_ok is True),
+    "complaints stayed low": ("cases_ok", lambda a: a.cases_ok is True),
+    "Complaints stayed low": ("cases_ok", lambda a: a.cases_ok is True),
+    "Volume is growing": ("volume_trend 'growing'", lambda a: a.volume_trend == "growing"),
+    "Volume held steady": ("volume_trend 'stable'", lambda a: a.volume_trend == "stable"),
+    "Gross margin was steady": ("margin_trend 'steady'", lambda a: a.margin_trend == "steady"),
+    "Gross margin was up": ("margin_trend 'growing'", lambda a: a.margin_trend == "growing"),
+    "Service met": ("service_rag 'green'", lambda a: a.service_rag == "green"),
+}
 # Measures the client never sees do not set the tone of what the client reads (they weigh in the score).
 TONE_EXCLUDED = ("cost", "gross_margin_pct", "claims_cost_pct", "billing_variance", "billing_variance_pct")
 _DOWNGRADE = {"healthy": 0, "watch": 1, "at_risk": 2}

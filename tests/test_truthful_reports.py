@@ -281,3 +281,35 @@ def test_forecast_without_revenue_says_so() -> None:
     assert "no revenue forecast: no revenue data" in outlook and "₹0" not in outlook and "n/a" not in outlook
     first = narrative.build_narrative(sc, insights=found, assessment=a).section("last_qbr").markdown
     assert first.startswith("No earlier QBR on record: this is the first QBR for Acme Trucking")
+
+
+def _cases() -> list[tuple[str, AccountData | metrics.Scorecard]]:
+    from test_narrative import at_risk_scorecard, healthy_scorecard, missing_data_scorecard
+
+    last_year = [{**row, "revenue": 352.0} for row in LAST_YEAR]
+    on_time = [ship(f"S{i}", d) for i, d in enumerate(quarter_days(10))]
+    return [
+        ("healthy", healthy_scorecard()),
+        ("at risk", at_risk_scorecard()),
+        ("missing data", missing_data_scorecard()),
+        ("no targets, low OTD", account(LAST_YEAR + HALF_LATE)),
+        ("revenue collapse", account(last_year + on_time)),
+        ("no revenue", account(NO_REVENUE)),
+        ("all on time", account(LAST_YEAR + on_time)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_every_judging_phrase_has_its_rule(case: int) -> None:
+    """ADJECTIVE_RULES: a judging phrase appears in a narrative only when the rule that allows it holds."""
+    name, source = _cases()[case]
+    if isinstance(source, AccountData):
+        sc, _, a = judged(source)
+    else:
+        sc, a = source, narrative.assess(source)
+    words = narrative.build_narrative(sc, assessment=a).to_markdown()
+    for phrase, (rule, allowed) in narrative.ADJECTIVE_RULES.items():
+        if phrase in words:
+            assert allowed(a), f"{name}: {phrase!r} without its rule {rule}"
+    if a.red or (a.revenue_yoy_pct is not None and a.revenue_yoy_pct <= -narrative.REVENUE_FALL_PCT):
+        assert not any(w in words for w in ("good quarter", "solid quarter")), name
