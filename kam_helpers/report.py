@@ -230,7 +230,11 @@ class QbrReport:
         workspace holds no data for it."""
         sc, title = self.scorecard, CHART_TITLES.get(name, name.replace("_", " ").capitalize())
         quarter = fmt_quarter(sc.quarter)
-        if name in ("worst_lanes", "worst_carriers") and sc.value("otd_pct") is not None:
+        otd = sc.value("otd_pct")
+        if name in ("worst_lanes", "worst_carriers") and otd is not None and otd < 100:
+            what = "carrier" if name == "worst_carriers" else "origin and destination"
+            return f"{title}: the data records no {what} for the late deliveries of {quarter}, so none is ranked."
+        if name in ("worst_lanes", "worst_carriers") and otd is not None:
             return f"No late deliveries in {quarter}: every measured delivery was on time."
         if name == "cases_by_category" and sc.available.get("cases"):
             return f"No cases were opened or closed in {quarter}."

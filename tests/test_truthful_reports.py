@@ -313,3 +313,17 @@ def test_every_judging_phrase_has_its_rule(case: int) -> None:
             assert allowed(a), f"{name}: {phrase!r} without its rule {rule}"
     if a.red or (a.revenue_yoy_pct is not None and a.revenue_yoy_pct <= -narrative.REVENUE_FALL_PCT):
         assert not any(w in words for w in ("good quarter", "solid quarter")), name
+
+
+def test_chart_note_when_no_carrier_is_recorded() -> None:
+    """Late deliveries without a carrier: the carrier chart says why it is empty, never 'every delivery on time'."""
+    from kam_helpers.report import QbrReport
+
+    rows = [ship(f"S{i}", d, late_days=1, carrier=None) for i, d in enumerate(quarter_days(3))]
+    data = account(rows)
+    sc, _, a = judged(data)
+    report = QbrReport(data, sc, narrative.build_narrative(sc, assessment=a))
+    assert report.chart_object("worst_carriers") is None
+    assert report.chart_note("worst_carriers") == (
+        "Late deliveries by carrier: the data records no carrier for the late deliveries of Q3 2026, so none is ranked."
+    )
