@@ -1166,7 +1166,7 @@ def scorecard(data: AccountData, quarter: Quarter | str, *, billing_lag_days: in
     cov = quarter_coverage(prep, q)
     span = comparison_spans(cov, q)[0]
     moved = base = None
-    if prep.active is not None:
+    if prep.active is not None and prep.deliveries is not None and prep.pickups is not None:
         ships, deliveries = prep.active.iloc[0:0], prep.deliveries.iloc[0:0]
         if span is not None:
             ships = in_period(prep.active, "ship_date", span)

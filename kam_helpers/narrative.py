@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jinja2
 import pandas as pd
@@ -207,12 +207,25 @@ class Assessment:
 # --- helpers --------------------------------------------------------------------------------------------
 
 
-def _available(sc: Scorecard, table: str) -> bool:
+class _Judged(Protocol):
+    """What the judging helpers read: a Scorecard, or the KPIs health.py judges (:class:`_KpiView`)."""
+
+    @property
+    def kpis(self) -> Mapping[str, Kpi]: ...
+    @property
+    def available(self) -> Mapping[str, bool]: ...
+    @property
+    def account(self) -> Mapping[str, Any]: ...
+    @property
+    def quarter(self) -> Any: ...
+
+
+def _available(sc: _Judged, table: str) -> bool:
     """True unless the Scorecard says the workspace does not hold ``table``."""
     return bool(sc.available.get(table, True))
 
 
-def _kpi(sc: Scorecard, key: str) -> Kpi:
+def _kpi(sc: _Judged, key: str) -> Kpi:
     """The Scorecard's Kpi, or an empty one (value None) with the standard label and unit."""
     kpi = sc.kpis.get(key)
     if kpi is not None:
@@ -275,7 +288,7 @@ def _to_date(v: Any) -> dt.date | None:
 MIN_TREND_BASE = 20
 
 
-def _volume_growth(sc: Scorecard) -> tuple[float | None, str | None]:
+def _volume_growth(sc: _Judged) -> tuple[float | None, str | None]:
     """Shipment growth used for the trend: YoY when known (seasonality), else QoQ → (pct, 'yoy'|'qoq');
     (None, None) when the comparison quarter had fewer than MIN_TREND_BASE shipments."""
     kpi = _kpi(sc, "shipments")
@@ -286,7 +299,7 @@ def _volume_growth(sc: Scorecard) -> tuple[float | None, str | None]:
     return None, None
 
 
-def days_to_renewal(sc: Scorecard) -> int | None:
+def days_to_renewal(sc: _Judged) -> int | None:
     """account['contract_end'] − quarter end, in days (negative when the contract ended); None if no date."""
     end = _to_date(sc.account.get("contract_end"))
     return None if end is None else (end - sc.quarter.end).days

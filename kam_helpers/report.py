@@ -20,6 +20,7 @@ from . import charts, insights, metrics, narrative
 from .account_data import AccountData
 from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
+from .narrative import Assessment
 from .paths import TEMPLATES_DIR
 from .quarters import Quarter
 from .safe_html import markdown_to_html
@@ -118,7 +119,7 @@ class QbrReport:
     narrative: narrative.Narrative
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
     insights: insights.Insights | None = None
-    assessment: narrative.Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
+    assessment: Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
