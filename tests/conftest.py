@@ -62,6 +62,16 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
     return Book(root / "exports", root / "workspace", END_QUARTER)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Even session- and module-scoped fixtures never read or write the checkout's data/ or reports/ (a `make
+    demo` before `make test` must not change what a test sees): a session-wide empty folder stands in for both."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="kam-test-session-"))
+    os.environ["KAM_REPORTS"] = str(root / "reports")
+    os.environ["KAM_WORKSPACE"] = str(root / "no-workspace")
+
+
 @pytest.fixture(autouse=True)
 def _no_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never write into the checkout's data/ or reports/."""
