@@ -131,7 +131,20 @@ def test_counts_otd_and_value_per_country_and_quarter_match_the_raw_csv(
 
 
 def _text(path: Path) -> str:
-    page = re.sub(r"<(svg|style|script)\b.*?</\1>", " ", path.read_text(encoding="utf-8"), flags=re.S)
+    return _text_of(path.read_text(encoding="utf-8"))
+
+
+def _section(path: Path, heading: str, next_heading: str) -> str:
+    """The text of a report between the section heading that starts with ``heading`` and the next one's."""
+    page = path.read_text(encoding="utf-8")
+    start = re.search(rf"<h2[^>]*>\s*{re.escape(heading)}", page)
+    end = re.search(rf"<h2[^>]*>\s*{re.escape(next_heading)}", page)
+    assert start and end, f"{path}: no {heading!r} or {next_heading!r} section heading"
+    return _text_of(page[start.start() : end.start()])
+
+
+def _text_of(page: str) -> str:
+    page = re.sub(r"<(svg|style|script)\b.*?</\1>", " ", page, flags=re.S)
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
 
 
@@ -156,9 +169,10 @@ def test_the_2014q4_batch_reports_every_country_and_says_no_data_for_missing_tab
         kpis = r.kpis
         assert kpis["shipments"] == expected.loc[(country, "2014Q4"), "shipments"]
         assert kpis["cases_opened"] is None and kpis["invoice_accuracy_pct"] is None  # absent, not zero
-        text = _text(tmp_path / "reports" / r.account_id / "qbr.html")
-        billing = text[text.index("Billing ¶") : text.index("Complaints")]
-        complaints = text[text.index("Complaints") : text.index("Opportunities")]
+        report = tmp_path / "reports" / r.account_id / "qbr.html"
+        text = _text(report)
+        billing = _section(report, "Billing", "Complaints")
+        complaints = _section(report, "Complaints", "Opportunities")
         assert re.search(r"no [a-z ]*data", billing), billing
         assert re.search(r"no [a-z ]*data", complaints), complaints
         assert country in text
