@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsFloat
 
 import pandas as pd
 
@@ -26,6 +26,15 @@ NA = "n/a"
 MINUS = "\u2212"
 
 CURRENCY_SYMBOLS: dict[str, str] = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
+
+
+def _number(x: object) -> float | None:
+    """A number as float, or None for None, NaN and pandas NA/NaT."""
+    if _missing(x):
+        return None
+    if isinstance(x, SupportsFloat | str):
+        return float(x)
+    raise TypeError(f"expected a number, got {x!r}")
 
 
 def _missing(x: object) -> bool:
@@ -67,9 +76,9 @@ def fmt_money(x: float | None, currency: str | None = None) -> str:
     Millions carry 2 decimals, thousands 1, units none; a value that rounds up into the next band
     moves there (999_960 → '€1.00M'). ``currency`` is an ISO code; None writes no symbol.
     """
-    if _missing(x):
+    v = _number(x)
+    if v is None:
         return NA
-    v = float(x)  # type: ignore[arg-type]
     sym = currency_symbol(currency)
     a = abs(v)
     if round(a) < 1_000:
@@ -84,17 +93,18 @@ def fmt_money(x: float | None, currency: str | None = None) -> str:
 
 def fmt_money_change(x: float | None, currency: str | None = None) -> str:
     """Signed money for a difference: 1_200 → '+€1.2k', −300 → '−€300', 0 → '€0'."""
-    if _missing(x):
+    v = _number(x)
+    if v is None:
         return NA
-    text = fmt_money(x, currency)
-    return "+" + text if round(float(x)) >= 1 else text  # type: ignore[arg-type]
+    text = fmt_money(v, currency)
+    return "+" + text if round(v) >= 1 else text
 
 
 def _signed(x: float | None, digits: int, plus: bool, suffix: str) -> str:
     """x rounded to ``digits`` with a real minus (and '+' when ``plus``), no sign when it rounds to 0."""
-    if _missing(x):
+    v = _number(x)
+    if v is None:
         return NA
-    v = float(x)  # type: ignore[arg-type]
     sign = "" if _is_zero(v, digits) else _sign(v, plus=plus)
     return f"{sign}{_fixed(v, digits)}{suffix}"
 
@@ -116,25 +126,27 @@ def fmt_growth(pct: float | None, digits: int = 1) -> str:
 
 def fmt_count(n: float | None) -> str:
     """A count with thousands separators: 1234 → '1,234', 3.6 → '4'."""
-    if _missing(n):
+    number = _number(n)
+    if number is None:
         return NA
-    v = round(float(n))  # type: ignore[arg-type]
+    v = round(number)
     return f"{_sign(v, plus=False)}{abs(v):,}"
 
 
 def fmt_days(x: float | None) -> str:
     """Days, whole: 41.6 → '42 days', 1 → '1 day', −3 → '−3 days'."""
-    if _missing(x):
+    number = _number(x)
+    if number is None:
         return NA
-    v = round(float(x))  # type: ignore[arg-type]
+    v = round(number)
     return f"{_sign(v, plus=False)}{abs(v):,} {'day' if abs(v) == 1 else 'days'}"
 
 
 def fmt_hours(x: float | None) -> str:
     """Hours: 18.46 → '18.5 h', 126.2 → '126 h' (one decimal below 100 h)."""
-    if _missing(x):
+    v = _number(x)
+    if v is None:
         return NA
-    v = float(x)  # type: ignore[arg-type]
     digits = 1 if abs(v) < 100 else 0
     sign = "" if _is_zero(v, digits) else _sign(v, plus=False)
     return f"{sign}{_fixed(v, digits)} h"
@@ -142,9 +154,9 @@ def fmt_hours(x: float | None) -> str:
 
 def fmt_weight(kg: float | None) -> str:
     """Weight: 850 → '850 kg', 12_340 → '12.3 t', 1_234_000 → '1,234.0 t'."""
-    if _missing(kg):
+    v = _number(kg)
+    if v is None:
         return NA
-    v = float(kg)  # type: ignore[arg-type]
     if round(abs(v)) < 1_000:
         return f"{_sign(round(v), plus=False)}{abs(round(v))} kg"
     return f"{_sign(v, plus=False)}{_fixed(v / 1_000, 1)} t"
@@ -168,11 +180,11 @@ def fmt_month(d: dt.date | pd.Timestamp | None) -> str:
 
 def fmt_quarter(q: Quarter | str | None) -> str:
     """A quarter as people say it: Quarter(2026, 3) or '2026Q3' → 'Q3 2026'."""
-    if _missing(q):
+    if q is None or _missing(q):
         return NA
     from .quarters import Quarter
 
-    qq = Quarter.parse(q)  # type: ignore[arg-type]
+    qq = Quarter.parse(q)
     return f"Q{qq.q} {qq.year}"
 
 

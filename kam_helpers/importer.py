@@ -844,7 +844,8 @@ def mapping_loader(source: Source, mapping: Mapping, workspace: Path, collected:
                 key: tuple = ("sql", tm.sql)
                 if key not in cache:
                     label = tm.sql[14:] if tm.sql.startswith("SELECT * FROM ") else f"query for {tm.name}"
-                    frames = [read_sql(url, tm.sql, label)]  # type: ignore[arg-type]
+                    assert url is not None  # a sql source always has one (source.url() raises otherwise)
+                    frames = [read_sql(url, tm.sql, label)]
             else:
                 files = source.files(tm)
                 key = ("files", tuple(files), tm.sheet)

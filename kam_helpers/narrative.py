@@ -234,6 +234,11 @@ def _kpi(sc: _Judged, key: str) -> Kpi:
     return Kpi(key=key, label=label, unit=unit, value=None)
 
 
+def _value(kpi: Kpi) -> float | None:
+    """A Kpi's value when it is known (see :func:`_known`), else None."""
+    return float(kpi.value) if kpi.value is not None and _known(kpi) else None
+
+
 def _known(x: Any) -> bool:
     """A Kpi with a value, or a finite number."""
     if isinstance(x, Kpi):
@@ -377,9 +382,10 @@ def judge(
     if _available(sc, "invoices"):
         acc = _kpi(sc, "invoice_accuracy_pct")
         checks: list[bool] = []
-        if _known(acc):
+        accuracy = _value(acc)
+        if accuracy is not None:
             rag = _rag(acc)
-            checks.append(rag == "green" if rag is not None else acc.value >= INVOICE_ACCURACY_FLOOR)  # type: ignore[operator]
+            checks.append(rag == "green" if rag is not None else accuracy >= INVOICE_ACCURACY_FLOOR)
         dtp = _kpi(sc, "days_to_pay")
         if _known(dtp) and _rag(dtp) is not None:
             checks.append(_rag(dtp) != "red")
@@ -390,13 +396,15 @@ def judge(
         opened, backlog = _kpi(sc, "cases_opened"), _kpi(sc, "cases_backlog")
         hours, repeat = _kpi(sc, "median_hours_to_resolve"), _kpi(sc, "repeat_complaints")
         checks = []
-        if _known(backlog):
+        open_cases = _value(backlog)
+        if open_cases is not None:
             limit = max(BACKLOG_MIN, BACKLOG_SHARE * (opened.value or 0))
-            checks.append(backlog.value <= limit)  # type: ignore[operator]
+            checks.append(open_cases <= limit)
         if _known(hours):
             checks.append(_rag(hours) != "red")
-        if _known(repeat):
-            checks.append(repeat.value <= REPEAT_MAX)  # type: ignore[operator]
+        repeats = _value(repeat)
+        if repeats is not None:
+            checks.append(repeats <= REPEAT_MAX)
         cases_ok = all(checks) if checks else None
 
     renewal = days_to_renewal(sc)
@@ -618,7 +626,7 @@ def action_items(
             add(rag, text, OPERATIONS, key)
     if _available(sc, "invoices"):
         acc, unbilled = _kpi(sc, "invoice_accuracy_pct"), _kpi(sc, "unbilled_shipments")
-        has_unbilled = _known(unbilled) and unbilled.value > 0  # type: ignore[operator]
+        has_unbilled = (_value(unbilled) or 0) > 0
         unbilled_text = f"invoice the {f.fmt_kpi(unbilled)} unbilled shipments" if has_unbilled else ""
         if _known(acc) and a.billing_ok is False and _rag(acc) != "green":
             text = "Audit credited and disputed invoices with Finance"
@@ -629,14 +637,14 @@ def action_items(
         elif has_unbilled:
             add("amber", unbilled_text[0].upper() + unbilled_text[1:], kam, "unbilled_shipments")
         overdue, dtp = _kpi(sc, "overdue_amount"), _kpi(sc, "days_to_pay")
-        if _known(overdue) and overdue.value > 0 and _rag(dtp) in ("amber", "red"):  # type: ignore[operator]
+        if (_value(overdue) or 0) > 0 and _rag(dtp) in ("amber", "red"):
             add(_rag(dtp), f"Agree a payment plan for the {f.fmt_kpi(overdue, cur)} overdue", kam, "overdue_amount")
 
     if a.cases_ok is False:
         backlog = _kpi(sc, "cases_backlog")
         hours = _kpi(sc, "median_hours_to_resolve")
         rag = _rag(hours) if _known(hours) else "amber"
-        if _known(backlog) and backlog.value > 0:  # type: ignore[operator]
+        if (_value(backlog) or 0) > 0:
             add(
                 rag,
                 f"Clear the backlog of {f.fmt_kpi(backlog)} open cases and report root causes",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["text", "int", "float", "date", "timestamp", "bool"]
 
@@ -145,10 +145,10 @@ class Table:
         return [f.name for f in self.fields if f.required]
 
 
-def _f(name: str, kind: Kind, doc: str, **kw: object) -> Field:
+def _f(name: str, kind: Kind, doc: str, **kw: Any) -> Field:
     if name == "account_id":  # every table's account_id: it names the account's report folder
         kw.setdefault("names_files", True)
-    return Field(name, kind, doc, **kw)  # type: ignore[arg-type]
+    return Field(name, kind, doc, **kw)
 
 
 ACCOUNTS = Table(
