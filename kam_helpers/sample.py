@@ -1374,8 +1374,13 @@ def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
     """The ground truth of every planted problem, with the ids the CSVs use."""
     n, ni = len(sh["acc"]), len(iv["issued"])
     sw, iw = max(6, len(str(n))), max(6, len(str(ni)))
-    sid = lambda i: f"SHP-{int(i) + 1:0{sw}d}"  # noqa: E731
-    iid = lambda i: f"INV-{int(i) + 1:0{iw}d}"  # noqa: E731
+
+    def sid(i: int) -> str:
+        return f"SHP-{int(i) + 1:0{sw}d}"
+
+    def iid(i: int) -> str:
+        return f"INV-{int(i) + 1:0{iw}d}"
+
     e = np.flatnonzero(iv["err"])
     errors = [
         dict(shipment_id=sid(s), invoice_id=iid(i), kind=_ERROR_KINDS[k], amount=float(a))

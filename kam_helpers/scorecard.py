@@ -122,7 +122,10 @@ class Scorecard:
 
     def for_client(self) -> Scorecard:
         """The same scorecard without what a client never sees (INTERNAL_KPIS and their columns)."""
-        drop = lambda frame: frame.drop(columns=[c for c in INTERNAL_COLUMNS if c in frame.columns])  # noqa: E731
+
+        def drop(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame.drop(columns=[c for c in INTERNAL_COLUMNS if c in frame.columns])
+
         return replace(
             self,
             kpis={k: v for k, v in self.kpis.items() if k not in INTERNAL_KPIS},

@@ -459,7 +459,10 @@ def forecast_html(fc: forecast_mod.Forecast | str, currency: str | None) -> str:
     frame = fc.frame.set_index(["metric", "quarter"])
     last = fc.history.iloc[-1]
     has_revenue = bool(fc.history["revenue"].fillna(0).ne(0).any())
-    money = lambda x: fmt_money(x, currency)  # noqa: E731
+
+    def money(x: float | None) -> str:
+        return fmt_money(x, currency)
+
     no_revenue = '<td class="num kam-muted">no data</td><td class="num kam-muted">no revenue forecast</td>'
     body = [
         f'<tr class="kam-x-actual"><td>{fmt_quarter(last["quarter"])} <span class="kam-muted">actual</span></td>'
@@ -854,7 +857,10 @@ class AccountExplorer:
         filters = box([self.show, self.search, self.sort, self.descending], "kam-x-controls")
         dates = box([self.start, self.end, self.csv_button, self.xlsx_button], "kam-x-controls")
         drill_title = W.HTML("<h2>Exceptions: late or damaged shipments and open cases</h2>")
-        title = lambda text: W.HTML(f"<h2>{html.escape(text)}</h2>")  # noqa: E731
+
+        def title(text: str) -> W.HTML:
+            return W.HTML(f"<h2>{html.escape(text)}</h2>")
+
         audit_buttons = box([self.audit_csv_button, self.audit_xlsx_button], "kam-x-controls")
         return box(
             [
