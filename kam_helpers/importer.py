@@ -1056,7 +1056,7 @@ def import_source(
             )
 
     build = build_workspace(ws, mapping_loader(src, mp, ws, collected), strict=strict, formats=canonical_formats(),
-                            check=check, dry_run=dry_run)  # fmt: skip
+                            check=check, dry_run=dry_run, as_of=mp.source.as_of)  # fmt: skip
     mine = [p for p in build.problems if p.file in collected.labels]
     rejects_file = None
     if (mine or collected.skipped) and not dry_run:

@@ -11,6 +11,7 @@ the field's formats and aggregates them when the table has ``group_by``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from .validate import Formats
 AGGREGATES = ("first", "min", "max", "sum", "count")
 _TOP_KEYS = {"version", "description", "source", "tables"}
 _SOURCE_KEYS = {
+    "as_of",
     "encoding",
     "delimiter",
     "missing",
@@ -81,6 +83,7 @@ class SourceFormats:
     thousands: str = ""
     sheet: str | int | None = None  # None: the first sheet (an unexpected header then lists the others)
     on_problem: str = "exclude"
+    as_of: dt.date | None = None  # the date the data is judged at; None: its newest event (docs/PERIODS.md)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,12 @@ def _source(raw: dict, path: Path) -> SourceFormats:
     _check_keys(raw, _SOURCE_KEYS, path, "source")
     out = SourceFormats()
     kw: dict[str, Any] = {}
+    if "as_of" in raw:
+        value = raw["as_of"]
+        try:
+            kw["as_of"] = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{_where(path, 'source.as_of')}: expected a date as YYYY-MM-DD, got {value!r}") from None
     for name in ("encoding", "delimiter", "decimal", "thousands"):
         if name in raw:
             if not isinstance(raw[name], str):

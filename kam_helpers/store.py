@@ -87,6 +87,7 @@ def build_workspace(
     formats: Formats | None = None,
     check: BuildCheck | None = None,
     dry_run: bool = False,
+    as_of: dt.date | None = None,
 ) -> BuildReport:
     """Raw tables from ``loader`` → validated store at ``workspace/kam.duckdb``, replaced atomically.
 
@@ -95,6 +96,7 @@ def build_workspace(
     loader's temp table ``_on_problem (table_name, policy)`` says exclude or block per table). ``check`` sees
     the finished build before it is published and may refuse it by raising. With ``dry_run`` (or when the
     content equals the current store's) the store is left untouched; a dry run writes nothing at all.
+    ``as_of`` is the date the data is judged at (default: its newest event; docs/PERIODS.md).
     """
     workspace = Path(workspace)
     scratch = Path(tempfile.mkdtemp(prefix="kam-dry-run-")) if dry_run else None
@@ -134,7 +136,7 @@ def build_workspace(
                     )
             for name in present:
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
-            _write_meta(con, present, sources)
+            _write_meta(con, present, sources, as_of)
             _write_fingerprints(con, present)
             report = BuildReport(workspace, rows, rejected, found, dry_run=dry_run)
             if check is not None:
@@ -222,8 +224,9 @@ def _write_rejected_rows(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _write_meta(con: duckdb.DuckDBPyConnection, present: set[str], sources: dict) -> None:
-    as_of = _latest_event(con, present)
+def _write_meta(con: duckdb.DuckDBPyConnection, present: set[str], sources: dict, given: dt.date | None = None) -> None:
+    """The store's _meta: schema version, build time, as-of (``given``, else the newest event), tables, sources."""
+    as_of = pd.Timestamp(given) if given is not None else _latest_event(con, present)
     con.execute("CREATE TABLE _meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     meta = {
         "schema_version": SCHEMA_VERSION,

@@ -347,6 +347,22 @@ def test_the_mappings_formats_are_the_formats_including_fractional_seconds(tmp_p
         "written as %Y-%m-%d %H:%M:%S.%f, got '11.07.2026 09:15'" in str(err.value)  # fmt: skip
 
 
+def test_the_mapping_may_give_the_as_of_date(tmp_path: Path, exports: Path) -> None:
+    from kam_helpers.store import Workspace
+
+    mapping = _mapping(tmp_path, "  # as_of: 2026-09-30", "  as_of: 2026-09-30")
+    import_source(exports, mapping, tmp_path / "ws")
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.as_of == pd.Timestamp("2026-09-30")
+    import_source(exports, _mapping(tmp_path, name="plain.yml"), tmp_path / "plain")
+    with Workspace.open(tmp_path / "plain") as ws:
+        assert ws.as_of is not None and ws.as_of != pd.Timestamp("2026-09-30")  # the newest event instead
+    with pytest.raises(ConfigError, match=r"source\.as_of.*expected a date as YYYY-MM-DD, got '30/09/2026'"):
+        import_source(
+            exports, _mapping(tmp_path, "  # as_of: 2026-09-30", '  as_of: "30/09/2026"', "bad.yml"), tmp_path / "x"
+        )
+
+
 def test_missing_words_apply_to_the_inputs_of_an_expression(tmp_path: Path, exports: Path) -> None:
     _edit(exports, "loads.csv", ",12.4,", ",N/A,")
     mapping = _mapping(tmp_path, "      weight_kg: Weight (kg)",
