@@ -173,8 +173,8 @@ def test_forecasts_do_not_depend_on_the_cpu_kernels() -> None:
     import sys
 
     results = []
-    for core in ("Prescott", "Haswell"):
-        env = {**os.environ, "OPENBLAS_CORETYPE": core}
+    for core in (None, "Prescott"):  # this machine's own kernels, then the oldest x86-64 ones (safe on any CPU)
+        env = {**os.environ, **({"OPENBLAS_CORETYPE": core} if core else {})}
         done = subprocess.run([sys.executable, "-c", FIT_SCRIPT], env=env, capture_output=True, text=True, check=True)
         results.append(json.loads(done.stdout))
     assert results[0] == results[1]
