@@ -48,8 +48,8 @@ lint: setup ## ruff (lint and format check), mypy and the layer contract
 test: lint ## Set up, lint and run every test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup ## Every test but the slow kinds (browser, office, postgres, batch), on every core: under a minute
-	$(PY) -m pytest -m "not (browser or office or postgres or batch)" -n auto $(PYTEST_ARGS)
+test-fast: setup ## Every test but the slow kinds (browser, office, postgres, batch, slow), on every core: under a minute
+	$(PY) -m pytest -m "not (browser or office or postgres or batch or slow)" -n auto $(PYTEST_ARGS)
 
 docs: setup ## Regenerate the generated documents (data model, forecast accuracy and its README summary)
 	$(KAM) schema > docs/DATA_MODEL.md

@@ -211,6 +211,7 @@ def _pr(found: set, truth: set) -> tuple[float, float]:
     return hit / max(len(found), 1), hit / max(len(truth), 1)
 
 
+@pytest.mark.slow
 def test_audit_finds_the_planted_errors_of_the_sample(book) -> None:
     planted = json.loads((book.exports / "planted.json").read_text())
     with Workspace.open(book.workspace) as ws:

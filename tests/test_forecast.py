@@ -87,6 +87,7 @@ def sample_forecasts(book) -> dict[str, fc.Forecast]:
         return {a: fc.forecast(ws.account_data(a), book.quarter) for a in ws.account_ids()}
 
 
+@pytest.mark.slow
 def test_every_sample_account_has_a_forecast_with_its_accuracy(sample_forecasts) -> None:
     for account_id, f in sample_forecasts.items():
         assert f.frame["quarter"].tolist()[:4] == ["2026Q4", "2027Q1", "2027Q2", "2027Q3"]
@@ -164,6 +165,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_forecasts_do_not_depend_on_the_cpu_kernels() -> None:
     """The same forecasts, to the last bit, whichever BLAS kernels OpenBLAS picks for this CPU: the optimiser this
     replaced moved a backtest MAPE by 0.7 points between two machines of the same kind."""

@@ -100,6 +100,7 @@ def test_shipments_only_account_says_what_it_lacks() -> None:
     assert h.history["quarter"].tolist() == ["2026Q1"]
 
 
+@pytest.mark.slow
 def test_sample_scores_separate_the_profiles(book) -> None:
     profiles = json.loads((book.exports / "planted.json").read_text())["profiles"]
     with Workspace.open(book.workspace) as ws:

@@ -117,6 +117,7 @@ def test_without_cases_says_no_data_for_cases_only() -> None:
     assert r.late == 7 and not r.lanes.empty
 
 
+@pytest.mark.slow
 def test_root_cause_finds_the_planted_late_clusters(book) -> None:
     planted = json.loads((book.exports / "planted.json").read_text())
     at_risk = sorted(a for a, p in planted["profiles"].items() if p == "at_risk")

@@ -237,6 +237,7 @@ def test_as_of_given_by_the_user() -> None:
         metrics.parse_as_of("soon")
 
 
+@pytest.mark.slow
 def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
     """Index (batch headline), explorer badge and book of business, health band, and the narrative's tone agree
     for every account of the sample book."""

@@ -82,6 +82,7 @@ def test_growth_by_source() -> None:
     }
 
 
+@pytest.mark.slow
 def test_whitespace_of_the_sample_never_names_a_peer(book) -> None:
     with Workspace.open(book.workspace) as ws:
         names = ws.accounts()[["account_id", "name"]]

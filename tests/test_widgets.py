@@ -139,6 +139,7 @@ def test_explorer_refuses_unknown_account(book) -> None:
     assert "&lt;b&gt;ACC-999" in explorer.status.value
 
 
+@pytest.mark.slow
 def test_book_ranks_at_risk_first_and_links(book) -> None:
     page = widgets.BookOfBusiness(book.workspace)
     health = [r.health for r in page.rows]
@@ -270,6 +271,7 @@ def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     assert "kam-note" in widgets.health_html("x: no data") and "No what-if" in widgets.what_if_html("y", None)
 
 
+@pytest.mark.slow
 def test_book_shows_health_score_and_sorts(book) -> None:
     page = widgets.BookOfBusiness(book.workspace)
     with Workspace.open(book.workspace) as ws:
