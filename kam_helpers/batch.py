@@ -361,7 +361,6 @@ def run_batch(
     the quarter's coverage ends on. Accounts whose data, notebook, code and options are unchanged since their
     last good report are skipped unless ``force``.
     """
-    import pandas as pd
     from tqdm.auto import tqdm
 
     from . import metrics
@@ -372,12 +371,7 @@ def run_batch(
     workspace_dir = Path(workspace) if workspace else paths.default_workspace()
     with Workspace.open(workspace_dir) as ws:
         given = metrics.parse_as_of(as_of)
-        if quarter:
-            q = Quarter.parse(quarter)
-        elif given is not None:
-            q = Quarter.of((given + pd.Timedelta(days=1)).date()).prior
-        else:
-            q = ws.last_complete_quarter()
+        q = ws.report_quarter(quarter, given)
         known = ws.account_ids()
         if accounts:
             ids = [a.strip() for a in accounts if a.strip()]

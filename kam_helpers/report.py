@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import pandas as pd
 from IPython.display import HTML
 
 from . import charts, insights, metrics, narrative
@@ -22,7 +21,6 @@ from .errors import ConfigError
 from .formatting import fmt_growth, fmt_kpi, fmt_pp, fmt_quarter
 from .narrative import Assessment
 from .paths import TEMPLATES_DIR
-from .quarters import Quarter
 from .safe_html import markdown_to_html
 from .scorecard import Kpi, Scorecard
 from .store import Workspace
@@ -144,12 +142,7 @@ class QbrReport:
             raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
         with Workspace.open(workspace or None) as ws:
             given = metrics.parse_as_of(as_of)
-            if quarter:
-                q = Quarter.parse(quarter)
-            elif given is not None:
-                q = Quarter.of((given + pd.Timedelta(days=1)).date()).prior
-            else:
-                q = ws.last_complete_quarter()
+            q = ws.report_quarter(quarter, given)
             data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
             full = metrics.scorecard(data, q)
             view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)

@@ -335,6 +335,15 @@ class Workspace:
     def sources(self) -> dict:
         return json.loads(self.meta.get("sources") or "{}")
 
+    def report_quarter(self, quarter: Quarter | str | None = None, as_of: pd.Timestamp | None = None) -> Quarter:
+        """The quarter a report covers: ``quarter`` when given, else the last one complete at ``as_of`` (a date
+        the user gives), else the last one the data covers to its end."""
+        if quarter:
+            return Quarter.parse(quarter)
+        if as_of is not None:
+            return Quarter.of((as_of + pd.Timedelta(days=1)).date()).prior
+        return self.last_complete_quarter()
+
     def last_complete_quarter(self) -> Quarter:
         """The last quarter that the data covers to its end (quarter of as_of+1 day, minus one)."""
         if self.as_of is None:

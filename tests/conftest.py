@@ -72,6 +72,18 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["KAM_WORKSPACE"] = str(root / "no-workspace")
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module (tests/test_browser.py's ``launch``)."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import launch
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
 @pytest.fixture(autouse=True)
 def _no_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never write into the checkout's data/ or reports/."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import Book
-from test_browser import CHART, Guard, Server, chromium_available, launch
+from test_browser import CHART, Guard, Server, chromium_available
 
 from kam_helpers import audit, widgets
 from kam_helpers.batch import BatchResult, run_batch
@@ -238,16 +238,6 @@ def test_the_audit_export_holds_no_formula(hostile: Hostile, tmp_path: Path) -> 
 def browser_only(test):
     """A test that opens Chromium: marked `browser`, skipped (and named as skipped) without Chromium."""
     return pytest.mark.browser(pytest.mark.skipif(not chromium_available(), reason="no Chromium")(test))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _watch(page) -> list[str]:
