@@ -21,6 +21,7 @@ import yaml
 
 from .errors import ConfigError
 from .schema import TABLES, Field, Table
+from .sql import quote_identifier as quote
 from .validate import Formats
 
 AGGREGATES = ("first", "min", "max", "sum", "count")
@@ -54,11 +55,6 @@ _FIELD_KEYS = {"column", "columns", "expr", "value", "map", "missing", "format",
 _REFERENCE_KEYS = {"pattern", "key", "columns"}
 _SKIP_KEYS = {"when", "reason"}
 _DEFAULT_TIMESTAMPS = Formats().timestamp_formats
-
-
-def quote(name: str) -> str:
-    """A source column name → a DuckDB identifier (``Load #`` → ``"Load #"``)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def literal(text: str) -> str:

@@ -14,11 +14,8 @@ import duckdb
 
 from .errors import ConfigError, DataValidationError, Problem
 from .schema import TABLES, Table
+from .sql import quote_identifier as _q
 from .store import POLICIES, RawLoader, file_signature
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _diagnose(path: Path, label: str, table: Table, exc: duckdb.Error) -> DataValidationError:

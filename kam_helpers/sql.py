@@ -14,3 +14,8 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Non
     if row is None:
         raise RuntimeError(f"expected one row from: {sql}")
     return row[0]
+
+
+def quote_identifier(name: str) -> str:
+    """A table or column name → a quoted SQL identifier: ``Load #`` → ``"Load #"`` (a ``"`` inside is doubled)."""
+    return '"' + name.replace('"', '""') + '"'

@@ -35,6 +35,7 @@ from .account_data import AccountData
 from .errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from .quarters import Quarter
 from .schema import TABLES, Table
+from .sql import quote_identifier as _sql_name
 from .sql import scalar
 from .validate import ROW_PERIODS_DDL, Formats, check_references, problems, publish_table, validate_table
 
@@ -69,10 +70,6 @@ class BuildReport:
             if len(self.problems) > 20:
                 lines.append(f"  … and {len(self.problems) - 20} more (kam validate lists them all)")
         return "\n".join(lines)
-
-
-def _sql_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # Called on the finished build before it replaces the store: may compute what to report, or raise to refuse.

@@ -19,6 +19,7 @@ import duckdb
 
 from .errors import Problem
 from .schema import TABLES, Field, Table, safe_id_sql
+from .sql import quote_identifier as _q
 from .sql import scalar
 
 PROBLEMS_DDL = """
@@ -50,10 +51,6 @@ class Formats:
     decimal: str = "."
     thousands: str = ""
     per_column: dict[str, Formats] = field(default_factory=dict)  # "table.column" -> formats for it
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _lit(text: str) -> str:
