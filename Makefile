@@ -53,7 +53,7 @@ test-fast: setup ## Every test but the slow kinds (browser, office, postgres, ba
 
 docs: setup ## Regenerate the generated documents (data model, forecast accuracy and its README summary)
 	$(KAM) schema > docs/DATA_MODEL.md
-	$(PY) -m kam_helpers.forecast
+	$(PY) -m kam_helpers.devtools.forecast_docs
 
 bench: setup ## Run the benchmarks in benchmarks/ (prints ratios against baselines measured in the same run)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)

@@ -31,8 +31,8 @@ def floor_seconds(workspace: Path, ids: list[str], quarter: str) -> tuple[float,
 import time, sys
 t0 = time.perf_counter()
 import pandas, altair
-from kam_helpers.report import QbrReport
-from kam_helpers import charts
+from kam_helpers.qbr.report import QbrReport
+from kam_helpers.qbr import charts
 t1 = time.perf_counter()
 for account_id in {ids!r}:
     r = QbrReport.load(account_id, {quarter!r}, {str(workspace)!r})
@@ -84,11 +84,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args, _ = parser.parse_known_args()
 
-    from kam_helpers.batch import run_batch
-    from kam_helpers.quarters import Quarter
-    from kam_helpers.sample import generate_book
-    from kam_helpers.sources import folder_loader
-    from kam_helpers.store import Workspace, build_workspace
+    from kam_helpers.batch.driver import run_batch
+    from kam_helpers.core.quarters import Quarter
+    from kam_helpers.data.sources import folder_loader
+    from kam_helpers.data.store import Workspace, build_workspace
+    from kam_helpers.devtools.sample_book import generate_book
 
     with tempfile.TemporaryDirectory(prefix="kam-bench-") as tmp:
         root = Path(tmp)

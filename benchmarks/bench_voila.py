@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         workspace = build_sample_workspace(root)
-        from kam_helpers.store import Workspace
+        from kam_helpers.data.store import Workspace
 
         with Workspace.open(workspace) as ws:
             names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=False))

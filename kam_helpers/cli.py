@@ -8,18 +8,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import paths
-from .errors import DataValidationError, KamError
-from .quarters import Quarter
+from kam_helpers.core import paths
+from kam_helpers.core.errors import DataValidationError, KamError
+from kam_helpers.core.quarters import Quarter
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import generate_book
-    from .sources import folder_loader
-    from .store import build_workspace
+    from kam_helpers.data.sources import folder_loader
+    from kam_helpers.data.store import build_workspace
+    from kam_helpers.devtools.sample_book import generate_book
 
     end = Quarter.parse(args.end_quarter) if args.end_quarter else None
     out = Path(args.out) if args.out else paths.sample_dir()
@@ -42,8 +42,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .sources import changed_sources, folder_loader
-    from .store import Workspace, build_workspace
+    from kam_helpers.data.sources import changed_sources, folder_loader
+    from kam_helpers.data.store import Workspace, build_workspace
 
     if args.source:
         import duckdb
@@ -74,8 +74,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_qbr(args: argparse.Namespace) -> int:
-    from .batch import run_batch
-    from .sources import refresh_if_stale
+    from kam_helpers.batch.driver import run_batch
+    from kam_helpers.data.sources import refresh_if_stale
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
     note = refresh_if_stale(workspace)
@@ -109,7 +109,7 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .importer import ImportRefused, import_source
+    from kam_helpers.data.importer import ImportRefused, import_source
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
     try:
@@ -134,7 +134,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_accounts(args: argparse.Namespace) -> int:
-    from .store import Workspace
+    from kam_helpers.data.store import Workspace
 
     with Workspace.open(args.workspace) as ws:
         frame = ws.accounts()[["account_id", "name", "industry", "tier", "owner", "contract_end"]]
@@ -155,7 +155,7 @@ def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import markdown_reference
+    from kam_helpers.data.schema import markdown_reference
 
     print(markdown_reference())
     return 0
@@ -166,7 +166,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
         if args.quarter:
             quarter = Quarter.parse(args.quarter)
         else:
-            from .store import Workspace
+            from kam_helpers.data.store import Workspace
 
             with Workspace.open(args.workspace) as ws:
                 quarter = ws.last_complete_quarter()
@@ -177,7 +177,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import APPS, ServeOptions, check_host_name, serve
+    from kam_helpers.apps.server import APPS, ServeOptions, check_host_name, serve
 
     pools = {name: args.pool_size for name in APPS} if args.pool_size is not None else dict(APPS)
     return serve(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kam_helpers.quarters import Quarter
+from kam_helpers.core.quarters import Quarter
 
 END_QUARTER = Quarter(2026, 3)
 
@@ -51,9 +51,9 @@ class Book:
 @pytest.fixture(scope="session")
 def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
     """The default sample book (12 accounts, 8 quarters to 2026Q3), generated and loaded once."""
-    from kam_helpers.sample import generate_book
-    from kam_helpers.sources import folder_loader
-    from kam_helpers.store import build_workspace
+    from kam_helpers.data.sources import folder_loader
+    from kam_helpers.data.store import build_workspace
+    from kam_helpers.devtools.sample_book import generate_book
 
     root = tmp_path_factory.mktemp("book")
     generate_book(root / "exports", end_quarter=END_QUARTER)
@@ -143,7 +143,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def store_qbr(book: Book, account_id: str, quarter: Quarter, reports: Path) -> Path:
     """Store the account's QBR of ``quarter`` in ``reports/<quarter>/manifest.json`` as `kam qbr` does (its
     headline and action items), so the next quarter's report has a last QBR to follow up. → the reports folder."""
-    from kam_helpers.batch import Job, headline
+    from kam_helpers.batch.driver import Job, headline
 
     published = headline(Job(account_id, str(quarter), str(book.workspace), "", str(reports / str(quarter)), ""))
     folder = reports / str(quarter)

@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 from test_metrics import table
 
-from kam_helpers import audit
-from kam_helpers.account_data import AccountData
-from kam_helpers.errors import NoDataError
-from kam_helpers.schema import INVOICE_LINES, RATE_CARDS, SHIPMENTS, TARGETS
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import audit
+from kam_helpers.core.errors import NoDataError
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.schema import INVOICE_LINES, RATE_CARDS, SHIPMENTS, TARGETS
+from kam_helpers.data.store import Workspace
 
 AS_OF = pd.Timestamp("2026-03-31 18:00")
 

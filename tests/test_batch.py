@@ -14,11 +14,11 @@ import pytest
 from conftest import Book
 
 from kam_helpers import cli
-from kam_helpers.batch import BatchResult, run_batch
-from kam_helpers.errors import ConfigError
-from kam_helpers.paths import notebooks_dir
-from kam_helpers.sources import folder_loader
-from kam_helpers.store import Workspace, build_workspace
+from kam_helpers.batch.driver import BatchResult, run_batch
+from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.paths import notebooks_dir
+from kam_helpers.data.sources import folder_loader
+from kam_helpers.data.store import Workspace, build_workspace
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_manifest_carries_status_seconds_outputs_and_headline_kpis(batch: BatchR
 
 
 def test_manifest_kpis_equal_the_metrics_computed_in_process(batch: BatchResult, book: Book) -> None:
-    from kam_helpers.metrics import scorecard
+    from kam_helpers.metrics.kpis import scorecard
 
     doc = json.loads(batch.manifest.read_text())
     entry = next(a for a in doc["accounts"] if a["account_id"] == "ACC-002")
@@ -228,7 +228,7 @@ def test_one_broken_account_fails_alone_and_keeps_its_last_good_report(book: Boo
     assert status["ACC-002"]["status"] == "failed"
     assert f"row {row}, column 'weight_kg'" in status["ACC-002"]["error"]
     assert "approx 300" in status["ACC-002"]["error"]
-    assert status["ACC-002"]["failed_cell"]["source"].startswith("from kam_helpers.report import QbrReport")
+    assert status["ACC-002"]["failed_cell"]["source"].startswith("from kam_helpers.qbr.report import QbrReport")
     assert status["ACC-001"]["status"] == status["ACC-003"]["status"] == "ok"
     assert (out / "_failed" / "ACC-002" / "qbr.ipynb").exists()  # the partial notebook, kept apart
     assert (out / "ACC-002" / "qbr.html").read_bytes() == good  # the last good report is untouched
@@ -306,14 +306,14 @@ def test_hostile_ids_in_an_old_store_fail_alone_and_nothing_leaves_out(book: Boo
     assert {a["account_id"]: a["status"] for a in doc["accounts"]} == {"ACC-001": "ok", **dict.fromkeys(ids, "failed")}
 
     # the worker checks again (defence in depth), whoever hands it the job
-    from kam_helpers.batch import Job, render_account
+    from kam_helpers.batch.driver import Job, render_account
 
     job = Job("../../evil", str(book.quarter), str(workspace), str(notebooks_dir() / "qbr.ipynb"), str(out), "fp")
     assert render_account(job).status == "failed" and _tree(tmp_path, out) == before
 
 
 def test_a_pack_is_swapped_in_whole_and_a_kill_mid_swap_is_repaired(tmp_path: Path) -> None:
-    from kam_helpers.batch import recover_work, swap_in
+    from kam_helpers.batch.driver import recover_work, swap_in
 
     out = tmp_path / "out"
     final, new, old = out / "ACC-001", out / "_work" / "ACC-001" / "pack", out / "_work" / "ACC-001" / "old"
@@ -348,7 +348,7 @@ def test_a_batch_killed_halfway_resumes_where_it_stopped(book: Book, tmp_path: P
     import sys
     import time
 
-    from kam_helpers.kernels import kernel_files_root, process_alive
+    from kam_helpers.batch.kernels import kernel_files_root, process_alive
 
     out = tmp_path / "reports"
     earlier = set(kernel_files_root().glob("*-*"))

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from kam_helpers.serve import APPS
+from kam_helpers.apps.server import APPS
 
 CHROMIUM = os.environ.get("KAM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,10 +50,10 @@ def free_port() -> int:
 
 def build_sample_workspace(root: Path) -> Path:
     """A sample book (2026Q3 the last quarter; planted.json says which accounts are at risk) → the workspace."""
-    from kam_helpers.quarters import Quarter
-    from kam_helpers.sample import generate_book
-    from kam_helpers.sources import folder_loader
-    from kam_helpers.store import build_workspace
+    from kam_helpers.core.quarters import Quarter
+    from kam_helpers.data.sources import folder_loader
+    from kam_helpers.data.store import build_workspace
+    from kam_helpers.devtools.sample_book import generate_book
 
     generate_book(root / "exports", end_quarter=Quarter(2026, 3))
     build_workspace(root / "ws", folder_loader(root / "exports"))

@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.charts: valid specs, None on empty frames, one theme, offline SVG/PNG, label truncation."""
+"""Tests of kam_helpers.qbr.charts: valid specs, None on empty frames, one theme, offline SVG/PNG, label truncation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import altair as alt
 import pytest
 from test_narrative import LONG_LANE, at_risk_scorecard, healthy_scorecard
 
-from kam_helpers import charts
-from kam_helpers.scorecard import Scorecard
+from kam_helpers.metrics.scorecard import Scorecard
+from kam_helpers.qbr import charts
 
 FRAME_OF = {
     "volume_revenue_trend": "monthly",

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kam_helpers import commitments as cm
-from kam_helpers import metrics, narrative
-from kam_helpers.account_data import AccountData
-from kam_helpers.errors import KamError
-from kam_helpers.quarters import Quarter
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import commitments as cm
+from kam_helpers.core.errors import KamError
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.store import Workspace
+from kam_helpers.metrics import kpis as metrics
+from kam_helpers.qbr import narrative
 
 Q = Quarter(2026, 3)
 

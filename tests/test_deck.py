@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.deck: slide order, scorecard = the HTML's strings, charts, notes, fitting, templates."""
+"""Tests of kam_helpers.exports.deck: slide order, scorecard = the HTML's strings, charts, notes, fitting, templates."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from conftest import store_qbr
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
-from kam_helpers import deck, metrics
-from kam_helpers.narrative import ActionItem, build_narrative
-from kam_helpers.quarters import Quarter
-from kam_helpers.report import QbrReport, kpi_row
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.exports import deck
+from kam_helpers.metrics import kpis as metrics
+from kam_helpers.qbr.narrative import ActionItem, build_narrative
+from kam_helpers.qbr.report import QbrReport, kpi_row
 
 QUARTER = "2026Q3"
 LONG_LANE_ORIGIN = "Hafenlogistikzentrum Nord " * 5  # with ' → destination' well over 120 characters

@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.formatting: every figure's written form, table-driven."""
+"""Tests of kam_helpers.core.formatting: every figure's written form, table-driven."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from kam_helpers import formatting as f
-from kam_helpers.quarters import Quarter
-from kam_helpers.scorecard import Kpi
+from kam_helpers.core import formatting as f
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.metrics import kpi_text as kt
+from kam_helpers.metrics.scorecard import Kpi
 
 M = "\u2212"  # the real minus sign
 
@@ -125,17 +126,17 @@ def test_fmt_money_change() -> None:
     ],
 )
 def test_fmt_kpi_by_unit(kpi: Kpi | None, expected: str) -> None:
-    assert f.fmt_kpi(kpi, "EUR") == expected
+    assert kt.fmt_kpi(kpi, "EUR") == expected
 
 
 def test_fmt_target_and_change() -> None:
     otd = Kpi("otd_pct", "On-time delivery", "pct", 96.4, prior=95.2, last_year=97.0, target=95.0)
-    assert f.fmt_target(otd) == "95.0%"
-    assert (f.fmt_change(otd, "qoq"), f.fmt_change(otd, "yoy")) == ("+1.2 pp", f"{M}0.6 pp")
+    assert kt.fmt_target(otd) == "95.0%"
+    assert (kt.fmt_change(otd, "qoq"), kt.fmt_change(otd, "yoy")) == ("+1.2 pp", f"{M}0.6 pp")
     revenue = Kpi("revenue", "Revenue", "money", 110.0, prior=100.0)
-    assert (f.fmt_change(revenue, "qoq"), f.fmt_change(revenue, "yoy")) == ("+10.0%", "n/a")
+    assert (kt.fmt_change(revenue, "qoq"), kt.fmt_change(revenue, "yoy")) == ("+10.0%", "n/a")
     with pytest.raises(ValueError, match="qoq"):
-        f.fmt_change(revenue, "mom")
+        kt.fmt_change(revenue, "mom")
 
 
 def test_unknown_unit_is_refused() -> None:

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from test_metrics import SHIPMENTS_Q1
 
-from kam_helpers import health
-from kam_helpers.account_data import AccountData
-from kam_helpers.errors import ConfigError, NoDataError
-from kam_helpers.quarters import Quarter
-from kam_helpers.scorecard import Kpi
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import health
+from kam_helpers.core.errors import ConfigError, NoDataError
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.store import Workspace
+from kam_helpers.metrics.scorecard import Kpi
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_sample_scores_separate_the_profiles(book) -> None:
 
 def test_cached_kpis_equal_the_scorecards(book) -> None:
     """health reuses metrics' one-pass preparation; its KPIs must stay exactly metrics.kpis."""
-    from kam_helpers import metrics
+    from kam_helpers.metrics import kpis as metrics
 
     with Workspace.open(book.workspace) as ws:
         data = ws.account_data(book.at_risk)

@@ -24,12 +24,13 @@ import pytest
 from conftest import Book
 from test_browser import CHART, Guard, Server, chromium_available
 
-from kam_helpers import audit, widgets
-from kam_helpers.batch import BatchResult, run_batch
-from kam_helpers.safe_html import REPORT_CSP
-from kam_helpers.safe_output import FORMULA_START
-from kam_helpers.sources import folder_loader
-from kam_helpers.store import Workspace, build_workspace
+from kam_helpers.analyses import audit
+from kam_helpers.apps import widgets
+from kam_helpers.batch.driver import BatchResult, run_batch
+from kam_helpers.core.safe_html import REPORT_CSP
+from kam_helpers.core.safe_output import FORMULA_START
+from kam_helpers.data.sources import folder_loader
+from kam_helpers.data.store import Workspace, build_workspace
 
 pytestmark = pytest.mark.batch  # every test here reads what the real batch wrote
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from kam_helpers.cli import main
-from kam_helpers.errors import ConfigError, DataValidationError
-from kam_helpers.importer import RejectLimit, import_source
-from kam_helpers.schema import TABLES
-from kam_helpers.store import STORE_FILE, Workspace
+from kam_helpers.core.errors import ConfigError, DataValidationError
+from kam_helpers.data.importer import RejectLimit, import_source
+from kam_helpers.data.schema import TABLES
+from kam_helpers.data.store import STORE_FILE, Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 TMS = Path(__file__).parent / "fixtures" / "import" / "tms"
@@ -348,7 +348,7 @@ def test_the_mappings_formats_are_the_formats_including_fractional_seconds(tmp_p
 
 
 def test_the_mapping_may_give_the_as_of_date(tmp_path: Path, exports: Path) -> None:
-    from kam_helpers.store import Workspace
+    from kam_helpers.data.store import Workspace
 
     mapping = _mapping(tmp_path, "  # as_of: 2026-09-30", "  as_of: 2026-09-30")
     import_source(exports, mapping, tmp_path / "ws")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kam_helpers.errors import ConfigError
-from kam_helpers.mapping import load_mapping, quoted_columns
+from kam_helpers.core.errors import ConfigError
+from kam_helpers.data.mapping import load_mapping, quoted_columns
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "data" / "mappings"
 

@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kam_helpers import metrics as m
-from kam_helpers.account_data import AccountData
-from kam_helpers.quarters import Quarter
-from kam_helpers.schema import CASES, INVOICE_LINES, INVOICES, OPPORTUNITIES, RATE_CARDS, SHIPMENTS, TARGETS, Table
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.schema import CASES, INVOICE_LINES, INVOICES, OPPORTUNITIES, RATE_CARDS, SHIPMENTS, TARGETS, Table
+from kam_helpers.metrics import kpis as m
 
 Q = Quarter(2026, 1)
 AS_OF = pd.Timestamp("2026-03-26 12:00")

@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.narrative: tone by situation, traceable figures, missing data, template overrides.
+"""Tests of kam_helpers.qbr.narrative: tone by situation, traceable figures, missing data, template overrides.
 
 The fixtures are built by hand as Scorecard/Kpi objects (metrics.py is not involved); test_charts.py
 imports them from here.
@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kam_helpers import formatting as f
-from kam_helpers.narrative import (
+from kam_helpers.core import formatting as f
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.metrics.scorecard import Kpi, Scorecard
+from kam_helpers.qbr.narrative import (
     PACKAGED_TEMPLATES,
     SECTIONS,
     ActionItem,
@@ -26,8 +28,6 @@ from kam_helpers.narrative import (
     context,
     derive,
 )
-from kam_helpers.quarters import Quarter
-from kam_helpers.scorecard import Kpi, Scorecard
 
 Q = Quarter(2026, 3)
 LONG_LANE = "Zaragoza Plaza Logistics Park → Rotterdam Maasvlakte II"

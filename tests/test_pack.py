@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.pack: the files next to qbr.html, unknown formats, and client isolation."""
+"""Tests of kam_helpers.exports.pack: the files next to qbr.html, unknown formats, and client isolation."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from pypdf import PdfReader
 from test_deck import QUARTER
 
-from kam_helpers import pack
-from kam_helpers.report import QbrReport
-from kam_helpers.store import Workspace
+from kam_helpers.data.store import Workspace
+from kam_helpers.exports import pack
+from kam_helpers.qbr.report import QbrReport
 
 
 @pytest.fixture(scope="module")

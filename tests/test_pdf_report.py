@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.pdf_report: a real PDF, offline, with the client's name, charts and metadata."""
+"""Tests of kam_helpers.exports.pdf: a real PDF, offline, with the client's name, charts and metadata."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from pypdf import PdfReader
 from test_deck import QUARTER
 
-from kam_helpers.pdf_report import build_pdf
-from kam_helpers.report import QbrReport
+from kam_helpers.exports.pdf import build_pdf
+from kam_helpers.qbr.report import QbrReport
 
 
 @pytest.fixture(scope="module")

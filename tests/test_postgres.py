@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from test_importer import EXAMPLE, TMS, tables
 
-from kam_helpers.errors import DataValidationError
-from kam_helpers.importer import import_source
-from kam_helpers.store import Workspace
+from kam_helpers.core.errors import DataValidationError
+from kam_helpers.data.importer import import_source
+from kam_helpers.data.store import Workspace
 
 PASSWORD = "s3cret-never-stored"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kam_helpers.rating import COLUMNS, expected_charges, rating_day
+from kam_helpers.metrics.rating import COLUMNS, expected_charges, rating_day
 
 TIMESTAMPS = ("pickup_planned", "pickup_actual", "delivery_promised", "delivery_actual", "valid_from", "valid_to")
 

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from test_metrics import shipments
 
-from kam_helpers import renewal
-from kam_helpers.account_data import AccountData
-from kam_helpers.errors import NoDataError
+from kam_helpers.analyses import renewal
+from kam_helpers.core.errors import NoDataError
+from kam_helpers.data.account_data import AccountData
 
 ACCOUNT = {
     "account_id": "ACC-1",

@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from test_metrics import cases, shipments
 
-from kam_helpers import root_cause as rc
-from kam_helpers.account_data import AccountData
-from kam_helpers.quarters import Quarter
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import root_cause as rc
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.store import Workspace
 
 Q = Quarter(2026, 1)
 
@@ -155,8 +155,8 @@ SCMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata" / "scm
 
 @pytest.mark.skipif(not (SCMS / "SCMS_Delivery_History_Dataset.csv").exists(), reason="SCMS data not present")
 def test_real_scms_data_says_no_data_only_for_what_it_lacks(tmp_path) -> None:
-    from kam_helpers import forecast, health
-    from kam_helpers.importer import import_source
+    from kam_helpers.analyses import forecast, health
+    from kam_helpers.data.importer import import_source
 
     root = Path(__file__).resolve().parents[1]
     import_source(

@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.safe_html: data reaches HTML only as text, and every page carries its CSP."""
+"""Tests of kam_helpers.core.safe_html: data reaches HTML only as text, and every page carries its CSP."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from kam_helpers import narrative
-from kam_helpers.paths import TEMPLATES_DIR
-from kam_helpers.render import notebook_to_html
-from kam_helpers.report import NarrativeView
-from kam_helpers.safe_html import APP_CSP, REPORT_CSP, markdown_to_html, md_escape, md_plain, sanitize
-from kam_helpers.serve import security_headers
+from kam_helpers.apps.server import security_headers
+from kam_helpers.core.paths import TEMPLATES_DIR
+from kam_helpers.core.safe_html import APP_CSP, REPORT_CSP, markdown_to_html, md_escape, md_plain, sanitize
+from kam_helpers.exports.html import notebook_to_html
+from kam_helpers.qbr import narrative
+from kam_helpers.qbr.report import NarrativeView
 
 HOSTILE = [
     "<script>alert(1)</script><img src=x onerror=alert(2)>",
@@ -113,7 +113,9 @@ def test_the_report_escapes_its_footer_and_carries_the_csp() -> None:
 
 
 def test_every_html_template_environment_autoescapes() -> None:
-    from kam_helpers import portfolio_index, report, widgets
+    from kam_helpers.apps import widgets
+    from kam_helpers.batch import index as portfolio_index
+    from kam_helpers.qbr import report
 
     for env in (report._env, widgets._cards.environment, portfolio_index._env()):
         assert env.autoescape is True

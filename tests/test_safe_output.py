@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.safe_output: one formula policy, applied by every CSV and Excel writer of the product."""
+"""Tests of kam_helpers.core.safe_output: one formula policy, applied by every CSV and Excel writer of the product."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from kam_helpers import safe_output, widgets
-from kam_helpers.errors import Problem
-from kam_helpers.importer import write_rejects
-from kam_helpers.safe_output import ExcelBook, csv_bytes, frame_to_xlsx, is_formula_like, neutralize
+from kam_helpers.apps import widgets
+from kam_helpers.core import safe_output
+from kam_helpers.core.errors import Problem
+from kam_helpers.core.safe_output import ExcelBook, csv_bytes, frame_to_xlsx, is_formula_like, neutralize
+from kam_helpers.data.importer import write_rejects
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1-2", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kam_helpers import sample
-from kam_helpers.errors import ConfigError
-from kam_helpers.quarters import Quarter
-from kam_helpers.sample import generate_book
-from kam_helpers.schema import TABLES, ddl
+from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.schema import TABLES, ddl
+from kam_helpers.devtools import sample_book as sample
+from kam_helpers.devtools.sample_book import generate_book
 
 END = Quarter(2026, 2)
 QUARTERS = ["2024Q3", "2024Q4", "2025Q1", "2025Q2", "2025Q3", "2025Q4", "2026Q1", "2026Q2"]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kam_helpers import paths
-from kam_helpers.importer import ImportReport, import_source
-from kam_helpers.metrics import scorecard
-from kam_helpers.store import Workspace
+from kam_helpers.core import paths
+from kam_helpers.data.importer import ImportReport, import_source
+from kam_helpers.data.store import Workspace
+from kam_helpers.metrics.kpis import scorecard
 
 SCMS = paths.PROJECT_ROOT / ".." / "shared" / "realdata" / "scms_usaid"
 CSV = SCMS / "SCMS_Delivery_History_Dataset.csv"
@@ -151,7 +151,7 @@ def _text_of(page: str) -> str:
 def test_the_2014q4_batch_reports_every_country_and_says_no_data_for_missing_tables(
     imported: tuple[Path, ImportReport], expected: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from kam_helpers.batch import run_batch
+    from kam_helpers.batch.driver import run_batch
 
     ws, _ = imported
     countries = sorted(c for c, q in expected.index if q == "2014Q4")

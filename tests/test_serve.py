@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from test_browser import Server
 
-from kam_helpers import serve
+from kam_helpers.apps import server as serve
 from kam_helpers.cli import build_parser
-from kam_helpers.errors import ConfigError, UnknownAccountError
+from kam_helpers.core.errors import ConfigError, UnknownAccountError
 
 ROOT = Path(__file__).resolve().parents[1]
 

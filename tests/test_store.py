@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kam_helpers.errors import DataValidationError, UnknownAccountError, WorkspaceError
-from kam_helpers.quarters import Quarter
-from kam_helpers.sources import changed_sources, folder_loader, refresh_if_stale
-from kam_helpers.store import STORE_FILE, Workspace, build_workspace
+from kam_helpers.core.errors import DataValidationError, UnknownAccountError, WorkspaceError
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.sources import changed_sources, folder_loader, refresh_if_stale
+from kam_helpers.data.store import STORE_FILE, Workspace, build_workspace
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 
@@ -107,7 +107,7 @@ def test_under_exclude_the_default_a_bad_row_is_left_out_and_counted(exports: Pa
             "1 shipment excluded (rows with problems in the source): see the import's rejects file"
         )
         assert ws.account_data("A1", "2026Q2").excluded == {}
-    from kam_helpers.report import QbrReport
+    from kam_helpers.qbr.report import QbrReport
 
     header = QbrReport.load("A1", "2026Q3", tmp_path / "ws").header().data
     assert "1 shipment excluded (rows with problems in the source): see the import&#39;s rejects file" in header

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 from test_metrics import shipments, targets
 
-from kam_helpers import charts, health, metrics, narrative
-from kam_helpers.account_data import AccountData
-from kam_helpers.errors import ConfigError, NoDataError
-from kam_helpers.quarters import Quarter
+from kam_helpers.analyses import health
+from kam_helpers.core.errors import ConfigError, NoDataError
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.metrics import kpis as metrics
+from kam_helpers.qbr import charts, narrative
 
 Q = Quarter(2026, 3)
 AS_OF = pd.Timestamp("2026-09-30 18:00")
@@ -241,8 +243,9 @@ def test_as_of_given_by_the_user() -> None:
 def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
     """Index (batch headline), explorer badge and book of business, health band, and the narrative's tone agree
     for every account of the sample book."""
-    from kam_helpers import batch, widgets
-    from kam_helpers.store import Workspace
+    from kam_helpers.apps import widgets
+    from kam_helpers.batch import driver as batch
+    from kam_helpers.data.store import Workspace
 
     with Workspace.open(book.workspace) as ws:
         ids = ws.account_ids()
@@ -269,7 +272,8 @@ def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
 
 def test_forecast_without_revenue_says_so() -> None:
     """Six quarters of shipments without revenue: a shipments forecast, never '₹0 (₹0–₹0)' or 'n/a–n/a'."""
-    from kam_helpers import forecast, insights, widgets
+    from kam_helpers.analyses import forecast, insights
+    from kam_helpers.apps import widgets
 
     days = [str((pd.Timestamp("2025-04-07") + pd.Timedelta(days=15 * i)).date()) for i in range(36)]
     data = account([ship(f"S{i}", d, revenue=None, cost=None) for i, d in enumerate(days)])
@@ -318,7 +322,7 @@ def test_every_judging_phrase_has_its_rule(case: int) -> None:
 
 def test_chart_note_when_no_carrier_is_recorded() -> None:
     """Late deliveries without a carrier: the carrier chart says why it is empty, never 'every delivery on time'."""
-    from kam_helpers.report import QbrReport
+    from kam_helpers.qbr.report import QbrReport
 
     rows = [ship(f"S{i}", d, late_days=1, carrier=None) for i, d in enumerate(quarter_days(3))]
     data = account(rows)

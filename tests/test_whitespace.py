@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from test_metrics import shipments, table
 
-from kam_helpers import whitespace as wsp
-from kam_helpers.quarters import Quarter
-from kam_helpers.schema import OPPORTUNITIES
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import whitespace as wsp
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data.schema import OPPORTUNITIES
+from kam_helpers.data.store import Workspace
 
 
 def _bought(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:

@@ -8,9 +8,10 @@ import io
 import pandas as pd
 import pytest
 
-from kam_helpers import audit, forecast, health, renewal, widgets
-from kam_helpers.account_data import AccountData
-from kam_helpers.store import Workspace
+from kam_helpers.analyses import audit, forecast, health, renewal
+from kam_helpers.apps import widgets
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.store import Workspace
 
 
 def _data() -> AccountData:

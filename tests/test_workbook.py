@@ -1,4 +1,4 @@
-"""Tests of kam_helpers.workbook: populations equal the scorecard's, proper cell types, text never a formula."""
+"""Tests of kam_helpers.exports.workbook: populations equal the scorecard's, proper cell types, text never a formula."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 from test_deck import FORMULA_LANE, QUARTER, adversarial
 
-from kam_helpers import metrics
-from kam_helpers.report import QbrReport
-from kam_helpers.workbook import NO_DATA, SHIPMENT_COLUMNS, build_workbook
+from kam_helpers.exports.workbook import NO_DATA, SHIPMENT_COLUMNS, build_workbook
+from kam_helpers.metrics import kpis as metrics
+from kam_helpers.qbr.report import QbrReport
 
 HEADERS = [h for _, h, _ in SHIPMENT_COLUMNS]
 

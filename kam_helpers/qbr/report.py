@@ -1,0 +1,288 @@
+"""The QBR as the notebook shows it: one object per account and quarter whose methods return display objects.
+
+``notebooks/qbr.ipynb`` stays thin: each cell calls one method of :class:`QbrReport`. The same objects render
+in JupyterLab, in the exported HTML (charts as inline SVG, so nothing loads from a network) and in Voilà.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from IPython.display import HTML
+
+from kam_helpers.analyses import insights
+from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
+from kam_helpers.core.paths import TEMPLATES_DIR
+from kam_helpers.core.safe_html import markdown_to_html
+from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.store import Workspace
+from kam_helpers.metrics import kpis as metrics
+from kam_helpers.metrics.kpi_text import fmt_kpi
+from kam_helpers.metrics.scorecard import Kpi, Scorecard
+from kam_helpers.qbr import charts, narrative
+from kam_helpers.qbr.narrative import Assessment
+
+AUDIENCES = ("client", "internal")
+CARD_KPIS = (
+    "revenue",
+    "shipments",
+    "gross_margin_pct",
+    "otd_pct",
+    "otp_pct",
+    "damage_ratio_pct",
+    "invoice_accuracy_pct",
+    "cases_opened",
+)
+CHART_TITLES = {
+    "volume_revenue_trend": "Monthly volume and revenue",
+    "quarterly_trend": "Revenue by quarter",
+    "mode_mix": "Revenue by mode",
+    "otd_vs_sla": "On-time delivery vs SLA",
+    "worst_lanes": "Late deliveries by lane",
+    "worst_carriers": "Late deliveries by carrier",
+    "cases_by_category": "Cases by category",
+}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "report")), autoescape=True, undefined=jinja2.StrictUndefined
+)
+
+
+def kpi_row(kpi: Kpi, currency: str | None) -> dict:
+    """Kpi → its figures as displayed: value ('no data' when the data has none), prior, last year, target
+    (with 'standard' when the client has no contracted one), QoQ change, RAG."""
+
+    def show(value: float | None) -> str:
+        return fmt_kpi(replace(kpi, value=value), currency) if value is not None else "–"
+
+    change = fmt_pp(kpi.change_qoq) if kpi.unit == "pct" else fmt_growth(kpi.growth_qoq_pct)
+    return {
+        "key": kpi.key,
+        "label": kpi.label,
+        "rag": kpi.rag,
+        "value": fmt_kpi(kpi, currency) if kpi.value is not None else "no data",
+        "prior": show(kpi.prior),
+        "last_year": show(kpi.last_year),
+        "target": show(kpi.target) + (" (standard)" if kpi.target_source == "standard" else ""),
+        "target_source": kpi.target_source,
+        "has_prior": kpi.prior is not None and kpi.value is not None,
+        "has_target": kpi.target is not None,
+        "change": change,
+    }
+
+
+class ChartView:
+    """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
+    interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
+
+    def __init__(self, chart: charts.AnyChart, svg: str, title: str) -> None:
+        self.chart, self.svg, self.title = chart, svg, title
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        return {
+            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(
+                self.chart
+            ),
+            "image/svg+xml": self.svg,
+            "text/plain": f"<chart: {self.title}>",
+        }
+
+
+class NarrativeView:
+    """A narrative section for display: ``text/markdown`` (its escaped Markdown) and ``text/html`` (that
+    Markdown rendered and sanitised, :func:`kam_helpers.core.safe_html.markdown_to_html`). nbconvert, JupyterLab
+    and Voilà all pick the HTML, so no renderer of theirs ever sees markup it could run."""
+
+    def __init__(self, markdown: str) -> None:
+        self.markdown = markdown
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        html_body = markdown_to_html(self.markdown)
+        return {
+            "text/html": f'<div class="kam-narrative">{html_body}</div>',
+            "text/markdown": self.markdown,
+            "text/plain": self.markdown,
+        }
+
+
+@dataclass
+class QbrReport:
+    """One account's QBR for one quarter: data, scorecard and narrative, with display methods."""
+
+    data: AccountData
+    scorecard: Scorecard  # what this audience sees (a client's view has no cost or margin)
+    narrative: narrative.Narrative
+    internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
+    insights: insights.Insights | None = None
+    assessment: Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
+    # Rendered once per report and shared by the page, the deck and the PDF.
+    _rendered: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def load(
+        cls,
+        account_id: str = "",
+        quarter: str = "",
+        workspace: str | Path = "",
+        audience: str = "client",
+        reports_dir: str | Path = "",
+        as_of: str = "",
+    ) -> QbrReport:
+        """Parameters of the notebook → QbrReport (reads only this account's rows from the store).
+
+        ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
+        ``reports_dir`` is the folder holding one folder per quarter (reports/), where the previous QBR's
+        action items are read from ('' = the project's reports folder). ``as_of`` is the date the data is
+        judged at ('' = the data's newest event; docs/PERIODS.md).
+        """
+        if audience not in AUDIENCES:
+            raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
+        with Workspace.open(workspace or None) as ws:
+            given = metrics.parse_as_of(as_of)
+            q = ws.report_quarter(quarter, given)
+            data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
+            full = metrics.scorecard(data, q)
+            view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
+            sc, before = view(full), view(metrics.scorecard(data, q.prior))
+            internal = audience == "internal"
+            score = insights.health_or_none(data, q, with_history=internal)
+            found = insights.gather(
+                data, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
+            )
+        # One verdict for every audience and page: judged on the full scorecard and the health score.
+        assessment = narrative.assess(full, score)
+        report = cls(
+            data,
+            sc,
+            narrative.build_narrative(sc, insights=found, assessment=assessment),
+            internal=full,
+            insights=found,
+        )
+        report.assessment = assessment
+        report._rendered[("prior",)] = before
+        return report
+
+    @property
+    def currency(self) -> str | None:
+        return self.scorecard.account.get("currency")
+
+    def header(self) -> HTML:
+        """Title block: client, quarter, KAM, contract."""
+        a = self.scorecard.account
+        return HTML(
+            _env.get_template("header.html.j2").render(
+                a=a, quarter=str(self.scorecard.quarter), excluded=self.data.excluded_note()
+            )
+        )
+
+    def kpi_cards(self) -> HTML:
+        """The headline KPIs as cards with QoQ change and RAG colour."""
+        rows = [kpi_row(self.scorecard.kpis[k], self.currency) for k in CARD_KPIS if k in self.scorecard.kpis]
+        return HTML(_env.get_template("cards.html.j2").render(kpis=rows))
+
+    def section(self, key: str) -> NarrativeView:
+        """One narrative section (executive_summary, volume, service, billing, ...) with its title: its
+        Markdown, and that Markdown as sanitised HTML, which the report and the pages show."""
+        for s in self.narrative.sections:
+            if s.key == key:
+                return NarrativeView(f"## {s.title}\n\n{s.markdown}")
+        raise KeyError(f"the narrative has no section {key!r}")
+
+    def _memo(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in self._rendered:
+            self._rendered[key] = make()
+        return self._rendered[key]
+
+    def chart_object(self, name: str) -> charts.AnyChart | None:
+        """The Altair chart ``name`` of :mod:`kam_helpers.qbr.charts` for this scorecard (None without data)."""
+        return self._memo(("chart", name), lambda: getattr(charts, name)(self.scorecard))
+
+    def chart_svg(self, name: str) -> str | None:
+        chart = self.chart_object(name)
+        return None if chart is None else self._memo(("svg", name), lambda: charts.to_svg(chart))
+
+    def chart_png(self, name: str, scale: float = 2) -> bytes | None:
+        """The chart as PNG (for decks and PDFs), converted from the same SVG the page shows."""
+        svg = self.chart_svg(name)
+        return None if svg is None else self._memo(("png", name, scale), lambda: charts.svg_to_png(svg, scale))
+
+    @property
+    def prior_scorecard(self) -> Scorecard:
+        """The scorecard of the quarter before (for last QBR's commitments)."""
+
+        def prior() -> Scorecard:
+            sc = metrics.scorecard(self.data, self.scorecard.quarter.prior)
+            return sc if self.internal is None or self.scorecard is self.internal else sc.for_client()
+
+        return self._memo(("prior",), prior)
+
+    def chart_note(self, name: str) -> str:
+        """Why chart ``name`` has nothing to draw: nothing happened (no late deliveries, no cases) or the
+        workspace holds no data for it."""
+        sc, title = self.scorecard, CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        quarter = fmt_quarter(sc.quarter)
+        otd = sc.value("otd_pct")
+        if name in ("worst_lanes", "worst_carriers") and otd is not None and otd < 100:
+            what = "carrier" if name == "worst_carriers" else "origin and destination"
+            return f"{title}: the data records no {what} for the late deliveries of {quarter}, so none is ranked."
+        if name in ("worst_lanes", "worst_carriers") and otd is not None:
+            return f"No late deliveries in {quarter}: every measured delivery was on time."
+        if name == "cases_by_category" and sc.available.get("cases"):
+            return f"No cases were opened or closed in {quarter}."
+        return f"{title}: no data for this in the workspace."
+
+    def chart(self, name: str) -> ChartView | HTML:
+        """A chart of :mod:`kam_helpers.qbr.charts`, or a note saying why there is none."""
+        title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        svg, chart = self.chart_svg(name), self.chart_object(name)
+        if svg is None or chart is None:
+            return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
+        return ChartView(chart, svg, title)
+
+    def scorecard_table(self) -> HTML:
+        """Every KPI with prior quarter, last year, target and RAG."""
+        return HTML(
+            _env.get_template("scorecard.html.j2").render(
+                kpis=[kpi_row(k, self.currency) for k in self.scorecard.kpis.values()], quarter=self.scorecard.quarter
+            )
+        )
+
+    def last_qbr(self) -> HTML:
+        """The action items agreed at the last QBR, each with its status and the evidence for it."""
+        section = next((s for s in self.narrative.sections if s.key == "last_qbr"), None)
+        items = self.insights.carried if self.insights else None
+        return HTML(
+            _env.get_template("last_qbr.html.j2").render(
+                title=section.title if section else "Last QBR's action items",
+                items=items,
+                first=items is None,
+                prior=fmt_quarter(self.scorecard.quarter.prior),
+            )
+        )
+
+    def health(self) -> HTML | None:
+        """The account's health score with its drivers: for internal readers only (None in a client's report)."""
+        score = self.insights.health if self.insights else None
+        if score is None:
+            return None
+        return HTML(_env.get_template("health.html.j2").render(h=score))
+
+    def action_items(self) -> HTML:
+        """The action items section: what we will do, who owns it, by when."""
+        section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
+        title = section.title if section else "Action items"
+        return HTML(_env.get_template("actions.html.j2").render(title=title, items=self.narrative.action_items))
+
+    def write_pack(self, folder: str | Path, formats: str = "pptx,xlsx,pdf", template: str | Path = "") -> None:
+        """Write the Office files of the QBR pack (deck, workbook, PDF) into ``folder``; nothing when folder is ''."""
+        if not folder:
+            return
+        from kam_helpers.exports.pack import write_pack
+
+        write_pack(self, Path(folder), formats, template=Path(template) if template else None)
