@@ -186,6 +186,20 @@ def test_sla_credit_only_with_a_configured_rule() -> None:
     assert credit["amount"].tolist() == [pytest.approx(-49.5)]
 
 
+def test_sla_credit_rules_come_from_their_own_file(tmp_path) -> None:
+    from kam_helpers.analyses.health import load_config
+    from kam_helpers.core.errors import ConfigError
+
+    assert audit.CONFIG_FILE.name == "sla_credits.yml" and audit.load_credit_rules() == {}
+    assert not hasattr(load_config(), "sla_credits")  # the health configuration holds no credit terms
+    own = tmp_path / "credits.yml"
+    own.write_text("sla_credits:\n  otd_pct: {credit_pct_per_missed_point: 0.5, cap_pct: 5}\n")
+    assert audit.load_credit_rules(own) == {"otd_pct": {"credit_pct_per_missed_point": 0.5, "cap_pct": 5}}
+    own.write_text("sla_credits:\n  on_time: {credit_pct_per_missed_point: 0.5}\n")
+    with pytest.raises(ConfigError, match="sla_credits.on_time"):
+        audit.load_credit_rules(own)
+
+
 def test_to_excel_writes_text_as_text(tmp_path, tiny: audit.Audit) -> None:
     evil = tiny.exceptions.assign(detail='=HYPERLINK("x")')
     path = audit.to_excel(audit.Audit(**{**tiny.__dict__, "exceptions": evil}), tmp_path / "out" / "audit.xlsx")

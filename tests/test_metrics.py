@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kam_helpers import metrics as m
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.schema import CASES, INVOICE_LINES, INVOICES, OPPORTUNITIES, RATE_CARDS, SHIPMENTS, TARGETS, Table
-from kam_helpers.metrics import kpis as m
 
 Q = Quarter(2026, 1)
 AS_OF = pd.Timestamp("2026-03-26 12:00")
@@ -811,3 +811,27 @@ def test_scorecard_on_a_synthetic_book_has_every_quarter() -> None:
     # Speed is measured in benchmarks/, never asserted here.
     card = m.scorecard(_synthetic(), "2025Q4")
     assert len(card.quarterly) == 8 and card.value("shipments") > 500
+
+
+@pytest.mark.parametrize("audience", ["client", "internal"])
+def test_a_report_prepares_its_account_once(book, monkeypatch: pytest.MonkeyPatch, audience: str) -> None:
+    """QbrReport.load derives the account's frames once: both scorecards, health (with its history), forecast,
+    audit, renewal, whitespace and the workbook take the prepared account."""
+    import sys
+
+    from kam_helpers.exports.workbook import build_workbook
+    from kam_helpers.metrics import prepared
+    from kam_helpers.qbr.report import QbrReport
+
+    original, calls = prepared.prepare, []
+
+    def counted(data):
+        calls.append(data.account_id)
+        return original(data)
+
+    for module in [mod for name, mod in sys.modules.items() if name.startswith("kam_helpers")]:
+        if getattr(module, "prepare", None) is original:
+            monkeypatch.setattr(module, "prepare", counted)
+    report = QbrReport.load(book.at_risk, str(book.quarter), book.workspace, audience=audience)
+    build_workbook(report)
+    assert calls == [book.at_risk]

@@ -11,12 +11,13 @@ row per finding (EXCEPTION_COLUMNS):
 * ``unauthorised_accessorial``: an accessorial charge: the rate card (the data model) agrees none;
 * ``unbilled``: delivered on or before (as_of − billing_lag_days) with no invoice line at all;
 * ``unrated``: invoiced, but no rate card row applies (nothing to check it against; amount = billed);
-* ``sla_credit``: a credit owed for a missed SLA, only where ``sla_credits`` in config/health.yml states the
+* ``sla_credit``: a credit owed for a missed SLA, only where config/sla_credits.yml states the
   contract's rule (the data model has none): credit_pct_per_missed_point × points below (target − tolerance)
   × the quarter's revenue / 100, capped at cap_pct % of revenue. Negative amount = owed to the client.
 
 ``amount`` is billed − expected (positive = the client was over-charged). A quarter selects the shipments whose
-ship date falls in it (metrics.shipments_in); without one, every shipment. ``to_excel(audit, path)`` writes the
+ship date falls in it (metrics.shipments_in); without one, every shipment. The audit takes the account's
+prepared frames (metrics.prepare) when it is given them, so the KPIs its credits read are not computed again. ``to_excel(audit, path)`` writes the
 exceptions and totals for the billing team.
 """
 
@@ -27,12 +28,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from kam_helpers.core.errors import NoDataError
+from kam_helpers import metrics
+from kam_helpers.core import paths
+from kam_helpers.core.errors import ConfigError, NoDataError
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import columns as col
+from kam_helpers.data import rules as domain_rules
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
+from kam_helpers.metrics.kpis import kpis as kpis_of
 from kam_helpers.metrics.rating import expected_charges
+
+CONFIG_FILE = paths.CONFIG_DIR / "sla_credits.yml"
 
 KINDS = (
     "overbilled",
@@ -110,7 +118,7 @@ def compare_charges(
 ) -> pd.DataFrame:
     """shipments (with ship_date), rate_cards, billed_by_charge → exception rows of kinds overbilled,
     underbilled, missing_fuel, unauthorised_accessorial and unrated for shipments that have invoice lines."""
-    invoiced = shipments[metrics._isin(shipments["shipment_id"], billed["shipment_id"])]
+    invoiced = shipments[col.isin(shipments["shipment_id"], billed["shipment_id"])]
     charges = expected_charges(invoiced, rate_cards)
     base = pd.DataFrame(
         {
@@ -175,10 +183,9 @@ def unbilled(
     """shipments (with ship_date), invoice_lines, as-of → 'unbilled' rows: delivered on or before
     as_of − billing_lag_days (by day), not cancelled, and no invoice line points at them; expected = the rate
     card value (NaN when unrated), amount = −expected (revenue not billed)."""
-    cutoff = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=billing_lag_days)
-    delivered = metrics._dates(shipments, "delivery_actual")
-    due = shipments[delivered.notna() & (delivered.dt.normalize() <= cutoff)]
-    due = due[~metrics._isin(due["shipment_id"], metrics._ids(lines, "shipment_id"))]
+    due_day = domain_rules.billing_due_day(shipments, billing_lag_days)
+    due = shipments[due_day.notna() & (due_day <= pd.Timestamp(as_of).normalize())]
+    due = due[~col.isin(due["shipment_id"], col.ids(lines, "shipment_id"))]
     if due.empty:
         return _empty()
     expected = expected_charges(due, rate_cards)["expected"].to_numpy()
@@ -193,20 +200,20 @@ def unbilled(
                 "expected": expected,
                 "amount": -expected,
                 "detail": "delivered "
-                + metrics._dates(due, "delivery_actual").dt.strftime("%Y-%m-%d").to_numpy()
+                + col.dates(due, "delivery_actual").dt.strftime("%Y-%m-%d").to_numpy()
                 + f", no invoice line after {billing_lag_days} days",
             }
         )
     )
 
 
-def sla_credits(data: AccountData, quarter: Quarter, rules: dict) -> pd.DataFrame:
-    """AccountData, quarter, {kpi: {credit_pct_per_missed_point, cap_pct}} → 'sla_credit' rows for the quarter's
-    KPIs that fall short of (target − tolerance). Empty when ``rules`` is empty: the data model itself holds
-    no credit terms, so none are invented."""
+def sla_credits(source: AccountData | metrics.PreparedAccount, quarter: Quarter, rules: dict) -> pd.DataFrame:
+    """AccountData (or its PreparedAccount), quarter, {kpi: {credit_pct_per_missed_point, cap_pct}} → 'sla_credit'
+    rows for the quarter's KPIs that fall short of (target − tolerance). Empty when ``rules`` is empty: the data
+    model itself holds no credit terms, so none are invented."""
     if not rules:
         return _empty()
-    kpis = metrics.kpis(data, quarter)
+    kpis = kpis_of(source, quarter)
     revenue = kpis["revenue"].value or 0.0
     rows = []
     for key, rule in rules.items():
@@ -253,25 +260,30 @@ def _totals(exceptions: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def invoice_audit(
-    data: AccountData,
+    source: AccountData | metrics.PreparedAccount,
     quarter: Quarter | str | None = None,
     billing_lag_days: int = 14,
     *,
     tolerance: float = 0.01,
     sla_credit_rules: dict | None = None,
 ) -> Audit:
-    """AccountData (, quarter; default every shipment) → Audit. NoDataError without shipments or invoice lines
-    (nothing to audit); without rate cards the charge comparison is skipped and ``notes`` says so.
-    ``sla_credit_rules`` default: ``sla_credits`` of config/health.yml (empty unless a contract rule is set)."""
+    """AccountData or its PreparedAccount (, quarter; default every shipment) → Audit. NoDataError without
+    shipments or invoice lines (nothing to audit); without rate cards the charge comparison is skipped and
+    ``notes`` says so. ``sla_credit_rules`` default: config/sla_credits.yml (empty unless a contract rule is set).
+    Without credit rules nothing is prepared."""
+    data = source.data if isinstance(source, metrics.PreparedAccount) else source
     if data.shipments is None or data.invoice_lines is None:
         missing = "shipments" if data.shipments is None else "invoice lines"
         raise NoDataError(f"{data.account_id}: no data — the workspace has no {missing}, so there is nothing to audit")
     q = Quarter.parse(quarter) if quarter is not None else None
-    ships = metrics.shipments_in(data.shipments, q) if q else metrics.active_shipments(data.shipments)
+    active = source.shipments if isinstance(source, metrics.PreparedAccount) else None
+    if active is None:
+        active = metrics.active_shipments(data.shipments)
+    ships = metrics.in_period(active, "ship_date", q) if q else active
     lines = data.invoice_lines
     notes: list[str] = []
     dup = duplicate_lines(lines)
-    dups = lines[dup & metrics._isin(lines["shipment_id"].astype("string").fillna(""), ships["shipment_id"])]
+    dups = lines[dup & col.isin(lines["shipment_id"].astype("string").fillna(""), ships["shipment_id"])]
     dup_rows = dups.merge(ships[["shipment_id", "ship_date"]], on="shipment_id", how="left").assign(
         kind="duplicate_line",
         billed=lambda f: f["amount"],
@@ -284,14 +296,14 @@ def invoice_audit(
         notes.append("no rate cards in the workspace: charges were not compared with a rate card")
     else:
         parts.append(compare_charges(ships, data.rate_cards, billed, tolerance))
-    as_of = data.as_of if data.as_of is not None else metrics._dates(data.shipments, "delivery_actual").max()
+    as_of = data.as_of if data.as_of is not None else col.dates(data.shipments, "delivery_actual").max()
     if pd.notna(as_of):
         parts.append(unbilled(ships, lines, as_of, billing_lag_days, data.rate_cards))
     if q is not None:
-        rules = sla_credit_rules if sla_credit_rules is not None else _configured_credit_rules()
+        rules = sla_credit_rules if sla_credit_rules is not None else load_credit_rules()
         if not rules:
-            notes.append("no SLA credit rule configured (sla_credits in config/health.yml): no credits computed")
-        parts.append(sla_credits(data, q, rules))
+            notes.append("no SLA credit rule configured (config/sla_credits.yml): no credits computed")
+        parts.append(sla_credits(source, q, rules))
     parts = [p for p in parts if not p.empty]
     exceptions = pd.concat(parts, ignore_index=True) if parts else _empty()
     exceptions = exceptions.assign(account_id=data.account_id)
@@ -309,10 +321,21 @@ def invoice_audit(
     )
 
 
-def _configured_credit_rules() -> dict:
-    from kam_helpers.analyses.health import load_config
-
-    return load_config().sla_credits
+def load_credit_rules(path: str | Path | None = None) -> dict:
+    """config/sla_credits.yml (or ``path``) → {kpi: {credit_pct_per_missed_point, cap_pct}} (empty when no
+    contract rule is written there). ConfigError naming the file when it is unreadable or a key is no KPI."""
+    source = Path(path) if path else CONFIG_FILE
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{source}: not a readable SLA-credit configuration ({exc})") from exc
+    rules = raw.get("sla_credits") or {}
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{source}: sla_credits: expected a mapping of KPI keys to credit rules")
+    for key, rule in rules.items():
+        if key not in metrics.KPI_SPECS or not isinstance(rule, dict):
+            raise ConfigError(f"{source}: sla_credits.{key}: expected a KPI key with a mapping of credit terms")
+    return dict(rules)
 
 
 def to_excel(audit: Audit, path: str | Path) -> Path:

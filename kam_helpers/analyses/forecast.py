@@ -31,10 +31,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 
 METRICS = ("shipments", "revenue")
 MIN_ETS_QUARTERS = 8  # two full years: enough for ETS to estimate a seasonal pattern
@@ -81,19 +81,20 @@ class Forecast:
 # ----------------------------------------------------------------------------------------------- series
 
 
-def quarterly_series(data: AccountData, quarter: Quarter | str) -> pd.DataFrame:
-    """AccountData, last quarter → quarter, shipments, revenue per quarter from the first quarter the data fully
+def quarterly_series(source: AccountData | metrics.PreparedAccount, quarter: Quarter | str) -> pd.DataFrame:
+    """AccountData (or its PreparedAccount), last quarter → quarter, shipments, revenue per quarter from the first quarter the data fully
     covers to ``quarter`` (a first quarter whose first shipment is more than PARTIAL_DAYS after its start is
     dropped). NoDataError without a shipments table or without shipments up to ``quarter``."""
     q = Quarter.parse(quarter)
-    if data.shipments is None:
+    prep = metrics.as_prepared(source)
+    data = prep.data
+    if prep.active is None or prep.deliveries is None or prep.pickups is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table to forecast from")
-    active = metrics.active_shipments(data.shipments)
-    active = active[active["ship_date"] < pd.Timestamp(q.shift(1).start)]
+    active = prep.active[prep.active["ship_date"] < pd.Timestamp(q.shift(1).start)]
     if active["ship_date"].notna().sum() == 0:
         raise NoDataError(f"{data.account_id}: no data — no shipments up to {q} to forecast from")
-    deliveries = metrics.delivery_events(active, data.as_of)
-    frame = metrics.quarterly_frame(active, deliveries, metrics.pickup_events(active), q)[["quarter", *METRICS]]
+    # Only shipments and revenue are kept: the service columns of the frame (from every event) are not read.
+    frame = metrics.quarterly_frame(active, prep.deliveries, prep.pickups, q)[["quarter", *METRICS]]
     first_day = active["ship_date"].min()
     first_q = Quarter.of(first_day.date())
     if (first_day - pd.Timestamp(first_q.start)).days > PARTIAL_DAYS and len(frame) > 1:
@@ -351,11 +352,14 @@ def _note(history: pd.DataFrame, method: dict[str, Method], bt: pd.DataFrame, le
     )
 
 
-def forecast(data: AccountData, quarter: Quarter | str, horizon: int = 4, level: float = LEVEL) -> Forecast:
-    """AccountData, last quarter of history, horizon → Forecast of shipments and revenue for the ``horizon``
+def forecast(
+    source: AccountData | metrics.PreparedAccount, quarter: Quarter | str, horizon: int = 4, level: float = LEVEL
+) -> Forecast:
+    """AccountData (or its PreparedAccount), last quarter of history, horizon → Forecast of shipments and revenue for the ``horizon``
     quarters after ``quarter``. NoDataError when the data has no shipments to forecast from."""
     q = Quarter.parse(quarter)
-    hist = quarterly_series(data, q)
+    prep = metrics.as_prepared(source)
+    hist = quarterly_series(prep, q)
     rows, bt_rows, method = [], [], {}
     notes: list[str] = []
     future = [str(q.shift(h)) for h in range(1, horizon + 1)]
@@ -371,7 +375,7 @@ def forecast(data: AccountData, quarter: Quarter | str, horizon: int = 4, level:
     frame = pd.concat(rows, ignore_index=True)[list(FRAME_COLUMNS)].astype(FRAME_COLUMNS)
     bt = pd.DataFrame(bt_rows)[list(BACKTEST_COLUMNS)].astype(BACKTEST_COLUMNS)
     return Forecast(
-        account_id=data.account_id,
+        account_id=prep.data.account_id,
         quarter=q,
         frame=frame,
         history=hist,

@@ -16,18 +16,18 @@ Example: OTD 89% vs a 96% target scores 100 × (1 − 7/8) = 12.5; at an effecti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import yaml
 
+from kam_helpers import metrics
 from kam_helpers.core import paths
 from kam_helpers.core.errors import ConfigError, NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.metrics.scorecard import Kpi
 from kam_helpers.qbr import narrative
 
@@ -83,7 +83,6 @@ class HealthConfig:
     amber: float = 50.0
     top_drivers: int = 3
     steady_points: float = 3.0
-    sla_credits: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,6 @@ def parse_config(raw: dict, source: str = "health config") -> HealthConfig:
         amber=float(bands.get("amber", 50)),
         top_drivers=int(raw.get("top_drivers", 3)),
         steady_points=float(raw.get("steady_points", 3)),
-        sla_credits=dict(raw.get("sla_credits") or {}),
     )
 
 
@@ -348,19 +346,19 @@ def _annual_revenue(active: pd.DataFrame | None, quarter: Quarter) -> float | No
 
 
 class _Scorer:
-    """Derives an account's frames once (metrics' own preparation), then scores any of its quarters."""
+    """Scores any quarter of an account from its prepared frames (the scorecard's own, prepared once)."""
 
-    def __init__(self, data: AccountData, config: HealthConfig) -> None:
-        self.data, self.config = data, config
-        self.prep = metrics._prepare(data)  # the scorecard's one-pass preparation, shared by every quarter
-        self.pipeline = _pipeline_weighted(data)
+    def __init__(self, source: AccountData | metrics.PreparedAccount, config: HealthConfig) -> None:
+        self.prep = metrics.as_prepared(source)
+        self.data, self.config = self.prep.data, config
+        self.pipeline = _pipeline_weighted(self.data)
 
         self._values: dict[object, dict] = {}
 
     def values(self, span: metrics.Span | None) -> dict:
-        """Every KPI value of a span (metrics._values), computed once per span."""
+        """Every KPI value of a span (metrics.period_values), computed once per span."""
         if span not in self._values:
-            self._values[span] = metrics._values(self.prep, span, 14)
+            self._values[span] = metrics.period_values(self.prep, span)
         return self._values[span]
 
     def kpis(self, quarter: Quarter) -> dict[str, Kpi]:
@@ -383,15 +381,17 @@ class _Scorer:
         )
 
 
-def quarter_score(data: AccountData, quarter: Quarter | str, config: HealthConfig) -> tuple[pd.DataFrame, float]:
-    """AccountData, quarter → (components, score) of that one quarter (no history)."""
-    return _Scorer(data, config).score(Quarter.parse(quarter))
+def quarter_score(
+    source: AccountData | metrics.PreparedAccount, quarter: Quarter | str, config: HealthConfig
+) -> tuple[pd.DataFrame, float]:
+    """AccountData (or its PreparedAccount), quarter → (components, score) of that one quarter (no history)."""
+    return _Scorer(source, config).score(Quarter.parse(quarter))
 
 
-def _quarters_with_shipments(data: AccountData, quarter: Quarter) -> list[Quarter]:
-    if data.shipments is None or data.shipments.empty:
+def _quarters_with_shipments(prep: metrics.PreparedAccount, quarter: Quarter) -> list[Quarter]:
+    if prep.active is None or prep.active.empty:
         return [quarter]
-    days = metrics.ship_date(metrics.not_cancelled(data.shipments)).dropna()
+    days = prep.active["ship_date"].dropna()
     if days.empty:
         return [quarter]
     first = Quarter.of(days.min().date())
@@ -403,17 +403,20 @@ def _quarters_with_shipments(data: AccountData, quarter: Quarter) -> list[Quarte
 
 
 def history(
-    data: AccountData, quarter: Quarter | str, config: HealthConfig | None = None, max_quarters: int = 8
+    source: AccountData | metrics.PreparedAccount,
+    quarter: Quarter | str,
+    config: HealthConfig | None = None,
+    max_quarters: int = 8,
 ) -> pd.DataFrame:
-    """AccountData, quarter → quarter, score, band, change (vs the previous row) for up to ``max_quarters``
+    """AccountData (or its PreparedAccount), quarter → quarter, score, band, change (vs the previous row) for up to ``max_quarters``
     quarters with shipments, ending at ``quarter``; quarters where no measure has data are left out."""
     config = config or load_config()
-    return _history(_Scorer(data, config), Quarter.parse(quarter), max_quarters)
+    return _history(_Scorer(source, config), Quarter.parse(quarter), max_quarters)
 
 
 def _history(scorer: _Scorer, quarter: Quarter, max_quarters: int = 8) -> pd.DataFrame:
     rows = []
-    for q in _quarters_with_shipments(scorer.data, quarter)[-max_quarters:]:
+    for q in _quarters_with_shipments(scorer.prep, quarter)[-max_quarters:]:
         try:
             _, score = scorer.score(q)
         except NoDataError:
@@ -433,19 +436,20 @@ def trend(hist: pd.DataFrame, config: HealthConfig) -> Trend | None:
 
 
 def health_score(
-    data: AccountData,
+    source: AccountData | metrics.PreparedAccount,
     quarter: Quarter | str,
     config: HealthConfig | str | Path | None = None,
     *,
     with_history: bool = True,
 ) -> HealthScore:
-    """AccountData, quarter (, config or path to a health.yml) → HealthScore.
+    """AccountData (or its PreparedAccount), quarter (, config or path to a health.yml) → HealthScore.
 
     NoDataError when no measure has data for the quarter (e.g. an account without shipments, invoices, ...).
     """
     q = Quarter.parse(quarter)
     cfg = config if isinstance(config, HealthConfig) else load_config(config)
-    scorer = _Scorer(data, cfg)
+    scorer = _Scorer(source, cfg)
+    data = scorer.data
     components, score = scorer.score(q)
     verdict = scorer.verdict(q, score)
     hist = (

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kam_helpers import metrics
 from kam_helpers.analyses import audit, commitments, forecast, health, renewal, whitespace
 from kam_helpers.core import paths
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.formatting import is_number
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.metrics.scorecard import Scorecard
 
 
@@ -73,9 +73,11 @@ class Insights:
         return out
 
 
-def health_or_none(data: AccountData, quarter: Quarter, *, with_history: bool = True) -> health.HealthScore | None:
-    """AccountData, quarter → its HealthScore, None when no health measure has data."""
-    return _try(health.health_score, data, quarter, with_history=with_history)
+def health_or_none(
+    source: AccountData | metrics.PreparedAccount, quarter: Quarter, *, with_history: bool = True
+) -> health.HealthScore | None:
+    """AccountData (or its PreparedAccount), quarter → its HealthScore, None when no health measure has data."""
+    return _try(health.health_score, source, quarter, with_history=with_history)
 
 
 def _try(fn, *args, **kwargs):
@@ -87,7 +89,7 @@ def _try(fn, *args, **kwargs):
 
 
 def gather(
-    data: AccountData,
+    source: AccountData | metrics.PreparedAccount,
     quarter: Quarter,
     workspace: object,
     *,
@@ -97,22 +99,26 @@ def gather(
     health: health.HealthScore | None = None,
     reports: Path | str = "",
 ) -> Insights:
-    """AccountData, quarter, an open Workspace (for the anonymous peer comparison), this and the previous
+    """AccountData (or, to derive its frames only once, its PreparedAccount), quarter, an open Workspace (for the anonymous peer comparison), this and the previous
     quarter's scorecards as the reader sees them (, the health score when computed, the reports folder holding
     the previous QBR's manifest: '' = the project's) → Insights. The health score is kept for internal
     readers only."""
+    prepared = metrics.as_prepared(source)
+    data = prepared.data
     has_shipments = data.shipments is not None and not data.shipments.empty
     stored = commitments.stored_items(reports or paths.reports_dir(), data.account_id, Quarter.parse(quarter).prior)
     if internal and health is None:
-        health = health_or_none(data, quarter)
+        health = health_or_none(prepared, quarter)
     return Insights(
         carried=commitments.carry_over(data, quarter, items=stored, now=now, before=before),
-        forecast=_try(forecast.forecast, data, quarter) if has_shipments else None,
-        audit=_try(audit.invoice_audit, data, quarter)
+        forecast=_try(forecast.forecast, prepared, quarter) if has_shipments else None,
+        audit=_try(audit.invoice_audit, prepared, quarter)
         if data.has("invoice_lines") and data.has("rate_cards")
         else None,
-        whitespace=_try(whitespace.whitespace, workspace, data.account_id, quarter) if has_shipments else None,
-        renewal=_try(renewal.renewal, data, quarter),
+        whitespace=_try(whitespace.whitespace, workspace, data.account_id, quarter, data=prepared)
+        if has_shipments
+        else None,
+        renewal=_try(renewal.renewal, prepared, quarter),
         health=health if internal else None,
         has_revenue=metrics.recorded(data.shipments, "revenue"),
     )

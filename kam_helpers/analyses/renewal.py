@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,13 @@ def _last_4q(quarter: Quarter) -> metrics.Span:
     return metrics.Span(pd.Timestamp(quarter.shift(-3).start), pd.Timestamp(quarter.shift(1).start))
 
 
-def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
-    """AccountData, quarter → Renewal (see the module doc). Example: committed 1200/year, contract started
+def renewal(source: AccountData | metrics.PreparedAccount, quarter: Quarter | str) -> Renewal:
+    """AccountData (or its PreparedAccount), quarter → Renewal (see the module doc). Example: committed 1200/year, contract started
     1 April, quarter 2026Q3 (ends 30 Sep): 183 days elapsed of 365; 660 shipments so far → pace 660 /
     (1200 × 183/365) = 109.7%, projected 1316."""
     q = Quarter.parse(quarter)
+    prep = metrics.as_prepared(source)
+    data = prep.data
     end_day = q.end
     contract_end = _date(data.account.get("contract_end"))
     contract_start = _date(data.account.get("contract_start"))
@@ -110,8 +112,8 @@ def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
     year_start = _anniversary(contract_start, end_day) if contract_start and contract_start <= end_day else None
     actual = ytd = None
     rows = []
-    if data.shipments is not None:
-        active = metrics.active_shipments(data.shipments)
+    if prep.active is not None:
+        active = prep.active
         actual = len(metrics.in_period(active, "ship_date", _last_4q(q)))
         if year_start:
             ytd = len(
@@ -157,15 +159,20 @@ def renewal(data: AccountData, quarter: Quarter | str) -> Renewal:
 
 
 def rate_change_what_if(
-    data: AccountData, quarter: Quarter | str, change_pct: float, volume_change_pct: float = 0.0
+    source: AccountData | metrics.PreparedAccount,
+    quarter: Quarter | str,
+    change_pct: float,
+    volume_change_pct: float = 0.0,
 ) -> WhatIf:
     """AccountData, quarter, rate change in % (+3 = rates up 3%), assumed volume change in % → WhatIf on the
     last four quarters' shipments. Example: revenue 1000, cost 800, +5% rates, volume 0 → revenue 1050, cost
     800, margin 200 → 250 (20.0% → 23.8%). NoDataError without shipments."""
     q = Quarter.parse(quarter)
-    if data.shipments is None:
+    prep = metrics.as_prepared(source)
+    data = prep.data
+    if prep.active is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table for a what-if")
-    ships = metrics.in_period(metrics.active_shipments(data.shipments), "ship_date", _last_4q(q))
+    ships = metrics.in_period(prep.active, "ship_date", _last_4q(q))
     revenue, cost = metrics.revenue(ships), metrics.cost(ships)
     volume = 1 + volume_change_pct / 100
     return WhatIf(
@@ -181,14 +188,14 @@ def rate_change_what_if(
 
 
 def what_if_curve(
-    data: AccountData,
+    source: AccountData | metrics.PreparedAccount,
     quarter: Quarter | str,
     changes: list[float] | range = range(-10, 11),
     volume_change_pct: float = 0.0,
 ) -> pd.DataFrame:
     """AccountData, quarter, rate changes → change_pct, revenue, margin, margin_pct per change (the data of a
     Voilà slider or a chart; one pass over the shipments)."""
-    base = rate_change_what_if(data, quarter, 0.0, volume_change_pct)
+    base = rate_change_what_if(source, quarter, 0.0, volume_change_pct)
     rows = []
     for c in changes:
         w = WhatIf(

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import columns as col
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 
 MISS_COLUMNS = {
     "shipments": "int64", "late": "int64", "damaged": "int64", "misses": "int64", "otd_pct": "float64",
@@ -89,7 +90,7 @@ def quarter_deliveries(data: AccountData, quarter: metrics.Period) -> pd.DataFra
     )
     cases_per = pd.Series(dtype="int64")
     if data.cases is not None:
-        damaged |= metrics._isin(sid, metrics.damage_case_shipments(data.cases).astype(str)).to_numpy()
+        damaged |= col.isin(sid, metrics.damage_case_shipments(data.cases).astype(str)).to_numpy()
         cases_per = data.cases["shipment_id"].dropna().astype(str).value_counts()
     late = ~events["on_time"].to_numpy(dtype=bool)
     return events.assign(
@@ -166,7 +167,7 @@ def recurrence(cases: pd.DataFrame, shipments: pd.DataFrame, quarter: Quarter) -
     lane = lanes.reindex(opened["shipment_id"].astype("string").fillna("").astype(str)).fillna(metrics.UNKNOWN)
     frame = pd.DataFrame(
         {
-            "category": metrics._labels(opened, "category").to_numpy(),
+            "category": col.labels(opened, "category").to_numpy(),
             "lane": lane.to_numpy(),
             "repeat": opened["repeat"].to_numpy(),
         }
@@ -182,8 +183,8 @@ def time_to_resolve(cases: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     """cases, quarter → per category: opened (in the quarter), closed (in the quarter), open_at_end,
     median_hours and p90_hours (of those closed in the quarter; NaN when none)."""
     span = metrics.Span.of(quarter)
-    opened, closed = metrics._dates(cases, "opened"), metrics._dates(cases, "closed")
-    cat = metrics._labels(cases, "category")
+    opened, closed = col.dates(cases, "opened"), col.dates(cases, "closed")
+    cat = col.labels(cases, "category")
     hours = metrics.hours_to_resolve(cases)
     frame = pd.DataFrame(
         {
@@ -241,7 +242,7 @@ def cases_by_link(cases: pd.DataFrame, shipments: pd.DataFrame, quarter: Quarter
     opened in the quarter (every link listed, 0 when none)."""
     opened = metrics.in_period(cases, "opened", quarter)
     sid = opened["shipment_id"].astype("string")
-    known = metrics._isin(sid.fillna("").astype(str), shipments["shipment_id"].astype(str))
+    known = col.isin(sid.fillna("").astype(str), shipments["shipment_id"].astype(str))
     counts = {
         "shipment": int((sid.notna() & known).sum()),
         "no shipment": int(sid.isna().sum()),

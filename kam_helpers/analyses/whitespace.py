@@ -25,9 +25,12 @@ from typing import Any
 
 import pandas as pd
 
+from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.quarters import Quarter
-from kam_helpers.metrics import kpis as metrics
+from kam_helpers.data import columns as col
+from kam_helpers.data import rules
+from kam_helpers.data.account_data import AccountData
 
 GAP_COLUMNS = {
     "dimension": "str",
@@ -38,8 +41,6 @@ GAP_COLUMNS = {
     "text": "str",
 }
 STAGE_ORDER = ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
-
-_SHIP_DAY = "CAST(coalesce(pickup_actual, pickup_planned, delivery_actual, delivery_promised) AS DATE)"
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,15 @@ def purchases(workspace: Any, quarter: Quarter) -> pd.DataFrame:
     account bought in the four quarters ending with ``quarter`` (not-cancelled shipments by mode and lane;
     won opportunities by service, at their annual amount)."""
     start, end = quarter.shift(-3).start, quarter.end
+    active, ship_day = rules.active_sql(), rules.ship_day_sql()
     parts = []
     if "shipments" in workspace.tables:
         parts.append(
             workspace.query(
                 f"SELECT account_id, 'mode' AS dimension, mode AS item, sum(coalesce(revenue, 0)) AS annual_spend "
-                f"FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? GROUP BY ALL "
+                f"FROM shipments WHERE {active} AND {ship_day} BETWEEN ? AND ? GROUP BY ALL "
                 f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, "
-                f"sum(coalesce(revenue, 0)) FROM shipments WHERE status <> 'cancelled' AND {_SHIP_DAY} BETWEEN ? AND ? "
+                f"sum(coalesce(revenue, 0)) FROM shipments WHERE {active} AND {ship_day} BETWEEN ? AND ? "
                 "GROUP BY ALL",
                 [start, end, start, end],
             )
@@ -151,9 +153,9 @@ def pipeline_by_stage(opportunities: pd.DataFrame | None) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
     o = pd.DataFrame(
         {
-            "stage": metrics._words(opportunities, "stage"),
-            "amount": metrics._numbers(opportunities, "amount"),
-            "probability": metrics._numbers(opportunities, "probability"),
+            "stage": col.words(opportunities, "stage"),
+            "amount": col.numbers(opportunities, "amount"),
+            "probability": col.numbers(opportunities, "probability"),
         }
     )
     g = (
@@ -170,8 +172,9 @@ def pipeline_by_stage(opportunities: pd.DataFrame | None) -> pd.DataFrame:
 def growth_by_source(shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     """shipments, quarter → source ('new lanes', 'lost lanes', 'volume on continuing lanes', 'price and mix on
     continuing lanes'), revenue_change, share_pct (of the total change; NaN when the total is 0). A lane is
-    lane × mode. Example: lane A 10 shipments for 1000 → 12 for 1320: volume +200 (2 × 100), price +120."""
-    active = metrics.active_shipments(shipments)
+    lane × mode. Example: lane A 10 shipments for 1000 → 12 for 1320: volume +200 (2 × 100), price +120.
+    Shipments already active (with ship_date, as a PreparedAccount holds them) are taken as they are."""
+    active = shipments if "ship_date" in shipments.columns else metrics.active_shipments(shipments)
     now = metrics.in_period(
         active, "ship_date", metrics.Span(pd.Timestamp(quarter.shift(-3).start), pd.Timestamp(quarter.shift(1).start))
     )
@@ -180,9 +183,9 @@ def growth_by_source(shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     )
 
     def per_lane(frame: pd.DataFrame) -> pd.DataFrame:
-        key = metrics.lanes(frame) + " · " + metrics._labels(frame, "mode")
+        key = metrics.lanes(frame) + " · " + col.labels(frame, "mode")
         return (
-            pd.DataFrame({"key": key.to_numpy(), "revenue": metrics._numbers(frame, "revenue").fillna(0).to_numpy()})
+            pd.DataFrame({"key": key.to_numpy(), "revenue": col.numbers(frame, "revenue").fillna(0).to_numpy()})
             .groupby("key")
             .agg(n=("revenue", "size"), revenue=("revenue", "sum"))
         )
@@ -209,26 +212,37 @@ def growth_by_source(shipments: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
 
 
 def whitespace(
-    workspace: Any, account_id: str, quarter: Quarter | str, min_peers: int = 5, peer_by: str | None = None
+    workspace: Any,
+    account_id: str,
+    quarter: Quarter | str,
+    min_peers: int = 5,
+    peer_by: str | None = None,
+    *,
+    data: AccountData | metrics.PreparedAccount | None = None,
 ) -> Whitespace:
-    """Workspace, account, quarter → Whitespace (see the module doc). UnknownAccountError for an unknown id."""
+    """Workspace, account, quarter (, the account's data when already loaded or prepared: not read again) →
+    Whitespace (see the module doc). UnknownAccountError for an unknown id."""
     q = Quarter.parse(quarter)
-    data = workspace.account_data(account_id)
+    active = data.shipments if isinstance(data, metrics.PreparedAccount) else None
+    if isinstance(data, metrics.PreparedAccount):
+        loaded: AccountData = data.data
+    else:
+        loaded = data if data is not None else workspace.account_data(account_id)
     peers = peer_ids(workspace, account_id, q, peer_by)
     notes = []
     if len(peers) < min_peers:
         notes.append(f"peer comparison suppressed: fewer than {min_peers} comparable accounts")
     gaps = peer_gaps(purchases(workspace, q), account_id, peers, min_peers)
-    if data.opportunities is None:
+    if loaded.opportunities is None:
         notes.append("no data: the workspace has no opportunities table (no pipeline, no services bought)")
-    if data.shipments is None:
+    if loaded.shipments is None:
         raise NoDataError(f"{account_id}: no data — the workspace has no shipments table for whitespace")
     return Whitespace(
         account_id=account_id,
         quarter=q,
         peers=len(peers),
         gaps=gaps,
-        pipeline_by_stage=pipeline_by_stage(data.opportunities),
-        growth_by_source=growth_by_source(data.shipments, q),
+        pipeline_by_stage=pipeline_by_stage(loaded.opportunities),
+        growth_by_source=growth_by_source(loaded.shipments if active is None else active, q),
         notes=notes,
     )

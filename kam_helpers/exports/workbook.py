@@ -5,7 +5,8 @@ the product: a value from the data that starts with ``=``, ``+``, ``-`` or ``@``
 ``=HYPERLINK("http://x","y")`` in a lane name — is stored as text (with Excel's quote prefix) and can never
 run as a formula. openpyxl reads the result back in the tests.
 
-Populations are the scorecard's own: the Shipments sheet holds :func:`metrics.shipments_in` of the quarter
+Populations are the scorecard's own, read from the report's prepared account (metrics.prepare) rather than
+derived again: the Shipments sheet holds :func:`metrics.shipments_in` of the quarter
 (so its row count is the ``shipments`` KPI and its revenue column sums to the ``revenue`` KPI), Invoices
 those issued in the quarter, Open cases those open at quarter end (the ``cases_backlog`` KPI).
 Percentages are stored as fractions with a % format; money as numbers in the account's currency.
@@ -20,10 +21,10 @@ from typing import Any
 import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
+from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import currency_symbol, fmt_quarter
 from kam_helpers.core.safe_output import ExcelBook
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.qbr.report import QbrReport
 
 NO_DATA = "No data for this in the workspace"
@@ -81,9 +82,19 @@ def shipments_frame(report: QbrReport) -> pd.DataFrame:
     """QbrReport → the quarter's shipments (metrics.shipments_in) with lane, on_time, days_late, expected and
     variance; one row per shipment the ``shipments`` KPI counts."""
     data, quarter = report.data, report.scorecard.quarter
-    ships = metrics.shipments_in(data.shipments, quarter)
-    priced = metrics.priced_shipments(ships, data.rate_cards)
-    events = metrics.delivery_events(ships, data.as_of).set_index("shipment_id")["on_time"]
+    prep = metrics.as_prepared(report.prepared or data)
+    if prep.shipments is None or prep.active is None or prep.deliveries is None:
+        raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table")
+    # prep.shipments (every column) and prep.active (rated) hold the same rows in the same order.
+    in_quarter = metrics.Span.of(quarter).holds(prep.shipments["ship_date"]).to_numpy()
+    ships = prep.shipments[in_quarter]
+    rated = prep.active[in_quarter] if prep.rated else None
+    priced = ships.assign(
+        rate_id=pd.Series(None, index=ships.index, dtype=object) if rated is None else rated["rate_id"].to_numpy(),
+        expected=float("nan") if rated is None else rated["expected"].to_numpy(),
+    )
+    quarter_events = prep.deliveries[prep.deliveries.index.isin(ships.index)]
+    events = quarter_events.set_index("shipment_id")["on_time"]
     events = events[~events.index.duplicated()]
     promised, actual = _day(priced.get("delivery_promised")), _day(priced.get("delivery_actual"))
     as_of = pd.Timestamp(data.as_of).normalize() if data.as_of is not None else pd.NaT

@@ -1,6 +1,7 @@
 """The scorecard of one account for one quarter: the numbers every report, deck and narrative shows.
 
-This module only declares the shapes; :mod:`kam_helpers.metrics.kpis` computes them.
+This module only declares the shapes (and the KPIs: key, label, unit, direction); :mod:`kam_helpers.metrics.kpis`
+computes them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,32 @@ INTERNAL_COLUMNS = ("cost", "gross_margin_pct")
 Unit = Literal["money", "pct", "count", "days", "hours", "kg"]
 Rag = Literal["green", "amber", "red"]
 TargetSource = Literal["contracted", "standard"]
+
+# key -> (label, unit, higher_is_better), in the order the scorecard presents them.
+KPI_SPECS: dict[str, tuple[str, Unit, bool]] = {
+    "revenue": ("Revenue", "money", True),
+    "cost": ("Cost", "money", False),
+    "gross_margin_pct": ("Gross margin", "pct", True),
+    "shipments": ("Shipments", "count", True),
+    "weight_kg": ("Weight", "kg", True),
+    "pallets": ("Pallets", "count", True),
+    "otd_pct": ("On-time delivery", "pct", True),
+    "otp_pct": ("On-time pickup", "pct", True),
+    "otif_pct": ("On time in full", "pct", True),
+    "damage_ratio_pct": ("Damage and loss ratio", "pct", False),
+    "claims_cost_pct": ("Claims cost (% of revenue)", "pct", False),
+    "invoice_accuracy_pct": ("Invoice accuracy", "pct", True),
+    "billing_variance": ("Billing variance (billed − rate card)", "money", True),
+    "billing_variance_pct": ("Billing variance (% of rate card)", "pct", True),
+    "unbilled_shipments": ("Unbilled shipments", "count", False),
+    "days_to_pay": ("Days to pay", "days", False),
+    "overdue_amount": ("Overdue amount", "money", False),
+    "cases_opened": ("Cases opened", "count", False),
+    "cases_closed": ("Cases closed", "count", True),
+    "cases_backlog": ("Open cases at quarter end", "count", False),
+    "median_hours_to_resolve": ("Median hours to resolve", "hours", False),
+    "repeat_complaints": ("Repeat complaints", "count", False),
+}
 
 
 @dataclass(frozen=True)

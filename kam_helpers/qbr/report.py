@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 from IPython.display import HTML
 
+from kam_helpers import metrics
 from kam_helpers.analyses import insights
 from kam_helpers.core.errors import ConfigError
 from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
@@ -22,7 +23,6 @@ from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.safe_html import markdown_to_html
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
@@ -121,6 +121,7 @@ class QbrReport:
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
     insights: insights.Insights | None = None
     assessment: Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
+    prepared: metrics.PreparedAccount | None = field(default=None, repr=False, compare=False)  # data's frames
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -139,7 +140,8 @@ class QbrReport:
         ``audience`` 'client' (what is sent to the client: no cost or margin) or 'internal' (everything).
         ``reports_dir`` is the folder holding one folder per quarter (reports/), where the previous QBR's
         action items are read from ('' = the project's reports folder). ``as_of`` is the date the data is
-        judged at ('' = the data's newest event; docs/PERIODS.md).
+        judged at ('' = the data's newest event; docs/PERIODS.md). The account is prepared once
+        (metrics.prepare): both scorecards, the health score, the analyses and the exports share it.
         """
         if audience not in AUDIENCES:
             raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
@@ -147,13 +149,14 @@ class QbrReport:
             given = metrics.parse_as_of(as_of)
             q = ws.report_quarter(quarter, given)
             data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
-            full = metrics.scorecard(data, q)
+            prepared = metrics.prepare(data)
+            full = metrics.scorecard(prepared, q)
             view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
-            sc, before = view(full), view(metrics.scorecard(data, q.prior))
+            sc, before = view(full), view(metrics.scorecard(prepared, q.prior))
             internal = audience == "internal"
-            score = insights.health_or_none(data, q, with_history=internal)
+            score = insights.health_or_none(prepared, q, with_history=internal)
             found = insights.gather(
-                data, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
+                prepared, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
             )
         # One verdict for every audience and page: judged on the full scorecard and the health score.
         assessment = narrative.assess(full, score)
@@ -163,6 +166,7 @@ class QbrReport:
             narrative.build_narrative(sc, insights=found, assessment=assessment),
             internal=full,
             insights=found,
+            prepared=prepared,
         )
         report.assessment = assessment
         report._rendered[("prior",)] = before
