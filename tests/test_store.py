@@ -46,6 +46,19 @@ def test_clean_exports_build_a_typed_store(exports: Path, tmp_path: Path) -> Non
         assert ws.active_accounts(Quarter(2026, 3)) == ["A1", "A2"]
 
 
+def test_active_accounts_leave_out_cancelled_shipments(exports: Path, tmp_path: Path) -> None:
+    """An account whose shipments of the quarter are all cancelled is not active there (as the KPIs count)."""
+    path = exports / "shipments.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[3].startswith("S3,A2") and lines[4].startswith("S4,A2")
+    lines[3] = lines[3].replace(",delivered,", ",cancelled,")
+    lines[4] = lines[4].replace(",in_transit,", ",cancelled,")
+    path.write_text("".join(lines))
+    assert not build_workspace(tmp_path / "ws", folder_loader(exports)).problems
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.active_accounts(Quarter(2026, 3)) == ["A1"]
+
+
 @pytest.mark.parametrize(
     "old, new, row, column, expected",
     [

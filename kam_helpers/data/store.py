@@ -33,6 +33,7 @@ import pandas as pd
 from kam_helpers.core import paths
 from kam_helpers.core.errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import rules
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.schema import TABLES, Table
 from kam_helpers.data.sql import quote_identifier as _sql_name
@@ -361,14 +362,14 @@ class Workspace:
         return [r[0] for r in self._con.execute("SELECT account_id FROM accounts ORDER BY account_id").fetchall()]
 
     def active_accounts(self, quarter: Quarter) -> list[str]:
-        """Accounts with at least one shipment dated in ``quarter`` (all accounts when there is no shipments
-        table). A shipment's date is its first known of pickup_actual, pickup_planned, delivery_actual,
-        delivery_promised."""
+        """Accounts with at least one active (not cancelled) shipment whose ship day lies in ``quarter`` (all
+        accounts when there is no shipments table): the rules of :mod:`kam_helpers.data.rules`, as the KPIs
+        count shipments."""
         if "shipments" not in self.tables:
             return self.account_ids()
         rows = self._con.execute(
-            "SELECT DISTINCT account_id FROM shipments WHERE CAST(coalesce(pickup_actual, pickup_planned, "
-            "delivery_actual, delivery_promised) AS DATE) BETWEEN ? AND ? ORDER BY account_id",
+            f"SELECT DISTINCT account_id FROM shipments WHERE {rules.active_sql()} "
+            f"AND {rules.ship_day_sql()} BETWEEN ? AND ? ORDER BY account_id",
             [quarter.start, quarter.end],
         ).fetchall()
         return [r[0] for r in rows]
