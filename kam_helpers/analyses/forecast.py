@@ -86,15 +86,18 @@ def quarterly_series(source: AccountData | metrics.PreparedAccount, quarter: Qua
     covers to ``quarter`` (a first quarter whose first shipment is more than PARTIAL_DAYS after its start is
     dropped). NoDataError without a shipments table or without shipments up to ``quarter``."""
     q = Quarter.parse(quarter)
-    prep = metrics.as_prepared(source)
-    data = prep.data
-    if prep.active is None or prep.deliveries is None or prep.pickups is None:
+    data, active = metrics.data_of(source), metrics.active_of(source)
+    if active is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table to forecast from")
-    active = prep.active[prep.active["ship_date"] < pd.Timestamp(q.shift(1).start)]
+    active = active[active["ship_date"] < pd.Timestamp(q.shift(1).start)]
     if active["ship_date"].notna().sum() == 0:
         raise NoDataError(f"{data.account_id}: no data — no shipments up to {q} to forecast from")
-    # Only shipments and revenue are kept: the service columns of the frame (from every event) are not read.
-    frame = metrics.quarterly_frame(active, prep.deliveries, prep.pickups, q)[["quarter", *METRICS]]
+    # Only shipments and revenue are read: the frame's service columns may come from events of any quarter.
+    if isinstance(source, metrics.PreparedAccount) and source.deliveries is not None and source.pickups is not None:
+        deliveries, pickups = source.deliveries, source.pickups
+    else:
+        deliveries, pickups = metrics.delivery_events(active, data.as_of), metrics.pickup_events(active)
+    frame = metrics.quarterly_frame(active, deliveries, pickups, q)[["quarter", *METRICS]]
     first_day = active["ship_date"].min()
     first_q = Quarter.of(first_day.date())
     if (first_day - pd.Timestamp(first_q.start)).days > PARTIAL_DAYS and len(frame) > 1:
@@ -358,8 +361,7 @@ def forecast(
     """AccountData (or its PreparedAccount), last quarter of history, horizon → Forecast of shipments and revenue for the ``horizon``
     quarters after ``quarter``. NoDataError when the data has no shipments to forecast from."""
     q = Quarter.parse(quarter)
-    prep = metrics.as_prepared(source)
-    hist = quarterly_series(prep, q)
+    hist = quarterly_series(source, q)
     rows, bt_rows, method = [], [], {}
     notes: list[str] = []
     future = [str(q.shift(h)) for h in range(1, horizon + 1)]
@@ -375,7 +377,7 @@ def forecast(
     frame = pd.concat(rows, ignore_index=True)[list(FRAME_COLUMNS)].astype(FRAME_COLUMNS)
     bt = pd.DataFrame(bt_rows)[list(BACKTEST_COLUMNS)].astype(BACKTEST_COLUMNS)
     return Forecast(
-        account_id=prep.data.account_id,
+        account_id=metrics.data_of(source).account_id,
         quarter=q,
         frame=frame,
         history=hist,

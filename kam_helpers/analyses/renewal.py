@@ -102,8 +102,7 @@ def renewal(source: AccountData | metrics.PreparedAccount, quarter: Quarter | st
     1 April, quarter 2026Q3 (ends 30 Sep): 183 days elapsed of 365; 660 shipments so far → pace 660 /
     (1200 × 183/365) = 109.7%, projected 1316."""
     q = Quarter.parse(quarter)
-    prep = metrics.as_prepared(source)
-    data = prep.data
+    data = metrics.data_of(source)
     end_day = q.end
     contract_end = _date(data.account.get("contract_end"))
     contract_start = _date(data.account.get("contract_start"))
@@ -112,8 +111,8 @@ def renewal(source: AccountData | metrics.PreparedAccount, quarter: Quarter | st
     year_start = _anniversary(contract_start, end_day) if contract_start and contract_start <= end_day else None
     actual = ytd = None
     rows = []
-    if prep.active is not None:
-        active = prep.active
+    active = metrics.active_of(source)
+    if active is not None:
         actual = len(metrics.in_period(active, "ship_date", _last_4q(q)))
         if year_start:
             ytd = len(
@@ -168,11 +167,10 @@ def rate_change_what_if(
     last four quarters' shipments. Example: revenue 1000, cost 800, +5% rates, volume 0 → revenue 1050, cost
     800, margin 200 → 250 (20.0% → 23.8%). NoDataError without shipments."""
     q = Quarter.parse(quarter)
-    prep = metrics.as_prepared(source)
-    data = prep.data
-    if prep.active is None:
+    data, active = metrics.data_of(source), metrics.active_of(source)
+    if active is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table for a what-if")
-    ships = metrics.in_period(prep.active, "ship_date", _last_4q(q))
+    ships = metrics.in_period(active, "ship_date", _last_4q(q))
     revenue, cost = metrics.revenue(ships), metrics.cost(ships)
     volume = 1 + volume_change_pct / 100
     return WhatIf(

@@ -50,9 +50,11 @@ from kam_helpers.metrics.kpis import AVAILABLE_TABLES, build_kpis, period_values
 from kam_helpers.metrics.prepared import (
     MEASURE_COLUMNS,
     PreparedAccount,
+    active_of,
     as_prepared,
     comparison_spans,
     coverage,
+    data_of,
     parse_as_of,
     prepare,
     quarter_coverage,
@@ -101,6 +103,7 @@ from kam_helpers.metrics.targets import (
 __all__ = [
     "active_shipments",
     "ARROW",
+    "active_of",
     "as_prepared",
     "AVAILABLE_TABLES",
     "billing_variance",
@@ -115,6 +118,7 @@ __all__ = [
     "CLOSED_STAGES",
     "comparison_spans",
     "cost",
+    "data_of",
     "count_unbilled",
     "Coverage",
     "coverage",

@@ -105,6 +105,20 @@ def as_prepared(source: AccountData | PreparedAccount) -> PreparedAccount:
     return source if isinstance(source, PreparedAccount) else prepare(source)
 
 
+def data_of(source: AccountData | PreparedAccount) -> AccountData:
+    """AccountData or a prepared account → the account's data."""
+    return source.data if isinstance(source, PreparedAccount) else source
+
+
+def active_of(source: AccountData | PreparedAccount) -> pd.DataFrame | None:
+    """AccountData or a prepared account → its active shipments with ``ship_date`` (None without a shipments
+    table): the prepared ones when given, else selected now, without the rating and events of a full
+    preparation (an analysis that reads volume alone stays cheap on plain data)."""
+    if isinstance(source, PreparedAccount):
+        return source.active
+    return None if source.shipments is None else active_shipments(source.shipments)
+
+
 def parse_as_of(text: str | None) -> pd.Timestamp | None:
     """'2026-08-30' (any ISO date or timestamp) → that moment; '' or None → None (use the data's own as-of).
     ConfigError for anything else."""
