@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from kam_helpers.analyses import assessment
 from kam_helpers.analyses import commitments as cm
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics import kpis as metrics
-from kam_helpers.qbr import narrative
 
 Q = Quarter(2026, 3)
 
@@ -49,7 +49,7 @@ def test_carry_over_on_the_sample(book, tmp_path: Path) -> None:
         for a in (book.healthy, book.at_risk):
             data = ws.account_data(a)
             before = metrics.scorecard(data, book.quarter.prior)
-            _store(tmp_path, book.quarter.prior, a, narrative.action_items(before.for_client()))
+            _store(tmp_path, book.quarter.prior, a, assessment.action_items(before.for_client()))
             stored = cm.stored_items(tmp_path, a, book.quarter.prior)
             carried[a] = cm.carry_over(data, book.quarter, items=stored)
     risky = {i.reason_kpi: i for i in carried[book.at_risk]}
@@ -77,7 +77,7 @@ def test_first_qbr_has_no_history(tmp_path: Path) -> None:
 
 
 def test_stored_items_round_trip_and_errors(tmp_path: Path) -> None:
-    item = narrative.ActionItem("Lane review of Lyon → Paris", "Operations", dt.date(2026, 7, 30), "otd_pct")
+    item = assessment.ActionItem("Lane review of Lyon → Paris", "Operations", dt.date(2026, 7, 30), "otd_pct")
     _store(tmp_path, Quarter(2026, 2), "ACC-1", [item])
     assert cm.stored_items(tmp_path, "ACC-1", "2026Q2") == [item]
     _store(tmp_path, Quarter(2026, 2), "ACC-1", [])

@@ -14,10 +14,11 @@ from conftest import store_qbr
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
+from kam_helpers.analyses.assessment import ActionItem
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.exports import deck
 from kam_helpers.metrics import kpis as metrics
-from kam_helpers.qbr.narrative import ActionItem, build_narrative
+from kam_helpers.qbr.narrative import build_narrative
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
 QUARTER = "2026Q3"

@@ -15,19 +15,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from kam_helpers.analyses.assessment import ActionItem, assess, derive
 from kam_helpers.core import formatting as f
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
-from kam_helpers.qbr.narrative import (
-    PACKAGED_TEMPLATES,
-    SECTIONS,
-    ActionItem,
-    Narrative,
-    assess,
-    build_narrative,
-    context,
-    derive,
-)
+from kam_helpers.qbr.narrative import PACKAGED_TEMPLATES, Narrative, build_narrative, context
+from kam_helpers.qbr.outline import NARRATIVE_PARTS
 
 Q = Quarter(2026, 3)
 LONG_LANE = "Zaragoza Plaza Logistics Park → Rotterdam Maasvlakte II"
@@ -477,8 +470,8 @@ def test_invented_figures_are_caught() -> None:
 def test_sections_come_in_presentation_order() -> None:
     n = build_narrative(healthy_scorecard())
     assert isinstance(n, Narrative)
-    assert [s.key for s in n.sections] == [k for k, _ in SECTIONS]
-    assert [s.title for s in n.sections] == [t for _, t in SECTIONS]
+    assert [s.key for s in n.sections] == [p.key for p in NARRATIVE_PARTS]
+    assert [s.title for s in n.sections] == [p.title for p in NARRATIVE_PARTS]
     for s in n.sections:
         assert s.markdown and s.bullets, s.key
         assert not s.markdown.startswith("#")
@@ -672,7 +665,7 @@ def test_templates_are_strict(tmp_path: Path) -> None:
 def test_packaged_templates_type_no_digits() -> None:
     """Templates choose words; every figure comes through a filter."""
     folder = PACKAGED_TEMPLATES
-    for key, _ in SECTIONS:
+    for key in (p.key for p in NARRATIVE_PARTS):
         text = (folder / f"{key}.md.j2").read_text(encoding="utf-8")
         outside_tags = re.sub(r"\{[{%#].*?[}%#]\}", "", text, flags=re.S)
         assert not re.search(r"\d", outside_tags), key

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_metrics import shipments, targets
 
-from kam_helpers.analyses import health
+from kam_helpers.analyses import assessment, health
 from kam_helpers.core.errors import ConfigError, NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
@@ -47,13 +47,13 @@ def account(rows: list[dict], *, as_of: pd.Timestamp | None = AS_OF, **tables: o
     )
 
 
-def judged(data: AccountData) -> tuple[metrics.Scorecard, health.HealthScore | None, narrative.Assessment]:
+def judged(data: AccountData) -> tuple[metrics.Scorecard, health.HealthScore | None, assessment.Assessment]:
     sc = metrics.scorecard(data, Q)
     try:
         score = health.health_score(data, Q, with_history=False)
     except NoDataError:  # an account without any health measure
         score = None
-    return sc, score, narrative.assess(sc, score)
+    return sc, score, assessment.assess(sc, score)
 
 
 def text(data: AccountData) -> str:
@@ -118,13 +118,13 @@ def test_verdict_rules_table(score: float, red: tuple[str, ...], expected: str) 
         for key in ("otd_pct", "otp_pct", "otif_pct")
     }
     kpis = {k: metrics.Kpi(**{**v.__dict__, "rag": metrics.rag(v.value, 95.0, 2.0)}) for k, v in kpis.items()}
-    a = narrative.judge(kpis, {"shipments": True}, {}, Q, score)
+    a = assessment.judge(kpis, {"shipments": True}, {}, Q, score)
     assert a.overall == expected and a.band == {"healthy": "green", "watch": "amber", "at_risk": "red"}[expected]
 
 
 def test_tone_rules_are_named() -> None:
-    assert set(narrative.TONE_RULES) == {"good", "solid", "mixed", "difficult", "unmeasured"}
-    assert {"score_band", "concerns", "otd_red", "red_measure", "revenue_fall"} == set(narrative.VERDICT_RULES)
+    assert set(assessment.TONE_RULES) == {"good", "solid", "mixed", "difficult", "unmeasured"}
+    assert {"score_band", "concerns", "otd_red", "red_measure", "revenue_fall"} == set(assessment.VERDICT_RULES)
 
 
 # ------------------------------------------------------------------------- 3. absent is absent
@@ -253,7 +253,7 @@ def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
             data = ws.account_data(account_id)
             sc = metrics.scorecard(data, book.quarter)
             score = health.health_score(data, book.quarter, with_history=False)
-            a = narrative.assess(sc, score)
+            a = assessment.assess(sc, score)
             assert score.band == a.band == {"healthy": "green", "watch": "amber", "at_risk": "red"}[a.overall]
             assert widgets.book_row(sc, score).health == a.overall
             assert f'kam-health">{widgets.HEALTH_LABELS[a.overall][0]}<' in widgets.header_html(sc, score)
@@ -311,12 +311,12 @@ def test_every_judging_phrase_has_its_rule(case: int) -> None:
     if isinstance(source, AccountData):
         sc, _, a = judged(source)
     else:
-        sc, a = source, narrative.assess(source)
+        sc, a = source, assessment.assess(source)
     words = narrative.build_narrative(sc, assessment=a).to_markdown()
     for phrase, (rule, allowed) in narrative.ADJECTIVE_RULES.items():
         if phrase in words:
             assert allowed(a), f"{name}: {phrase!r} without its rule {rule}"
-    if a.red or (a.revenue_yoy_pct is not None and a.revenue_yoy_pct <= -narrative.REVENUE_FALL_PCT):
+    if a.red or (a.revenue_yoy_pct is not None and a.revenue_yoy_pct <= -assessment.REVENUE_FALL_PCT):
         assert not any(w in words for w in ("good quarter", "solid quarter")), name
 
 

@@ -11,7 +11,7 @@ re-derived from the previous quarter's data.
 * ``done`` when the KPI behind the item (its ``reason_kpi``) now meets its target (RAG green), or — for a KPI
   without a target — is better than at the previous quarter; for unbilled shipments, when none of the
   previous quarter's shipments is still unbilled; for renewal, when the contract now ends more than
-  narrative.RENEWAL_WINDOW_DAYS after this quarter; for a backlog, when no case is open at quarter end;
+  assessment.RENEWAL_WINDOW_DAYS after this quarter; for a backlog, when no case is open at quarter end;
 * otherwise ``overdue`` when its due date is before the end of this quarter, else ``open``;
 * items that the data cannot measure (an opportunity's progress, a growth plan) stay ``open`` and say so.
 
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kam_helpers.analyses import assessment
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.formatting import fmt_quarter, fmt_value
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.metrics import kpis as metrics
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
-from kam_helpers.qbr import narrative
 
 Status = Literal["done", "open", "overdue"]
 UNMEASURABLE = ("pipeline", "health")
@@ -63,10 +63,10 @@ def judge(key: str, now: Scorecard, before: Scorecard, data: AccountData) -> tup
     if key in UNMEASURABLE:
         return None, "not measurable from the data: confirm its progress in the QBR"
     if key == "days_to_renewal":
-        days = narrative.days_to_renewal(now)
+        days = assessment.days_to_renewal(now)
         if days is None:
             return None, "no contract end date in the data"
-        return days > narrative.RENEWAL_WINDOW_DAYS, f"the contract now ends in {days} days"
+        return days > assessment.RENEWAL_WINDOW_DAYS, f"the contract now ends in {days} days"
     if key == "unbilled_shipments":
         left = (
             metrics.unbilled_shipments(data.shipments, data.invoice_lines, before.quarter)
@@ -110,12 +110,14 @@ def status(met: bool | None, due: dt.date, quarter: Quarter) -> Status:
 MANIFEST = "manifest.json"
 
 
-def item_record(item: narrative.ActionItem) -> dict[str, str]:
+def item_record(item: assessment.ActionItem) -> dict[str, str]:
     """ActionItem → the plain record a manifest stores: text, owner, due (ISO date), reason_kpi."""
     return {"text": item.text, "owner": item.owner, "due": item.due.isoformat(), "reason_kpi": item.reason_kpi}
 
 
-def stored_items(reports_dir: str | Path, account_id: str, quarter: Quarter | str) -> list[narrative.ActionItem] | None:
+def stored_items(
+    reports_dir: str | Path, account_id: str, quarter: Quarter | str
+) -> list[assessment.ActionItem] | None:
     """The reports folder (one folder per quarter), account, quarter → the action items the account's QBR of
     ``quarter`` stored in ``<reports_dir>/<quarter>/manifest.json``; None when no QBR of that quarter is on record
     (no manifest, the account absent or failed, or a manifest written before action items were stored).
@@ -132,7 +134,7 @@ def stored_items(reports_dir: str | Path, account_id: str, quarter: Quarter | st
     for i, raw in enumerate(entry["action_items"]):
         try:
             items.append(
-                narrative.ActionItem(
+                assessment.ActionItem(
                     text=str(raw["text"]),
                     owner=str(raw["owner"]),
                     due=dt.date.fromisoformat(str(raw["due"])),
@@ -150,7 +152,7 @@ def carry_over(
     data: AccountData,
     quarter: Quarter | str,
     *,
-    items: Sequence[narrative.ActionItem] | None,
+    items: Sequence[assessment.ActionItem] | None,
     now: Scorecard | None = None,
     before: Scorecard | None = None,
 ) -> list[CarriedItem] | None:

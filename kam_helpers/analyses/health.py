@@ -24,12 +24,12 @@ import pandas as pd
 import yaml
 
 from kam_helpers import metrics
+from kam_helpers.analyses import assessment
 from kam_helpers.core import paths
 from kam_helpers.core.errors import ConfigError, NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.metrics.scorecard import Kpi
-from kam_helpers.qbr import narrative
 
 CONFIG_FILE = paths.CONFIG_DIR / "health.yml"
 COMPONENTS = ("service", "financial", "billing", "cases", "relationship")
@@ -103,7 +103,7 @@ class HealthScore:
     """An account's health for a quarter. ``components`` has one row per measure (COMPONENT_COLUMNS; value NaN
     where the measure had no data), ``drivers`` worst first, ``redistributed`` one note per measure without data,
     ``history`` quarter/score/band/change per quarter up to this one. ``band`` is the verdict's colour
-    (narrative.judge: the score's band, capped by red measures and a strong revenue fall), so the health band,
+    (assessment.judge: the score's band, capped by red measures and a strong revenue fall), so the health band,
     the narrative's tone, the index and the explorer badge never disagree."""
 
     account_id: str
@@ -115,7 +115,7 @@ class HealthScore:
     redistributed: list[str]
     history: pd.DataFrame
     trend: Trend | None  # vs the previous quarter's score; None without one
-    verdict: narrative.Assessment | None = None  # the one verdict (narrative.judge): band is its colour
+    verdict: assessment.Assessment | None = None  # the one verdict (assessment.judge): band is its colour
     score_band: Band | None = None  # the band of the score alone, before the verdict's caps
 
     def by_component(self) -> pd.DataFrame:
@@ -373,10 +373,10 @@ class _Scorer:
         values = measure_values(kpis, self.pipeline, _annual_revenue(self.prep.active, quarter))
         return blend(values, kpis, self.config)
 
-    def verdict(self, quarter: Quarter, score: float) -> narrative.Assessment:
-        """The quarter's verdict from its score and the same KPIs the scorecard shows (narrative.judge)."""
+    def verdict(self, quarter: Quarter, score: float) -> assessment.Assessment:
+        """The quarter's verdict from its score and the same KPIs the scorecard shows (assessment.judge)."""
         available = {t: self.data.has(t) for t in metrics.AVAILABLE_TABLES}
-        return narrative.judge(
+        return assessment.judge(
             self.kpis(quarter), available, self.data.account, quarter, score, (self.config.green, self.config.amber)
         )
 

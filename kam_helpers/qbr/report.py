@@ -17,6 +17,7 @@ from IPython.display import HTML
 
 from kam_helpers import metrics
 from kam_helpers.analyses import insights
+from kam_helpers.analyses.assessment import Assessment
 from kam_helpers.core.errors import ConfigError
 from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
@@ -26,7 +27,6 @@ from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
-from kam_helpers.qbr.narrative import Assessment
 
 AUDIENCES = ("client", "internal")
 CARD_KPIS = (
@@ -120,7 +120,7 @@ class QbrReport:
     narrative: narrative.Narrative
     internal: Scorecard | None = None  # the full scorecard, for the batch's manifest and the KAM's own pages
     insights: insights.Insights | None = None
-    assessment: Assessment | None = None  # the one verdict (narrative.assess on the full scorecard)
+    assessment: Assessment | None = None  # the one verdict (assessment.assess on the full scorecard)
     prepared: metrics.PreparedAccount | None = field(default=None, repr=False, compare=False)  # data's frames
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
