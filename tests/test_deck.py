@@ -19,6 +19,7 @@ from kam_helpers.core.quarters import Quarter
 from kam_helpers.exports import deck
 from kam_helpers.metrics import kpis as metrics
 from kam_helpers.qbr.narrative import build_narrative
+from kam_helpers.qbr.outline import RAG_WORDS
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
 QUARTER = "2026Q3"
@@ -101,7 +102,7 @@ def test_scorecard_cells_equal_the_html_strings(prs: Presentation, report: QbrRe
     assert len(rows) == len(expected) and len(slides_titled(prs, "Scorecard")) == 2  # 22 KPIs: two slides
     for row, want in zip(rows, expected, strict=False):
         assert row[:5] == [want["label"], want["value"], want["prior"], want["last_year"], want["target"]]
-        assert row[5] == deck.RAG_WORD[want["rag"]]
+        assert row[5] == RAG_WORDS[want["rag"]]
 
 
 def test_rag_cells_are_filled(prs: Presentation) -> None:
@@ -110,7 +111,7 @@ def test_rag_cells_are_filled(prs: Presentation) -> None:
     assert revenue[0].text == "Revenue" and str(revenue[5].fill.fore_color.rgb) == deck.RAG_FILL["red"][0]
 
 
-@pytest.mark.parametrize("title", list(deck.CHART_OF))
+@pytest.mark.parametrize("title", list(deck.CHART_SLIDES))
 def test_chart_slides_carry_a_picture(prs: Presentation, title: str) -> None:
     (slide,) = slides_titled(prs, title)
     assert any(sh.shape_type == MSO_SHAPE_TYPE.PICTURE for sh in slide.shapes)
@@ -125,7 +126,7 @@ def test_every_content_slide_has_notes_with_its_narrative(prs: Presentation, rep
 
 
 def test_last_qbr_items_have_a_status(prs: Presentation, report: QbrReport) -> None:
-    prior, items = deck.previous_actions(report)
+    prior, items = report.previous_actions()
     assert str(prior) == "2026Q2" and items
     table = next(sh.table for sh in slides_titled(prs, "Last QBR's action items")[0].shapes if sh.has_table)
     statuses = [r.cells[3].text for r in list(table.rows)[1:]]
@@ -134,7 +135,7 @@ def test_last_qbr_items_have_a_status(prs: Presentation, report: QbrReport) -> N
 
 def test_no_prior_quarter_data_is_said(book) -> None:
     first = QbrReport.load(book.at_risk, "2024Q4", book.workspace)  # the sample's first quarter
-    prior, items = deck.previous_actions(first)
+    prior, items = first.previous_actions()
     assert items is None
     prs = Presentation(io.BytesIO(deck.build_deck(first)))
     (slide,) = slides_titled(prs, "Last QBR's action items")

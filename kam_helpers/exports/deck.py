@@ -1,531 +1,51 @@
 """QbrReport → the QBR deck a KAM presents (python-pptx, 16:9): ``qbr.pptx``.
 
-Slides follow ../shared/DOMAIN.md's QBR order (see :data:`SLIDE_TITLES`). Figures come from the same
-:func:`kam_helpers.qbr.report.kpi_row` strings the HTML shows; charts are PNGs of the same Altair charts
-(vl-convert, offline); every content slide's speaker notes carry its narrative section.
-
-Fonts, colours and masters come from a template: ``templates/deck/default.pptx`` or a company's own
-(``template=brand.pptx``, its "Title Slide" and "Title Only" layouts, or the closest it has).
-
-Text never overflows its box: :func:`lines_needed` wraps text with real glyph widths of DejaVu Sans
-(wider than Calibri, Arial or Carlito, so the estimate errs on the safe side); font sizes shrink to
-:data:`MIN_PT` at the lowest, then long items are cut with an ellipsis and lists and tables continue on a
-"(continued)" slide.
+One slide (or more, continued) per part of the QBR's outline (:data:`kam_helpers.qbr.outline.PARTS`), after a
+title slide. Figures come from the same :func:`kam_helpers.qbr.report.kpi_row` strings the HTML shows; charts
+are PNGs of the same Altair charts (vl-convert, offline), the first chart of a part on its slide; every content
+slide's speaker notes carry its narrative section. Layout (template, fitted text, tables) lives in
+:mod:`kam_helpers.exports.deck_layout`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib.util
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageFont
-from pptx import Presentation
-from pptx.dml.color import RGBColor
 from pptx.enum.shapes import PP_PLACEHOLDER
-from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
-from pptx.oxml.ns import qn
-from pptx.util import Emu, Inches, Pt
+from pptx.enum.text import MSO_ANCHOR, PP_ALIGN
+from pptx.util import Emu, Inches
 
-from kam_helpers.core.errors import ConfigError
 from kam_helpers.core.formatting import fmt_date, fmt_quarter
-from kam_helpers.core.paths import TEMPLATES_DIR
-from kam_helpers.core.quarters import Quarter
-from kam_helpers.core.safe_html import md_plain
+from kam_helpers.exports.deck_layout import (
+    BODY_PT,
+    CELL_X,
+    CONTINUED,
+    DEFAULT_TEMPLATE,
+    MIN_PT,
+    PAD_X,
+    TABLE_FLOOR_PT,
+    TABLE_PT,
+    Box,
+    SlideDeck,
+    TemplateError,
+    box_of,
+    clear_properties,
+    frame_fits,
+    open_template,
+)
+from kam_helpers.exports.typeset import ELLIPSIS, RAG_FILL, Para, lines_needed, markdown_lines, notes_text, truncate
+from kam_helpers.qbr.outline import PARTS, RAG_WORDS, Part
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
-DEFAULT_TEMPLATE = TEMPLATES_DIR / "deck" / "default.pptx"
-SLIDE_TITLES = (
-    "Last QBR's action items",
-    "Executive summary",
-    "Scorecard",
-    "Volume and spend",
-    "Service vs SLA",
-    "Billing",
-    "Complaints and claims",
-    "Opportunities",
-    "Outlook",
-    "Action items",
-)  # after the title slide; a slide that continues another is titled "<title> (continued)"
-CHART_OF = {
-    "Volume and spend": "volume_revenue_trend",
-    "Service vs SLA": "otd_vs_sla",
-    "Complaints and claims": "cases_by_category",
-    "Outlook": "quarterly_trend",
-}
-CONTINUED = " (continued)"
-MIN_PT, BODY_PT, SIDE_PT, TABLE_PT, TABLE_FLOOR_PT, TITLE_PT = 10, 20, 16, 14, 12, 28
-LINE = 1.22  # line height / font size (PowerPoint single spacing, with slack)
-PAD_X, PAD_Y = Pt(7.2), Pt(3.6)  # text frame margins, set explicitly on every frame
-CELL_X, CELL_Y = Pt(5), Pt(3)  # table cell margins
-BULLET_INDENT = Pt(16)
-PARA_SPACE_PT = 5  # space before each paragraph but the first
-RAG_FILL = {
-    "green": ("2E7D32", "FFFFFF"),
-    "amber": ("F9A825", "3D2B00"),
-    "red": ("C62828", "FFFFFF"),
-    "done": ("2E7D32", "FFFFFF"),
-    "open": ("E4E7EB", "1F2933"),
-    "overdue": ("C62828", "FFFFFF"),
-}
-ELLIPSIS = "…"
-
-
-class TemplateError(ConfigError):
-    """A deck template that cannot be used (missing, not a .pptx, or without a layout with a title)."""
-
-
-# --- text measurement ------------------------------------------------------------------------------------
-
-
-def font_file(bold: bool = False) -> Path:
-    """The DejaVu Sans TTF shipped in matplotlib's wheel (used to measure text here and embedded in the PDF)."""
-    spec = importlib.util.find_spec("matplotlib")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("matplotlib is not installed: expected its DejaVu Sans fonts (pip install matplotlib)")
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / name
-
-
-@lru_cache(maxsize=2)
-def _font(bold: bool) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(font_file(bold)), size=100)
-
-
-WIDTH_SLACK = 1.06  # renderers differ in hinting and kerning: measure a little wide
-
-
-def text_width_pt(text: str, size: float, bold: bool = False) -> float:
-    """Text, font size in pt → its width in pt on one line (with WIDTH_SLACK)."""
-    return _font(bold).getlength(text) * size / 100 * WIDTH_SLACK
-
-
-def lines_needed(text: str, width_pt: float, size: float, bold: bool = False) -> int:
-    """Text, box width in pt, font size → number of lines after greedy word wrap (long words break)."""
-    count = 0
-    for para in text.split("\n"):
-        line, count = "", count + 1
-        for word in para.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if text_width_pt(candidate, size, bold) <= width_pt:
-                line = candidate
-                continue
-            if line:
-                count += 1
-            line = word
-            while text_width_pt(line, size, bold) > width_pt and len(line) > 1:  # a word wider than the box
-                cut = max(1, int(len(line) * width_pt / text_width_pt(line, size, bold)))
-                line, count = line[cut:], count + 1
-    return count
-
-
-def truncate(text: str, width_pt: float, size: float, max_lines: int = 1, bold: bool = False) -> str:
-    """Text → the longest prefix that fits ``max_lines`` lines, ending with an ellipsis when cut."""
-    if lines_needed(text, width_pt, size, bold) <= max_lines:
-        return text
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if lines_needed(text[:mid].rstrip() + ELLIPSIS, width_pt, size, bold) <= max_lines:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo].rstrip() + ELLIPSIS
-
-
-@dataclass(frozen=True)
-class Para:
-    """A paragraph of a text box."""
-
-    text: str
-    bullet: bool = False
-    bold: bool = False
-
-
-def paras_height_pt(paras: Sequence[Para], width_pt: float, size: float) -> float:
-    """Paragraphs, inner box width, font size → the height they take, in pt."""
-    lines = sum(lines_needed(p.text, width_pt - (BULLET_INDENT.pt if p.bullet else 0), size, p.bold) for p in paras)
-    return lines * size * LINE + PARA_SPACE_PT * max(0, len(paras) - 1)
-
-
-def frame_fits(shape: Any) -> bool:
-    """A text box or placeholder written by this module → True when its text fits inside it (for tests)."""
-    tf = shape.text_frame
-    paras = []
-    size = None
-    for p in tf.paragraphs:
-        runs = p.runs
-        size = size or (runs[0].font.size.pt if runs and runs[0].font.size else BODY_PT)
-        paras.append(
-            Para(
-                p.text,
-                bullet=p._p.find(qn("a:pPr") + "/" + qn("a:buChar")) is not None,
-                bold=bool(runs and runs[0].font.bold),
-            )
-        )
-    inner_w = Emu(shape.width - PAD_X * 2).pt
-    inner_h = Emu(shape.height - PAD_Y * 2).pt
-    return paras_height_pt(paras, inner_w, size or BODY_PT) <= inner_h + 0.5
-
-
-def markdown_lines(markdown: str) -> list[Para]:
-    """A narrative section's Markdown → paragraphs: list items become bullets, markup is dropped."""
-    out = []
-    for raw in markdown.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", "|")):
-            continue
-        bullet = line.startswith(("- ", "* "))
-        out.append(Para(md_plain(line[2:] if bullet else line).strip(), bullet=bullet))
-    return out
-
-
-def notes_text(markdown: str) -> str:
-    """Markdown → plain speaker-notes text (bullets as '• ')."""
-    return "\n".join(("• " if p.bullet else "") + p.text for p in markdown_lines(markdown))
-
-
-# --- last QBR's action items -----------------------------------------------------------------------------
-
-
-def previous_actions(report: QbrReport) -> tuple[Quarter, list[tuple[Any, str]] | None]:
-    """QbrReport → (prior quarter, [(action item agreed at the prior QBR, 'done' | 'open' | 'overdue')]), None
-    for the list when no earlier QBR is on record. The items are those the prior QBR stored, judged by
-    :func:`kam_helpers.analyses.commitments.carry_over` (via the report's insights), with the evidence on each item."""
-    prior = report.scorecard.quarter.prior
-    carried = report.insights.carried if report.insights is not None else None
-    if carried is None:
-        return prior, None
-    return prior, [(item, item.status) for item in carried]
-
-
-# --- template --------------------------------------------------------------------------------------------
-
-
-def open_template(template: Path | None = None) -> Presentation:
-    """Template path (None = the packaged default) → a Presentation with the template's slides removed."""
-    src = DEFAULT_TEMPLATE if template is None else Path(template)
-    if not src.is_file():
-        raise TemplateError(f"deck template {src}: file not found; expected a PowerPoint file (.pptx)")
-    try:
-        prs = Presentation(str(src))
-    except Exception as exc:  # python-pptx raises several kinds for a file that is not a presentation
-        raise TemplateError(
-            f"deck template {src}: not a PowerPoint presentation ({exc}); expected a .pptx file "
-            "with slide masters and layouts (save a .potx as .pptx)"
-        ) from exc
-    ids = prs.slides._sldIdLst
-    for sld in list(ids):  # example slides of a company template never reach a client
-        prs.part.drop_rel(sld.rId)
-        ids.remove(sld)
-    if _layout(prs, ("title only",)) is None:
-        raise TemplateError(f"deck template {src}: expected at least one slide layout with a title placeholder")
-    return prs
-
-
-def _title_ph(layout: Any) -> Any:
-    for ph in layout.placeholders:
-        if ph.placeholder_format.type in (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE):
-            return ph
-    return None
-
-
-def _layout(prs: Presentation, names: tuple[str, ...], subtitle: bool = False) -> Any | None:
-    """The layout named one of ``names``, else the one with a title (and subtitle) and fewest placeholders."""
-    layouts = [lay for lay in prs.slide_layouts if _title_ph(lay) is not None]
-    for name in names:
-        for lay in layouts:
-            if lay.name.strip().lower() == name:
-                return lay
-    if subtitle:
-        with_sub = [
-            lay
-            for lay in layouts
-            if any(ph.placeholder_format.type == PP_PLACEHOLDER.SUBTITLE for ph in lay.placeholders)
-        ]
-        layouts = with_sub or layouts
-    return min(layouts, key=lambda lay: len(lay.placeholders), default=None)
-
-
-def _clear_properties(prs: Presentation, report: QbrReport, slides: int) -> None:
-    """Document properties → only this client's: core properties set, app/custom properties and the
-    template's thumbnail replaced or dropped."""
-    sc = report.scorecard
-    kam = str(sc.account.get("owner") or "")
-    cp = prs.core_properties
-    now = dt.datetime.now().replace(microsecond=0)
-    for attr in ("comments", "category", "content_status", "identifier", "language", "version", "last_modified_by"):
-        setattr(cp, attr, "")
-    cp.title = f"{sc.name} – Quarterly Business Review {fmt_quarter(sc.quarter)}"
-    cp.author, cp.last_modified_by = kam, kam
-    cp.subject = f"Quarterly Business Review {sc.quarter} for {sc.name} ({sc.account_id})"
-    cp.keywords = f"QBR; {sc.quarter}; {sc.account_id}; {sc.name}"
-    cp.category = "Quarterly Business Review"
-    cp.revision, cp.created, cp.modified, cp.last_printed = 1, now, now, now
-    pkg = prs.part.package
-    for rid, rel in list(pkg._rels.items()):
-        if rel.reltype.endswith(("/thumbnail", "/custom-properties")):
-            pkg._rels.pop(rid)
-        elif rel.reltype.endswith("/extended-properties"):
-            rel.target_part._blob = (
-                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Properties xmlns="http://schemas.'
-                'openxmlformats.org/officeDocument/2006/extended-properties"><Application>KAM Workspace'
-                f"</Application><Slides>{slides}</Slides></Properties>"
-            ).encode()
-    for rid, rel in list(prs.part.rels.items()):
-        if rel.reltype.endswith(("/commentAuthors", "/printerSettings")):
-            prs.part.drop_rel(rid)
-
-
-# --- the deck builder ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Box:
-    left: int
-    top: int
-    width: int
-    height: int
-
-
-class _Deck:
-    """Slides added one by one onto a template; geometry relative to the template's slide size."""
-
-    def __init__(self, prs: Presentation, report: QbrReport) -> None:
-        self.prs, self.report = prs, report
-        self.w, self.h = prs.slide_width, prs.slide_height
-        self.title_layout = _layout(prs, ("title slide", "title"), subtitle=True)
-        self.content_layout = _layout(prs, ("title only", "title and content", "title, content"))
-        self.margin = Inches(0.6) if self.w >= Inches(10) else Inches(0.4)
-        ph = _title_ph(self.content_layout)
-        inside = (
-            ph is not None
-            and ph.left is not None
-            and ph.top + ph.height <= self.h * 0.3
-            and ph.left + ph.width <= self.w
-            and ph.left >= 0
-            and ph.top >= 0
-        )
-        self.title_box = (
-            Box(ph.left, ph.top, ph.width, ph.height)
-            if inside
-            else Box(self.margin, Inches(0.35), self.w - 2 * self.margin, Inches(0.9))
-        )
-        top = self.title_box.top + self.title_box.height + Inches(0.15)
-        self.body = Box(self.margin, top, self.w - 2 * self.margin, self.h - Inches(0.55) - top)
-        self.count = 0
-
-    # shapes
-
-    def _text(
-        self, slide: Any, box: Box, paras: Sequence[Para], size: float, anchor: MSO_ANCHOR = MSO_ANCHOR.TOP
-    ) -> Any:
-        shape = slide.shapes.add_textbox(box.left, box.top, box.width, box.height)
-        self._fill_frame(shape.text_frame, paras, size, anchor)
-        return shape
-
-    @staticmethod
-    def _fill_frame(
-        tf: Any,
-        paras: Sequence[Para],
-        size: float,
-        anchor: MSO_ANCHOR = MSO_ANCHOR.TOP,
-        align: PP_ALIGN | None = None,
-        colour: str | None = None,
-    ) -> None:
-        tf.word_wrap, tf.auto_size, tf.vertical_anchor = True, MSO_AUTO_SIZE.NONE, anchor
-        tf.margin_left = tf.margin_right = PAD_X
-        tf.margin_top = tf.margin_bottom = PAD_Y
-        for i, para in enumerate(paras):
-            p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
-            p.text = para.text
-            if align is not None:
-                p.alignment = align
-            if i:
-                p.space_before = Pt(PARA_SPACE_PT)
-            for run in p.runs:
-                run.font.size, run.font.bold = Pt(size), para.bold or None
-                if colour:
-                    run.font.color.rgb = RGBColor.from_string(colour)
-            if para.bullet:
-                ppr = p._p.get_or_add_pPr()
-                ppr.set("marL", str(BULLET_INDENT)), ppr.set("indent", str(-BULLET_INDENT))
-                ppr.append(ppr.makeelement(qn("a:buChar"), {"char": "•"}))
-
-    def _fit_size(self, paras: Sequence[Para], box: Box, top: float = BODY_PT) -> float | None:
-        inner_w, inner_h = Emu(box.width - 2 * PAD_X).pt, Emu(box.height - 2 * PAD_Y).pt
-        for size in range(int(top), MIN_PT - 1, -1):
-            if paras_height_pt(paras, inner_w, size) <= inner_h:
-                return size
-        return None
-
-    def paginate(self, paras: Sequence[Para], box: Box, top: float = BODY_PT) -> tuple[float, list[list[Para]]]:
-        """Paragraphs, box → (font size, pages): one page at the largest size that fits, else pages at MIN_PT
-        (a paragraph too long for a whole box is cut with an ellipsis)."""
-        size = self._fit_size(paras, box, top)
-        if size is not None:
-            return size, [list(paras)]
-        inner_w, inner_h = Emu(box.width - 2 * PAD_X).pt, Emu(box.height - 2 * PAD_Y).pt
-        max_lines = max(1, int(inner_h // (MIN_PT * LINE)) - 1)
-        pages: list[list[Para]] = [[]]
-        for p in paras:
-            w = inner_w - (BULLET_INDENT.pt if p.bullet else 0)
-            p = Para(truncate(p.text, w, MIN_PT, max_lines, p.bold), p.bullet, p.bold)
-            if pages[-1] and paras_height_pt(pages[-1] + [p], inner_w, MIN_PT) > inner_h:
-                pages.append([])
-            pages[-1].append(p)
-        return MIN_PT, pages
-
-    def slide(self, title: str, notes: str, layout: Any | None = None) -> Any:
-        """A new slide with ``title`` (fitted to its box) and speaker ``notes``; stray placeholders removed."""
-        slide = self.prs.slides.add_slide(layout or self.content_layout)
-        self.count += 1
-        for ph in list(slide.placeholders):
-            if ph.placeholder_format.type not in (
-                PP_PLACEHOLDER.TITLE,
-                PP_PLACEHOLDER.CENTER_TITLE,
-                PP_PLACEHOLDER.SUBTITLE,
-            ):
-                ph._element.getparent().remove(ph._element)
-        shape = slide.shapes.title
-        box = self.title_box if layout is None else None
-        if shape is None:
-            shape = slide.shapes.add_textbox(*_xywh(self.title_box))
-        elif box is not None:
-            shape.left, shape.top, shape.width, shape.height = _xywh(box)
-        size = self._fit_size([Para(title, bold=True)], _box(shape), TITLE_PT) or MIN_PT
-        text = truncate(title, Emu(shape.width - 2 * PAD_X).pt, size, 1, True) if size == MIN_PT else title
-        self._fill_frame(shape.text_frame, [Para(text, bold=True)], size, MSO_ANCHOR.MIDDLE)
-        if notes:
-            slide.notes_slide.notes_text_frame.text = notes
-        return slide
-
-    def footer(self, slide: Any) -> None:
-        sc = self.report.scorecard
-        box = Box(self.margin, self.h - Inches(0.5), self.w - 2 * self.margin, Inches(0.4))
-        label = truncate(
-            f"{sc.name} · Quarterly Business Review {fmt_quarter(sc.quarter)}",
-            Emu(box.width - 2 * PAD_X).pt - 40,
-            MIN_PT,
-        )
-        shape = self._text(slide, box, [Para(label)], MIN_PT, MSO_ANCHOR.BOTTOM)
-        num = slide.shapes.add_textbox(box.left + box.width - Inches(0.8), box.top, Inches(0.8), box.height)
-        self._fill_frame(num.text_frame, [Para(str(self.count))], MIN_PT, MSO_ANCHOR.BOTTOM, PP_ALIGN.RIGHT)
-        for s in (shape, num):
-            for run in s.text_frame.paragraphs[0].runs:
-                run.font.color.rgb = RGBColor.from_string("616E7C")
-
-    def bullets(
-        self,
-        title: str,
-        paras: Sequence[Para],
-        notes: str,
-        box: Box | None = None,
-        extra: Callable[[Any], None] | None = None,
-    ) -> None:
-        """A bullet slide (continued on more slides when the text needs them); ``extra(slide)`` adds more."""
-        box = box or self.body
-        top = BODY_PT if box.width > self.body.width * 0.7 else SIDE_PT
-        size, pages = self.paginate(paras or [Para("No data for this in the workspace.")], box, top)
-        for i, page in enumerate(pages):
-            slide = self.slide(title + (CONTINUED if i else ""), notes)
-            self._text(slide, box, page, size)
-            if extra is not None and i == 0:
-                extra(slide)
-            self.footer(slide)
-
-    def table(
-        self,
-        slide: Any,
-        box: Box,
-        header: Sequence[str],
-        rows: Sequence[Sequence[str]],
-        fracs: Sequence[float],
-        size: float,
-        fills: dict[tuple[int, int], str] | None = None,
-        right: Sequence[int] = (),
-    ) -> Any:
-        """Add a table of already-fitted cell texts; ``fills[(row, col)]`` = a RAG_FILL key."""
-        widths = [int(box.width * f / sum(fracs)) for f in fracs]
-        heights = [self.row_height(header, widths, size, True)] + [self.row_height(r, widths, size) for r in rows]
-        shape = slide.shapes.add_table(len(rows) + 1, len(header), box.left, box.top, box.width, sum(heights))
-        tbl = shape.table
-        for j, w in enumerate(widths):
-            tbl.columns[j].width = w
-        for i, h in enumerate(heights):
-            tbl.rows[i].height = h
-        for i, row in enumerate([list(header)] + [list(r) for r in rows]):
-            for j, text in enumerate(row):
-                cell = tbl.cell(i, j)
-                cell.margin_left = cell.margin_right = CELL_X
-                cell.margin_top = cell.margin_bottom = CELL_Y
-                cell.vertical_anchor = MSO_ANCHOR.MIDDLE
-                fill = (fills or {}).get((i, j))
-                colour = None
-                if fill:
-                    bg, colour = RAG_FILL[fill]
-                    cell.fill.solid()
-                    cell.fill.fore_color.rgb = RGBColor.from_string(bg)
-                p = cell.text_frame.paragraphs[0]
-                p.text = text
-                p.alignment = PP_ALIGN.RIGHT if j in right else (PP_ALIGN.CENTER if fill else PP_ALIGN.LEFT)
-                for run in p.runs:
-                    run.font.size, run.font.bold = Pt(size), (i == 0) or None
-                    if colour:
-                        run.font.color.rgb = RGBColor.from_string(colour)
-        return shape
-
-    @staticmethod
-    def row_height(cells: Sequence[str], widths: Sequence[int], size: float, bold: bool = False) -> int:
-        lines = max(lines_needed(t, Emu(w - 2 * CELL_X).pt, size, bold) for t, w in zip(cells, widths, strict=False))
-        return int(Pt(lines * size * LINE) + 2 * CELL_Y + Pt(2))
-
-    def table_pages(
-        self, header: Sequence[str], rows: Sequence[Sequence[str]], fracs: Sequence[float], box: Box, size: float
-    ) -> list[list[Sequence[str]]]:
-        """Rows → pages of rows whose heights fit ``box`` (balanced: every page about as full)."""
-        widths = [int(box.width * f / sum(fracs)) for f in fracs]
-        room = box.height - self.row_height(header, widths, size, True)
-        heights = [self.row_height(r, widths, size) for r in rows]
-        pages, used = 1, 0
-        for h in heights:
-            if used + h > room:
-                pages, used = pages + 1, 0
-            used += h
-        if pages == 1:
-            return [list(rows)]
-        per = -(-len(rows) // pages)
-        out: list[list[Any]] = []
-        current: list[Any] = []
-        used = 0
-        for r, h in zip(rows, heights, strict=False):  # balanced split, never over the room
-            if current and (len(current) >= per or used + h > room):
-                out.append(current)
-                current, used = [], 0
-            current.append(r)
-            used += h
-        return out + [current]
-
-    def picture(self, slide: Any, png: bytes, box: Box) -> None:
-        """A chart PNG scaled to fit ``box``, aspect kept, centred across, at the top."""
-        with Image.open(io.BytesIO(png)) as img:
-            pw, ph = img.size
-        scale = min(box.width / pw, box.height / ph)
-        w, h = int(pw * scale), int(ph * scale)
-        slide.shapes.add_picture(io.BytesIO(png), box.left + (box.width - w) // 2, box.top, w, h)
-
-
-def _xywh(box: Box) -> tuple[int, int, int, int]:
-    return box.left, box.top, box.width, box.height
-
-
-def _box(shape: Any) -> Box:
-    return Box(shape.left, shape.top, shape.width, shape.height)
+# What tests and the pack read here: the layout's names a reader of a deck expects to find on it.
+__all__ = ["CONTINUED", "DEFAULT_TEMPLATE", "ELLIPSIS", "MIN_PT", "RAG_FILL", "SLIDE_TITLES", "TemplateError",
+           "build_deck", "frame_fits", "lines_needed", "truncate"]  # fmt: skip
+
+SLIDE_TITLES = tuple(p.on_slide for p in PARTS)  # after the title slide; a continuing slide adds CONTINUED
+CHART_SLIDES = {p.on_slide: p.charts[0].name for p in PARTS if p.charts}  # slide title → the chart it shows
 
 
 # --- the slides ------------------------------------------------------------------------------------------
@@ -545,22 +65,22 @@ def _chart_png(report: QbrReport, name: str) -> bytes | None:
     return report.chart_png(name, scale=2)
 
 
-def _split(deck: _Deck, ratio: float = 0.62) -> tuple[Box, Box]:
+def _split(deck: SlideDeck, ratio: float = 0.62) -> tuple[Box, Box]:
     b, gap = deck.body, Inches(0.3)
     left = int((b.width - gap) * ratio)
     return Box(b.left, b.top, left, b.height), Box(b.left + left + gap, b.top, b.width - left - gap, b.height)
 
 
-def _chart_slide(deck: _Deck, title: str, key: str, side: Callable[[Any, Box], None] | None = None) -> None:
-    """Chart on the left; the section's bullets (or ``side(slide, box)``) on the right."""
-    report = deck.report
-    paras, notes = _section(report, key)
-    png = _chart_png(report, CHART_OF[title])
+def _chart_slide(deck: SlideDeck, part: Part, side: Callable[[Any, Box], None] | None = None) -> None:
+    """The part's first chart on the left; its section's bullets (or ``side(slide, box)``) on the right."""
+    report, title, chart = deck.report, part.on_slide, part.charts[0].name
+    paras, notes = _section(report, part.key)
+    png = _chart_png(report, chart)
     left, right = _split(deck)
 
     def add_chart(slide: Any) -> None:
         if png is None:
-            deck._text(slide, left, [Para(report.chart_note(CHART_OF[title]))], BODY_PT, MSO_ANCHOR.MIDDLE)
+            deck.text(slide, left, [Para(report.chart_note(chart))], BODY_PT, MSO_ANCHOR.MIDDLE)
         else:
             deck.picture(slide, png, left)
         if side is not None:
@@ -574,7 +94,7 @@ def _chart_slide(deck: _Deck, title: str, key: str, side: Callable[[Any, Box], N
         deck.footer(slide)
 
 
-def _title_slide(deck: _Deck) -> None:
+def _title_slide(deck: SlideDeck) -> None:
     sc = deck.report.scorecard
     kam = str(sc.account.get("owner") or "")
     agenda = ", ".join(SLIDE_TITLES)
@@ -584,8 +104,8 @@ def _title_slide(deck: _Deck) -> None:
         deck.title_layout,
     )
     title = slide.shapes.title
-    size = deck._fit_size([Para(sc.name, bold=True)], _box(title), 40) or MIN_PT
-    deck._fill_frame(
+    size = deck.fit_size([Para(sc.name, bold=True)], box_of(title), 40) or MIN_PT
+    deck.fill_frame(
         title.text_frame,
         [Para(truncate(sc.name, Emu(title.width - 2 * PAD_X).pt, size, 2, True), bold=True)],
         size,
@@ -600,13 +120,13 @@ def _title_slide(deck: _Deck) -> None:
     if sub is None:
         top = title.top + title.height + Inches(0.2)
         sub = slide.shapes.add_textbox(title.left, top, title.width, min(Inches(1.6), deck.h - top - Inches(0.3)))
-    size = deck._fit_size(lines, _box(sub), 20) or MIN_PT
-    deck._fill_frame(sub.text_frame, lines, size, align=PP_ALIGN.LEFT)
+    size = deck.fit_size(lines, box_of(sub), 20) or MIN_PT
+    deck.fill_frame(sub.text_frame, lines, size, align=PP_ALIGN.LEFT)
 
 
-def _last_qbr(deck: _Deck) -> None:
-    prior, items = previous_actions(deck.report)
-    title = SLIDE_TITLES[0]
+def _last_qbr(deck: SlideDeck, part: Part) -> None:
+    prior, items = deck.report.previous_actions()
+    title = part.on_slide
     if not items:
         text = (
             "No earlier QBR on record: this is the first QBR, so there are no agreed action items to follow up."
@@ -635,7 +155,7 @@ def _last_qbr(deck: _Deck) -> None:
 
 
 def _table_slides(
-    deck: _Deck,
+    deck: SlideDeck,
     title: str,
     notes: str,
     header: list[str],
@@ -672,22 +192,19 @@ def _table_slides(
         deck.footer(slide)
 
 
-RAG_WORD = {"green": "On target", "amber": "Watch", "red": "Missed", None: "No target"}
-
-
-def _scorecard(deck: _Deck) -> None:
+def _scorecard(deck: SlideDeck, part: Part) -> None:
     sc, cur = deck.report.scorecard, deck.report.currency
     rows, rags = [], []
     for kpi in sc.kpis.values():
         r = kpi_row(kpi, cur)
-        rows.append([r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORD[r["rag"]]])
+        rows.append([r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORDS[r["rag"]]])
         rags.append(r["rag"])
     by = {w: [k.label for k in sc.kpis.values() if k.rag == w] for w in ("red", "amber", "green")}
-    notes = "; ".join(f"{RAG_WORD[w]} ({len(v)}): {', '.join(v)}" for w, v in by.items() if v) + "."
+    notes = "; ".join(f"{RAG_WORDS[w]} ({len(v)}): {', '.join(v)}" for w, v in by.items() if v) + "."
     header = ["KPI", fmt_quarter(sc.quarter), "Prior quarter", "Same quarter last year", "Target", "Status"]
     _table_slides(
         deck,
-        SLIDE_TITLES[2],
+        part.on_slide,
         notes,
         header,
         rows,
@@ -698,7 +215,7 @@ def _scorecard(deck: _Deck) -> None:
     )
 
 
-def _service_side(deck: _Deck) -> Callable[[Any, Box], None]:
+def _service_side(deck: SlideDeck) -> Callable[[Any, Box], None]:
     sc = deck.report.scorecard
 
     def side(slide: Any, box: Box) -> None:
@@ -709,7 +226,7 @@ def _service_side(deck: _Deck) -> Callable[[Any, Box], None]:
             b = Box(half.left, half.top + n * (half.height + Inches(0.2)), half.width, half.height)
             if frame.empty:
                 note = deck.report.chart_note("worst_lanes" if col == "lane" else "worst_carriers")
-                deck._text(slide, b, [Para(note)], TABLE_PT)
+                deck.text(slide, b, [Para(note)], TABLE_PT)
                 continue
             fracs = [3.4, 0.9, 1.1]
             w = Emu(int(b.width * fracs[0] / sum(fracs) - 2 * CELL_X)).pt
@@ -722,29 +239,41 @@ def _service_side(deck: _Deck) -> Callable[[Any, Box], None]:
     return side
 
 
-def build_deck(report: QbrReport, template: Path | None = None) -> bytes:
-    """QbrReport, template (None = packaged default) → the .pptx file's bytes."""
-    deck = _Deck(open_template(template), report)
-    _title_slide(deck)
-    _last_qbr(deck)
-    paras, notes = _section(report, "executive_summary")
-    deck.bullets(SLIDE_TITLES[1], paras, notes)
-    _scorecard(deck)
-    _chart_slide(deck, "Volume and spend", "volume")
-    _chart_slide(deck, "Service vs SLA", "service", _service_side(deck))
-    for title, key in (("Billing", "billing"),):
-        deck.bullets(title, *_section(report, key))
-    _chart_slide(deck, "Complaints and claims", "complaints")
-    deck.bullets("Opportunities", *_section(report, "opportunities"))
-    _chart_slide(deck, "Outlook", "outlook")
-    items = report.narrative.action_items
-    _, notes = _section(report, "action_items")
+def _action_items(deck: SlideDeck, part: Part) -> None:
+    items = deck.report.narrative.action_items
+    _, notes = _section(deck.report, part.key)
     if items:
         rows = [[it.text, it.owner, fmt_date(it.due)] for it in items]
-        _table_slides(deck, "Action items", notes, ["Action", "Owner", "Due"], rows, [7.4, 2.4, 1.6], wrap={0: 3, 1: 2})
+        header, fracs = ["Action", "Owner", "Due"], [7.4, 2.4, 1.6]
+        _table_slides(deck, part.on_slide, notes, header, rows, fracs, wrap={0: 3, 1: 2})
     else:
-        deck.bullets("Action items", [Para("No action items this quarter.")], notes or "No action items.")
-    _clear_properties(deck.prs, report, deck.count)
+        deck.bullets(part.on_slide, [Para("No action items this quarter.")], notes or "No action items.")
+
+
+def _part_slides(deck: SlideDeck, part: Part) -> None:
+    """The slides of one part of the outline: a table, a chart beside its text, or the text as bullets."""
+    if part.key == "last_qbr":
+        _last_qbr(deck, part)
+    elif part.key == "scorecard":
+        _scorecard(deck, part)
+    elif part.key == "action_items":
+        _action_items(deck, part)
+    elif part.key == "service" and part.charts:
+        _chart_slide(deck, part, _service_side(deck))
+    elif part.charts:
+        _chart_slide(deck, part)
+    else:
+        deck.bullets(part.on_slide, *_section(deck.report, part.key))
+
+
+def build_deck(report: QbrReport, template: Path | None = None) -> bytes:
+    """QbrReport, template (None = packaged default) → the .pptx file's bytes: a title slide, then the outline's
+    parts in order."""
+    deck = SlideDeck(open_template(template), report)
+    _title_slide(deck)
+    for part in PARTS:
+        _part_slides(deck, part)
+    clear_properties(deck.prs, report, deck.count)
     out = io.BytesIO()
     deck.prs.save(out)
     return out.getvalue()

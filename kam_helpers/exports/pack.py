@@ -1,9 +1,9 @@
-"""QbrReport → the Office files of the QBR pack, written next to qbr.html: the one entry point for the batch.
+"""QbrReport → the Office files of the QBR pack, written next to qbr.html: the one module that combines the exports.
 
-``write_pack(report, out_dir, ("pptx", "xlsx", "pdf"), template=...)`` writes ``qbr.pptx``
+The notebook's last cell calls ``write_pack(qbr, pack_dir, pack_formats, pack_template)``, which writes ``qbr.pptx``
 (:mod:`kam_helpers.exports.deck`), ``activity.xlsx`` (:mod:`kam_helpers.exports.workbook`) and ``qbr.pdf``
 (:mod:`kam_helpers.exports.pdf`). Every file is built in memory first and only then written, each through
-``render.write_atomic``: a bad template or format writes nothing, and a reader never sees half a file.
+``core.files.write_atomic``: a bad template or format writes nothing, and a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -24,13 +24,20 @@ __all__ = ["ALL_FORMATS", "FILENAMES", "FORMATS", "FormatError", "TemplateError"
 
 
 def write_pack(
-    report: QbrReport, out_dir: Path, formats: Iterable[str] = FORMATS, *, template: Path | None = None
+    report: QbrReport,
+    out_dir: str | Path,
+    formats: str | Iterable[str] = FORMATS,
+    template: str | Path | None = None,
 ) -> list[Path]:
-    """QbrReport, folder, formats (of FORMATS; 'html' is accepted and left to the HTML export), deck template
-    (None = the packaged default) → the paths written, in FORMATS order."""
+    """QbrReport, folder ('' = write nothing), formats ('pptx,xlsx' or names of FORMATS; 'html' is accepted and
+    left to the HTML export), deck template (None or '' = the packaged default) → the paths written, in FORMATS
+    order."""
+    if not out_dir:
+        return []
     wanted = parse_formats(formats)
+    deck_template = Path(template) if template else None
     builders: dict[str, Callable[[], bytes]] = {
-        "pptx": lambda: build_deck(report, template),
+        "pptx": lambda: build_deck(report, deck_template),
         "xlsx": lambda: build_workbook(report),
         "pdf": lambda: build_pdf(report),
     }

@@ -1,4 +1,5 @@
-"""QbrReport → the QBR as a PDF document ``qbr.pdf``: header, scorecard, narrative sections, charts, actions.
+"""QbrReport → the QBR as a PDF document ``qbr.pdf``: a header, then the parts of the QBR's outline in order
+(:data:`kam_helpers.qbr.outline.PARTS`): tables, narrative sections and each section's charts after its text.
 
 Made with fpdf2 (pure Python, from its wheel: no browser, no system library). Text is set in DejaVu Sans,
 taken from matplotlib's wheel and embedded (subset) in the file, so every lane name prints — arrows,
@@ -17,18 +18,12 @@ from fpdf.fonts import FontFace
 from PIL import Image
 
 from kam_helpers.core.formatting import fmt_date, fmt_quarter
-from kam_helpers.exports.deck import RAG_FILL, font_file, markdown_lines, previous_actions
+from kam_helpers.exports.typeset import RAG_FILL, font_file, markdown_lines
+from kam_helpers.qbr.outline import PARTS, RAG_WORDS, Part
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
 FONT = "DejaVu"
 INK, MUTED, ACCENT, LINE = (31, 41, 51), (97, 110, 124), (31, 78, 121), (228, 231, 235)
-CHARTS_AFTER = {
-    "volume": ("volume_revenue_trend", "mode_mix"),
-    "service": ("otd_vs_sla", "worst_lanes", "worst_carriers"),
-    "complaints": ("cases_by_category",),
-    "outlook": ("quarterly_trend",),
-}
-RAG_WORD = {"green": "on target", "amber": "watch", "red": "missed", None: "no target"}
 
 
 def _rgb(hexv: str) -> tuple[int, int, int]:
@@ -131,6 +126,74 @@ def _headings_style() -> FontFace:
     return FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=ACCENT)
 
 
+def _last_qbr(pdf: _Doc, report: QbrReport, title: str) -> None:
+    prior, items = report.previous_actions()
+    _heading(pdf, title)
+    if items:
+        _table(
+            pdf,
+            ["Action", "Owner", "Due", "Status"],
+            [[i.text, i.owner, fmt_date(i.due), s] for i, s in items],
+            [60, 18, 14, 10],
+            [s for _, s in items],
+            3,
+            "LLLC",
+        )
+    else:
+        _paragraphs(
+            pdf,
+            "No earlier QBR on record: this is the first QBR, so there are no agreed action items to follow up."
+            if items is None
+            else f"The {fmt_quarter(prior)} QBR produced no action items.",
+        )
+
+
+def _scorecard(pdf: _Doc, report: QbrReport, title: str) -> None:
+    _heading(pdf, title)
+    rows = [kpi_row(k, report.currency) for k in report.scorecard.kpis.values()]
+    _table(
+        pdf,
+        ["KPI", fmt_quarter(report.scorecard.quarter), "Prior quarter", "Last year", "Target", "Status"],
+        [[r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORDS[r["rag"]].lower()] for r in rows],
+        [40, 15, 15, 15, 13, 14],
+        [r["rag"] for r in rows],
+        5,
+        "LRRRRC",
+    )
+
+
+def _action_items(pdf: _Doc, report: QbrReport, title: str) -> None:
+    _heading(pdf, title)
+    if report.narrative.action_items:
+        _table(
+            pdf,
+            ["Action", "Owner", "Due"],
+            [[i.text, i.owner, fmt_date(i.due)] for i in report.narrative.action_items],
+            [64, 22, 16],
+        )
+    else:
+        _paragraphs(pdf, "No action items this quarter.")
+
+
+def _part(pdf: _Doc, report: QbrReport, part: Part) -> None:
+    """One part of the outline: its table, or its narrative section followed by its charts."""
+    if part.key == "last_qbr":
+        _last_qbr(pdf, report, part.title)
+    elif part.key == "scorecard":
+        _scorecard(pdf, report, part.title)
+    elif part.key == "action_items":
+        _action_items(pdf, report, part.title)
+    else:
+        try:
+            section = report.narrative.section(part.key)
+        except KeyError:
+            return
+        _heading(pdf, section.title)
+        _paragraphs(pdf, section.markdown)
+        for chart in part.charts:
+            _chart(pdf, report, chart.name)
+
+
 def build_pdf(report: QbrReport) -> bytes:
     """QbrReport → the PDF file's bytes."""
     sc = report.scorecard
@@ -167,59 +230,6 @@ def build_pdf(report: QbrReport) -> bytes:
     ]
     pdf.multi_cell(0, 5, " · ".join(f for f in facts if f), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    sections = {s.key: s for s in report.narrative.sections}
-    if "executive_summary" in sections:
-        _heading(pdf, sections["executive_summary"].title)
-        _paragraphs(pdf, sections["executive_summary"].markdown)
-
-    prior, items = previous_actions(report)
-    _heading(pdf, "Last QBR's action items")
-    if items:
-        _table(
-            pdf,
-            ["Action", "Owner", "Due", "Status"],
-            [[i.text, i.owner, fmt_date(i.due), s] for i, s in items],
-            [60, 18, 14, 10],
-            [s for _, s in items],
-            3,
-            "LLLC",
-        )
-    else:
-        _paragraphs(
-            pdf,
-            "No earlier QBR on record: this is the first QBR, so there are no agreed action items to follow up."
-            if items is None
-            else f"The {fmt_quarter(prior)} QBR produced no action items.",
-        )
-
-    _heading(pdf, "Scorecard")
-    rows = [kpi_row(k, report.currency) for k in sc.kpis.values()]
-    _table(
-        pdf,
-        ["KPI", quarter, "Prior quarter", "Last year", "Target", "Status"],
-        [[r["label"], r["value"], r["prior"], r["last_year"], r["target"], RAG_WORD[r["rag"]]] for r in rows],
-        [40, 15, 15, 15, 13, 14],
-        [r["rag"] for r in rows],
-        5,
-        "LRRRRC",
-    )
-
-    for s in report.narrative.sections:
-        if s.key in ("last_qbr", "executive_summary", "action_items"):
-            continue
-        _heading(pdf, s.title)
-        _paragraphs(pdf, s.markdown)
-        for name in CHARTS_AFTER.get(s.key, ()):
-            _chart(pdf, report, name)
-
-    _heading(pdf, "Action items")
-    if report.narrative.action_items:
-        _table(
-            pdf,
-            ["Action", "Owner", "Due"],
-            [[i.text, i.owner, fmt_date(i.due)] for i in report.narrative.action_items],
-            [64, 22, 16],
-        )
-    else:
-        _paragraphs(pdf, "No action items this quarter.")
+    for part in PARTS:
+        _part(pdf, report, part)
     return bytes(pdf.output())

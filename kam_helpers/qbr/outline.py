@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kam_helpers.metrics.scorecard import Rag
-
 
 @dataclass(frozen=True)
 class Chart:
@@ -79,7 +77,7 @@ CARD_KPIS: tuple[str, ...] = (
 )
 
 # A KPI's RAG status in words (None: the KPI has no target); a table cell is coloured by the RAG itself.
-RAG_WORDS: dict[Rag | None, str] = {"green": "On target", "amber": "Watch", "red": "Missed", None: "No target"}
+RAG_WORDS: dict[str | None, str] = {"green": "On target", "amber": "Watch", "red": "Missed", None: "No target"}
 
 
 def part(key: str) -> Part:

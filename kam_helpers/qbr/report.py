@@ -18,37 +18,29 @@ from IPython.display import HTML
 from kam_helpers import metrics
 from kam_helpers.analyses import insights
 from kam_helpers.analyses.assessment import Assessment
+from kam_helpers.analyses.commitments import CarriedItem, Status
 from kam_helpers.core.errors import ConfigError
 from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
+from kam_helpers.core.quarters import Quarter
 from kam_helpers.core.safe_html import markdown_to_html
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
+from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
+
+__all__ = [
+    "CARD_KPIS",
+    "AUDIENCES",
+    "ChartView",
+    "NarrativeView",
+    "QbrReport",
+    "kpi_row",
+]  # CARD_KPIS: the apps read it here
 
 AUDIENCES = ("client", "internal")
-CARD_KPIS = (
-    "revenue",
-    "shipments",
-    "gross_margin_pct",
-    "otd_pct",
-    "otp_pct",
-    "damage_ratio_pct",
-    "invoice_accuracy_pct",
-    "cases_opened",
-)
-CHART_TITLES = {
-    "volume_revenue_trend": "Monthly volume and revenue",
-    "quarterly_trend": "Revenue by quarter",
-    "mode_mix": "Revenue by mode",
-    "otd_vs_sla": "On-time delivery vs SLA",
-    "worst_lanes": "Late deliveries by lane",
-    "worst_carriers": "Late deliveries by carrier",
-    "cases_by_category": "Cases by category",
-}
-
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "report")), autoescape=True, undefined=jinja2.StrictUndefined
 )
@@ -229,7 +221,7 @@ class QbrReport:
     def chart_note(self, name: str) -> str:
         """Why chart ``name`` has nothing to draw: nothing happened (no late deliveries, no cases) or the
         workspace holds no data for it."""
-        sc, title = self.scorecard, CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        sc, title = self.scorecard, chart_title(name)
         quarter = fmt_quarter(sc.quarter)
         otd = sc.value("otd_pct")
         if name in ("worst_lanes", "worst_carriers") and otd is not None and otd < 100:
@@ -243,7 +235,7 @@ class QbrReport:
 
     def chart(self, name: str) -> ChartView | HTML:
         """A chart of :mod:`kam_helpers.qbr.charts`, or a note saying why there is none."""
-        title = CHART_TITLES.get(name, name.replace("_", " ").capitalize())
+        title = chart_title(name)
         svg, chart = self.chart_svg(name), self.chart_object(name)
         if svg is None or chart is None:
             return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
@@ -263,7 +255,7 @@ class QbrReport:
         items = self.insights.carried if self.insights else None
         return HTML(
             _env.get_template("last_qbr.html.j2").render(
-                title=section.title if section else "Last QBR's action items",
+                title=section.title if section else part("last_qbr").title,
                 items=items,
                 first=items is None,
                 prior=fmt_quarter(self.scorecard.quarter.prior),
@@ -280,13 +272,23 @@ class QbrReport:
     def action_items(self) -> HTML:
         """The action items section: what we will do, who owns it, by when."""
         section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
-        title = section.title if section else "Action items"
+        title = section.title if section else part("action_items").title
         return HTML(_env.get_template("actions.html.j2").render(title=title, items=self.narrative.action_items))
 
-    def write_pack(self, folder: str | Path, formats: str = "pptx,xlsx,pdf", template: str | Path = "") -> None:
-        """Write the Office files of the QBR pack (deck, workbook, PDF) into ``folder``; nothing when folder is ''."""
-        if not folder:
-            return
-        from kam_helpers.exports.pack import write_pack
+    def charts(self, key: str) -> None:
+        """Display the charts of the outline's part ``key`` in order (each a chart or a note saying why there is
+        none): one notebook cell shows a part's charts."""
+        from IPython.display import display
 
-        write_pack(self, Path(folder), formats, template=Path(template) if template else None)
+        for chart in part(key).charts:
+            display(self.chart(chart.name))
+
+    def previous_actions(self) -> tuple[Quarter, list[tuple[CarriedItem, Status]] | None]:
+        """(prior quarter, [(action item agreed at the prior QBR, 'done' | 'open' | 'overdue')]), None for the list
+        when no earlier QBR is on record. The items are those the prior QBR stored, judged by
+        :func:`kam_helpers.analyses.commitments.carry_over` (via the insights), with the evidence on each."""
+        prior = self.scorecard.quarter.prior
+        carried = self.insights.carried if self.insights is not None else None
+        if carried is None:
+            return prior, None
+        return prior, [(item, item.status) for item in carried]
