@@ -150,6 +150,50 @@ def test_root_cause_finds_the_planted_late_clusters(book) -> None:
     assert lane_hits / n >= 0.8  # a single quarter can hold too few late deliveries to single out the lane
 
 
+def test_figures_and_since_on_the_hand_made_account(tiny: rc.RootCause) -> None:
+    fig = tiny.figures()
+    assert fig["late"] == 7 and fig["window_start"] == Quarter(2025, 3)
+    (hot,) = fig["hotspots"]
+    assert (hot["lane"], hot["carrier"], hot["late"], hot["shipments"]) == ("Lyon → Paris", "Acme", 6, 10)
+    assert hot["rate_pct"] == pytest.approx(60.0) and hot["rest_rate_pct"] == pytest.approx(10.0)
+    assert hot["since"] == Q  # no shipment in the quarters before: a hotspot of this quarter only
+    assert fig["pooled"] == []  # the pooled hotspot is this quarter's, said once
+
+
+def test_the_internal_qbr_and_deck_say_where_late_deliveries_concentrate(book) -> None:
+    """The at-risk account's internal report names its hotspot (lane with carrier, n of the quarter's late
+    deliveries) and its repeat complaints, on the page and on a continuing service slide; the client's does not."""
+    import io
+
+    from pptx import Presentation
+
+    from kam_helpers.exports import deck
+    from kam_helpers.qbr.report import QbrReport
+
+    internal = QbrReport.load(book.at_risk, str(book.quarter), book.workspace, audience="internal")
+    found = internal.insights.root_cause
+    assert found is not None and not found.hotspots.empty
+    top = found.hotspots.iloc[0]
+    service = internal.narrative.section("service").markdown
+    line = next(x for x in service.splitlines() if x.startswith("- Where late deliveries concentrate:"))
+    assert f"{top['lane']} with {top['carrier']}, {int(top['late'])} of the quarter's {found.late} late" in line
+    if found.hotspot_since[(top["lane"], top["carrier"])] != book.quarter:
+        assert "recurring since Q" in line
+    if not found.recurrence.empty:
+        assert "- Repeat complaints: " in service
+    prs = Presentation(io.BytesIO(deck.build_deck(internal)))
+    more = [s for s in prs.slides if s.shapes.title.text == "Service vs SLA" + deck.CONTINUED]
+    assert more and any(
+        "Where late deliveries concentrate" in sh.text_frame.text for sh in more[0].shapes if sh.has_text_frame
+    )
+
+    client = QbrReport.load(book.at_risk, str(book.quarter), book.workspace)
+    assert client.insights.root_cause is None
+    assert "concentrate" not in client.narrative.to_markdown()
+    prs = Presentation(io.BytesIO(deck.build_deck(client)))
+    assert not [s for s in prs.slides if s.shapes.title.text == "Service vs SLA" + deck.CONTINUED]
+
+
 SCMS = Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata" / "scms_usaid"
 
 

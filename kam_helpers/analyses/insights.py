@@ -2,7 +2,7 @@
 
 ``gather(...)`` → :class:`Insights`: last QBR's commitments with their status, the forecast with its backtest
 accuracy, the invoice audit, whitespace against comparable accounts (anonymous aggregates only), renewal, and,
-for internal readers only, the health score. An analysis that the data cannot support is None; the narrative
+for internal readers only, the health score and the root causes of late deliveries and repeat complaints. An analysis that the data cannot support is None; the narrative
 then says there is no data for it.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kam_helpers import metrics
-from kam_helpers.analyses import audit, commitments, forecast, health, renewal, whitespace
+from kam_helpers.analyses import audit, commitments, forecast, health, renewal, root_cause, whitespace
 from kam_helpers.core import paths
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.formatting import is_number
@@ -31,6 +31,7 @@ class Insights:
     whitespace: whitespace.Whitespace | None = None
     renewal: renewal.Renewal | None = None
     health: health.HealthScore | None = None  # internal readers only
+    root_cause: root_cause.RootCause | None = None  # internal readers only: hotspots and repeat complaints
     has_revenue: bool = True  # False when no shipment records a revenue: no revenue forecast
 
     def _forecast_figures(self, metric: str) -> dict:
@@ -70,6 +71,8 @@ class Insights:
             out["pace_pct"] = self.renewal.pace_pct
             out["projected_year"] = self.renewal.projected_year
             out["committed_annual"] = self.renewal.committed_annual
+        if self.root_cause is not None:
+            out["root_cause"] = self.root_cause.figures()
         return out
 
 
@@ -120,5 +123,6 @@ def gather(
         else None,
         renewal=_try(renewal.renewal, prepared, quarter),
         health=health if internal else None,
+        root_cause=_try(root_cause.root_causes, data, quarter) if internal and has_shipments else None,
         has_revenue=metrics.recorded(data.shipments, "revenue"),
     )

@@ -13,7 +13,12 @@ complaints recur, how long cases take, and how cases link to shipments.
 * ``recurrence``: repeat complaints (metrics.repeat_flags: same category and lane within 90 days) by category
   and lane; ``time_to_resolve``: per category opened, closed, open at quarter end, median and 90th-percentile
   hours; ``root_causes``: cases of the quarter by recorded root cause; ``cases_by_link``: how the quarter's cases
-  point at shipments (linked, no shipment, unknown shipment).
+  point at shipments (linked, no shipment, unknown shipment);
+* ``hotspot_since``: for each hotspot of the quarter, the first of the consecutive quarters up to it in which
+  the same lane × carrier was a hotspot too (within the ``window``).
+
+:meth:`RootCause.figures` gives the internal QBR's service section (and so the internal deck) what to say:
+where late deliveries concentrate and which complaints recur; the wording is in ``templates/narrative/service.md.j2``.
 
 Without a cases table the case frames are empty and ``no_data`` names it; without shipments NoDataError.
 """
@@ -21,6 +26,7 @@ Without a cases table the case frames are empty and ``no_data`` names it; withou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +66,38 @@ class RootCause:
     root_causes: pd.DataFrame  # root_cause, cases, share_pct
     cases_by_link: pd.DataFrame  # link, cases
     no_data: list[str] = field(default_factory=list)  # what the data lacks, in words
+    hotspot_since: dict[tuple[str, str], Quarter] = field(default_factory=dict)  # (lane, carrier) → first quarter
+
+    def figures(self, top: int = 3) -> dict[str, Any]:
+        """RootCause → template-ready figures (numbers stay numbers): late (the quarter's late deliveries),
+        hotspots (≤ top: lane, carrier, late, share_pct, rate_pct, rest_rate_pct, since: Quarter), pooled (the
+        persistent hotspots over ``window`` quarters that are not hotspots of the quarter itself, ≤ top),
+        window_start (Quarter), recurrence (≤ top: category, lane, cases, repeats)."""
+
+        def hotspot(row: Any) -> dict[str, Any]:
+            return {
+                "lane": str(row.lane),
+                "carrier": str(row.carrier),
+                "late": int(row.late),
+                "shipments": int(row.shipments),
+                "share_pct": float(row.share_of_late_pct),
+                "rate_pct": float(row.late_rate_pct),
+                "rest_rate_pct": float(row.rest_late_rate_pct),
+                "since": self.hotspot_since.get((str(row.lane), str(row.carrier)), self.quarter),
+            }
+
+        now = {(str(r.lane), str(r.carrier)) for r in self.hotspots.itertuples()}
+        pooled = [r for r in self.persistent_hotspots.itertuples() if (str(r.lane), str(r.carrier)) not in now]
+        return {
+            "late": self.late,
+            "hotspots": [hotspot(r) for r in self.hotspots.head(top).itertuples()],
+            "pooled": [hotspot(r) for r in pooled[:top]],
+            "window_start": self.quarter.shift(1 - self.window),
+            "recurrence": [
+                {"category": str(r.category), "lane": str(r.lane), "cases": int(r.cases), "repeats": int(r.repeats)}
+                for r in self.recurrence.head(top).itertuples()
+            ],
+        }
 
     @property
     def top_lane(self) -> str | None:
@@ -258,6 +296,26 @@ def trailing(quarter: Quarter, quarters: int) -> metrics.Span:
     return metrics.Span(pd.Timestamp(quarter.shift(1 - quarters).start), pd.Timestamp(quarter.shift(1).start))
 
 
+def hotspot_since(
+    data: AccountData, quarter: Quarter, hot: pd.DataFrame, window: int, **thresholds: Any
+) -> dict[tuple[str, str], Quarter]:
+    """AccountData, quarter, its hotspots, window → (lane, carrier) → the earliest quarter of the unbroken run of
+    quarters (at most ``window``, ending with ``quarter``) in which that cell was a hotspot; ``quarter`` itself
+    when it was not one the quarter before."""
+    since = {(str(r.lane), str(r.carrier)): quarter for r in hot.itertuples()}
+    open_cells = set(since)
+    for back in range(1, window):
+        if not open_cells:
+            break
+        earlier = quarter.shift(-back)
+        found = hotspots(quarter_deliveries(data, earlier), **thresholds)
+        cells = {(str(r.lane), str(r.carrier)) for r in found.itertuples()}
+        for cell in open_cells & cells:
+            since[cell] = earlier
+        open_cells &= cells
+    return since
+
+
 def root_causes(
     data: AccountData,
     quarter: Quarter | str,
@@ -287,6 +345,13 @@ def root_causes(
         rc = root_cause_shares(data.cases, q)
         link = cases_by_link(data.cases, data.shipments, q)
     has_carrier = "carrier" in data.shipments.columns and data.shipments["carrier"].notna().any()
+    thresholds: dict[str, Any] = {
+        "min_late": min_late,
+        "min_ratio": min_ratio,
+        "min_share": min_share,
+        "min_rate": min_rate,
+    }
+    hot = hotspots(deliveries, **thresholds)
     if not has_carrier:
         no_data.append("carriers: the shipments have no carrier")
     return RootCause(
@@ -297,14 +362,13 @@ def root_causes(
         damaged=int(deliveries["damaged"].sum()),
         lanes=misses_by(deliveries, "lane"),
         carriers=misses_by(deliveries, "carrier") if has_carrier else _empty({"carrier": "str", **MISS_COLUMNS}),
-        hotspots=hotspots(deliveries, min_late, min_ratio, min_share, min_rate),
-        persistent_hotspots=hotspots(
-            quarter_deliveries(data, trailing(q, window)), min_late, min_ratio, min_share, min_rate
-        ),
+        hotspots=hot,
+        persistent_hotspots=hotspots(quarter_deliveries(data, trailing(q, window)), **thresholds),
         window=window,
         recurrence=rec,
         time_to_resolve=ttr,
         root_causes=rc,
         cases_by_link=link,
         no_data=no_data,
+        hotspot_since=hotspot_since(data, q, hot, window, **thresholds),
     )

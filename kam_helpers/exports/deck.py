@@ -239,6 +239,19 @@ def _service_side(deck: SlideDeck) -> Callable[[Any, Box], None]:
     return side
 
 
+def _root_cause_slides(deck: SlideDeck, part: Part) -> None:
+    """An internal deck (its report carries the root causes): the service section in full on a continuing slide,
+    where its last bullets say where late deliveries concentrate and which complaints recur."""
+    found = deck.report.insights.root_cause if deck.report.insights is not None else None
+    if found is None:
+        return
+    figures = found.figures()
+    if not (figures["hotspots"] or figures["pooled"] or figures["recurrence"]):
+        return
+    paras, notes = _section(deck.report, part.key)
+    deck.bullets(part.on_slide, paras, notes, continues=True)
+
+
 def _action_items(deck: SlideDeck, part: Part) -> None:
     items = deck.report.narrative.action_items
     _, notes = _section(deck.report, part.key)
@@ -260,6 +273,7 @@ def _part_slides(deck: SlideDeck, part: Part) -> None:
         _action_items(deck, part)
     elif part.key == "service" and part.charts:
         _chart_slide(deck, part, _service_side(deck))
+        _root_cause_slides(deck, part)
     elif part.charts:
         _chart_slide(deck, part)
     else:

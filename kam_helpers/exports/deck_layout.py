@@ -293,13 +293,15 @@ class SlideDeck:
         notes: str,
         box: Box | None = None,
         extra: Callable[[Any], None] | None = None,
+        continues: bool = False,
     ) -> None:
-        """A bullet slide (continued on more slides when the text needs them); ``extra(slide)`` adds more."""
+        """A bullet slide (continued on more slides when the text needs them); ``extra(slide)`` adds more;
+        ``continues``: the first slide already continues an earlier one (titled as such)."""
         box = box or self.body
         top = BODY_PT if box.width > self.body.width * 0.7 else SIDE_PT
         size, pages = self.paginate(paras or [Para("No data for this in the workspace.")], box, top)
         for i, page in enumerate(pages):
-            slide = self.slide(title + (CONTINUED if i else ""), notes)
+            slide = self.slide(title + (CONTINUED if i or continues else ""), notes)
             self.text(slide, box, page, size)
             if extra is not None and i == 0:
                 extra(slide)
