@@ -14,7 +14,7 @@ from test_deck import QUARTER
 from kam_helpers.core.paths import notebooks_dir
 from kam_helpers.exports import deck
 from kam_helpers.exports.pdf import build_pdf
-from kam_helpers.metrics.kpis import KPI_SPECS
+from kam_helpers.metrics.scorecard import KPI_SPECS
 from kam_helpers.qbr import charts
 from kam_helpers.qbr.outline import CARD_KPIS, NARRATIVE_PARTS, PARTS, RAG_WORDS, chart_title, part
 from kam_helpers.qbr.report import QbrReport

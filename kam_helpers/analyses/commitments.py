@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kam_helpers import metrics
 from kam_helpers.analyses import assessment
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.formatting import fmt_quarter, fmt_value
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 
 Status = Literal["done", "open", "overdue"]
