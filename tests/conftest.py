@@ -143,9 +143,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def store_qbr(book: Book, account_id: str, quarter: Quarter, reports: Path) -> Path:
     """Store the account's QBR of ``quarter`` in ``reports/<quarter>/manifest.json`` as `kam qbr` does (its
     headline and action items), so the next quarter's report has a last QBR to follow up. → the reports folder."""
-    from kam_helpers.batch.driver import Job, headline
+    from kam_helpers.qbr.report import QbrReport
 
-    published = headline(Job(account_id, str(quarter), str(book.workspace), "", str(reports / str(quarter)), ""))
+    published = QbrReport.load(account_id, str(quarter), book.workspace, reports_dir=reports).headline()
     folder = reports / str(quarter)
     folder.mkdir(parents=True, exist_ok=True)
     entry = {

@@ -25,8 +25,9 @@ from conftest import Book
 from test_browser import CHART, Guard, Server, chromium_available
 
 from kam_helpers.analyses import audit
-from kam_helpers.apps import widgets
-from kam_helpers.batch.driver import BatchResult, run_batch
+from kam_helpers.apps.explorer import AccountExplorer
+from kam_helpers.batch.driver import run_batch
+from kam_helpers.batch.jobs import BatchResult
 from kam_helpers.core.safe_html import REPORT_CSP
 from kam_helpers.core.safe_output import FORMULA_START
 from kam_helpers.data.sources import folder_loader
@@ -211,9 +212,7 @@ def test_the_activity_workbook_holds_no_formula(hostile: Hostile) -> None:
 
 
 def test_the_explorer_downloads_hold_no_formula(hostile: Hostile) -> None:
-    explorer = widgets.AccountExplorer(
-        hostile.workspace, account_id=hostile.account_id, quarter=str(hostile.batch.quarter)
-    )
+    explorer = AccountExplorer(hostile.workspace, account_id=hostile.account_id, quarter=str(hostile.batch.quarter))
     cells = _no_formula_cells(_download(explorer.prepare_download("xlsx")))
     assert {'=HYPERLINK("http://x","y")', "+1-2", "@SUM(A1)"} <= {c.value for c in cells if c.data_type == "s"}
     shipments_csv = _csv_cells(_download(explorer.prepare_download("csv")))

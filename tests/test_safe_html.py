@@ -113,11 +113,11 @@ def test_the_report_escapes_its_footer_and_carries_the_csp() -> None:
 
 
 def test_every_html_template_environment_autoescapes() -> None:
-    from kam_helpers.apps import widgets
+    from kam_helpers.apps import panels
     from kam_helpers.batch import index as portfolio_index
     from kam_helpers.qbr import report
 
-    for env in (report._env, widgets._cards.environment, portfolio_index._env()):
+    for env in (report._env, panels._cards.environment, portfolio_index._env()):
         assert env.autoescape is True
         assert "<b>" not in env.from_string("{{ x }}").render(x="<b>x</b>")
     # the narrative's environment writes Markdown: it escapes for Markdown instead (md_escape as finalize)

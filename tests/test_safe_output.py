@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from kam_helpers.apps import widgets
+from kam_helpers.apps import downloads
 from kam_helpers.core import safe_output
 from kam_helpers.core.errors import Problem
 from kam_helpers.core.safe_output import ExcelBook, csv_bytes, frame_to_xlsx, is_formula_like, neutralize
@@ -152,7 +152,7 @@ def test_frame_to_xlsx_and_every_writer_hold_no_formula() -> None:
     frame = _frame()
     writers = {
         "frame_to_xlsx": frame_to_xlsx(frame, "Shipments"),
-        "explorer download": widgets.to_xlsx_bytes(frame),
+        "explorer download": downloads.to_xlsx_bytes(frame),
     }
     for name, xlsx in writers.items():
         cells = _cells(xlsx)
@@ -161,6 +161,6 @@ def test_frame_to_xlsx_and_every_writer_hold_no_formula() -> None:
         assert [v.replace("_x000D_", "\r") for v in lanes] == HOSTILE, name  # openpyxl leaves CR escaped
         variance = [c for c in cells if c.column == 2 and c.row > 1]
         assert all(c.data_type == "n" for c in variance) and variance[0].value == -12.5, name
-    back = pd.read_excel(io.BytesIO(widgets.to_xlsx_bytes(frame)))
+    back = pd.read_excel(io.BytesIO(downloads.to_xlsx_bytes(frame)))
     assert back["variance"].tolist() == frame["variance"].tolist()
-    assert widgets.to_csv_bytes(frame) == csv_bytes(frame)
+    assert downloads.to_csv_bytes(frame) == csv_bytes(frame)

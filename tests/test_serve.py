@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_browser import Server
 
+from kam_helpers.apps import page as voila_page
 from kam_helpers.apps import server as serve
 from kam_helpers.cli import build_parser
 from kam_helpers.core.errors import ConfigError, UnknownAccountError
@@ -104,20 +105,20 @@ def test_cli_parses_serve() -> None:
     ],
 )
 def test_parse_params(query: str, expected: dict) -> None:
-    assert serve.parse_params(query, {"account_id": "", "quarter": ""}) == expected
+    assert voila_page.parse_params(query, {"account_id": "", "quarter": ""}) == expected
 
 
 def test_page_params_outside_voila_returns_the_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("VOILA_SERVER_URL", "VOILA_PREHEAT", "QUERY_STRING"):
         monkeypatch.delenv(var, raising=False)
-    assert serve.page_params(account_id="A", quarter="") == {"account_id": "A", "quarter": ""}
+    assert voila_page.page_params(account_id="A", quarter="") == {"account_id": "A", "quarter": ""}
 
 
 def test_page_params_in_a_request_kernel_reads_the_query(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOILA_SERVER_URL", "/")
     monkeypatch.setenv("VOILA_PREHEAT", "False")
     monkeypatch.setenv("QUERY_STRING", "account_id=ACC-002")
-    assert serve.page_params(account_id="", quarter="") == {"account_id": "ACC-002", "quarter": ""}
+    assert voila_page.page_params(account_id="", quarter="") == {"account_id": "ACC-002", "quarter": ""}
 
 
 def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,16 +128,35 @@ def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: 
     monkeypatch.delenv("VOILA_SERVER_URL", raising=False)
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
     with pytest.raises(UnknownAccountError):
-        serve.report_or_notice(load, "ACC-9", "", "")
+        voila_page.report_or_notice(load, "ACC-9", "", "")
     monkeypatch.setenv("VOILA_SERVER_URL", "/")
-    page = serve.report_or_notice(load, "<i>ACC-9</i>", "", "")
+    page = voila_page.report_or_notice(load, "<i>ACC-9</i>", "", "")
     message = page.header().data
     assert "&lt;i&gt;ACC-9" in message and "/some/path" not in message and "Traceback" not in message
-    assert page.kpi_cards() is None and page.chart("x") is None and page.publish() is None
+    assert page.kpi_cards() is None and page.chart("x") is None and page.write_pack("") is None
+    with pytest.raises(AttributeError):  # a misspelt method fails on the notice as on the report
+        page.kpi_card()
+
+
+def test_the_notice_answers_every_report_method_the_qbr_notebook_calls() -> None:
+    """PageNotice is strict, so it must know each QbrReport method that qbr.ipynb calls after loading."""
+    import re
+
+    import nbformat
+
+    from kam_helpers.core.paths import notebooks_dir
+    from kam_helpers.qbr.report import QbrReport
+
+    nb = nbformat.read(notebooks_dir() / "qbr.ipynb", as_version=4)
+    called = {m for cell in nb.cells for m in re.findall(r"\bqbr\.(\w+)\(", cell.source)}
+    assert called and "header" in called
+    for name in called:
+        assert callable(getattr(QbrReport, name)), name
+        assert callable(getattr(voila_page.PageNotice, name)), f"PageNotice has no {name}()"
 
 
 def test_notice_for_a_bad_quarter() -> None:
-    text = serve.notice_html(ConfigError("quarter '2026Q9': expected a quarter like 2026Q3"), "ACC-1", "2026Q9")
+    text = voila_page.notice_html(ConfigError("quarter '2026Q9': expected a quarter like 2026Q3"), "ACC-1", "2026Q9")
     assert "2026Q9" in text and "expected a quarter like 2026Q3" in text
 
 

@@ -243,9 +243,10 @@ def test_as_of_given_by_the_user() -> None:
 def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
     """Index (batch headline), explorer badge and book of business, health band, and the narrative's tone agree
     for every account of the sample book."""
-    from kam_helpers.apps import widgets
-    from kam_helpers.batch import driver as batch
+    from kam_helpers.apps import book as book_page
+    from kam_helpers.apps import panels
     from kam_helpers.data.store import Workspace
+    from kam_helpers.qbr.report import QbrReport
 
     with Workspace.open(book.workspace) as ws:
         ids = ws.account_ids()
@@ -255,15 +256,14 @@ def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
             score = health.health_score(data, book.quarter, with_history=False)
             a = assessment.assess(sc, score)
             assert score.band == a.band == {"healthy": "green", "watch": "amber", "at_risk": "red"}[a.overall]
-            assert widgets.book_row(sc, score).health == a.overall
-            assert f'kam-health">{widgets.HEALTH_LABELS[a.overall][0]}<' in widgets.header_html(sc, score)
+            assert book_page.book_row(sc, score).health == a.overall
+            assert f'kam-health">{panels.HEALTH_LABELS[a.overall][0]}<' in panels.header_html(sc, score)
             summary = narrative.build_narrative(sc.for_client(), assessment=a).section("executive_summary").markdown
             if a.red or a.overall != "healthy":
                 assert "good quarter" not in summary, account_id
             if a.red:
                 assert "solid" not in summary, account_id
-    job = batch.Job(ids[0], str(book.quarter), str(book.workspace), "", "", "")
-    published = batch.headline(job)
+    published = QbrReport.load(ids[0], str(book.quarter), book.workspace).headline()
     with Workspace.open(book.workspace) as ws:
         score = health.health_score(ws.account_data(ids[0]), book.quarter, with_history=False)
     assert (published["kpis"]["assessment"], published["kpis"]["health_band"]) == (score.verdict.overall, score.band)
@@ -273,12 +273,12 @@ def test_every_page_reads_one_verdict_on_the_sample(book) -> None:
 def test_forecast_without_revenue_says_so() -> None:
     """Six quarters of shipments without revenue: a shipments forecast, never '₹0 (₹0–₹0)' or 'n/a–n/a'."""
     from kam_helpers.analyses import forecast, insights
-    from kam_helpers.apps import widgets
+    from kam_helpers.apps import panels
 
     days = [str((pd.Timestamp("2025-04-07") + pd.Timedelta(days=15 * i)).date()) for i in range(36)]
     data = account([ship(f"S{i}", d, revenue=None, cost=None) for i, d in enumerate(days)])
     fc = forecast.forecast(data, Q)
-    panel = widgets.forecast_html(fc, "INR")
+    panel = panels.forecast_html(fc, "INR")
     assert "no revenue forecast" in panel and "₹0" not in panel and "n/a–n/a" not in panel
     sc, _, a = judged(data)
     found = insights.Insights(carried=None, forecast=fc, has_revenue=False)

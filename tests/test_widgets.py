@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 
 from kam_helpers.analyses import audit, forecast, health, renewal
-from kam_helpers.apps import widgets
+from kam_helpers.apps import book as book_page
+from kam_helpers.apps import downloads, drilldown, panels
+from kam_helpers.apps import explorer as explorer_page
+from kam_helpers.core import formatting
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
 
@@ -64,7 +67,7 @@ def _data() -> AccountData:
 def test_exceptions_table_lists_late_damaged_and_open_cases() -> None:
     data = _data()
     before = data.shipments.copy()
-    table = widgets.exceptions_table(data)
+    table = drilldown.exceptions_table(data)
     by_ref = table.set_index("ref")
     assert set(by_ref.index) == {"S2", "S3", "K1"}  # S1 on time, K2 closed
     assert by_ref.loc["S2", "kind"] == "Late" and by_ref.loc["S2", "days_late"] == 2
@@ -85,47 +88,47 @@ def test_exceptions_table_lists_late_damaged_and_open_cases() -> None:
     ],
 )
 def test_filter_exceptions(show: str, text: str, expected: set[str]) -> None:
-    rows = widgets.filter_exceptions(widgets.exceptions_table(_data()), show, text)
+    rows = drilldown.filter_exceptions(drilldown.exceptions_table(_data()), show, text)
     assert set(rows["ref"]) == expected
 
 
 def test_filter_refuses_values_no_widget_sends() -> None:
-    table = widgets.exceptions_table(_data())
+    table = drilldown.exceptions_table(_data())
     with pytest.raises(ValueError):
-        widgets.filter_exceptions(table, show="__import__('os')")
+        drilldown.filter_exceptions(table, show="__import__('os')")
     with pytest.raises(ValueError):
-        widgets.filter_exceptions(table, sort="ref; drop")
+        drilldown.filter_exceptions(table, sort="ref; drop")
 
 
 def test_exceptions_html_escapes_values() -> None:
-    table = widgets.exceptions_table(_data()).assign(lane="<script>x</script>")
-    out = widgets.exceptions_html(table, "EUR")
+    table = drilldown.exceptions_table(_data()).assign(lane="<script>x</script>")
+    out = drilldown.exceptions_html(table, "EUR")
     assert "<script>" not in out and "&lt;script&gt;" in out
 
 
 def test_activity_frame_and_downloads() -> None:
-    frame = widgets.activity_frame(_data(), pd.Timestamp("2026-07-01").date(), pd.Timestamp("2026-07-31").date())
+    frame = downloads.activity_frame(_data(), pd.Timestamp("2026-07-01").date(), pd.Timestamp("2026-07-31").date())
     assert list(frame["shipment_id"]) == ["S1", "S2"]
     assert list(frame["on_time"]) == [True, False]
-    csv = widgets.to_csv_bytes(frame).decode("utf-8-sig")
+    csv = downloads.to_csv_bytes(frame).decode("utf-8-sig")
     assert csv.startswith("shipment_id,")
-    xlsx = widgets.to_xlsx_bytes(frame)
+    xlsx = downloads.to_xlsx_bytes(frame)
     back = pd.read_excel(io.BytesIO(xlsx))
     assert list(back["shipment_id"]) == ["S1", "S2"]
-    link = widgets.download_link(b"a,b\n", "x.csv", "text/csv", "Download CSV")
+    link = downloads.download_link(b"a,b\n", "x.csv", "text/csv", "Download CSV")
     assert 'download="x.csv"' in link and 'href="data:text/csv;base64,' in link
 
 
 def test_explorer_switches_account_and_redraws(book) -> None:
-    explorer = widgets.AccountExplorer(book.workspace)
+    explorer = explorer_page.AccountExplorer(book.workspace)
     assert explorer.account.value == "ACC-001" and explorer.quarter.value == str(book.quarter)
     cards, chart = explorer.cards.value, explorer.charts["volume_revenue_trend"].outputs
-    assert widgets.VEGALITE_MIME in chart[0]["data"]
+    assert explorer_page.VEGALITE_MIME in chart[0]["data"]
     explorer.account.value = "ACC-002"
     assert "Brennvik" in explorer.header.value and "At risk" in explorer.header.value
     assert explorer.cards.value != cards
     assert explorer.charts["volume_revenue_trend"].outputs != chart
-    spec = explorer.charts["otd_vs_sla"].outputs[0]["data"][widgets.VEGALITE_MIME]
+    spec = explorer.charts["otd_vs_sla"].outputs[0]["data"][explorer_page.VEGALITE_MIME]
     assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"
     assert "Open case" in explorer.table.value or "Late" in explorer.table.value
     explorer.show.value = "open_cases"
@@ -134,7 +137,7 @@ def test_explorer_switches_account_and_redraws(book) -> None:
 
 
 def test_explorer_refuses_unknown_account(book) -> None:
-    explorer = widgets.AccountExplorer(book.workspace)
+    explorer = explorer_page.AccountExplorer(book.workspace)
     explorer.select("<b>ACC-999</b>", str(book.quarter))
     assert explorer.account.value == "ACC-001"
     assert "&lt;b&gt;ACC-999" in explorer.status.value
@@ -142,17 +145,17 @@ def test_explorer_refuses_unknown_account(book) -> None:
 
 @pytest.mark.slow
 def test_book_ranks_at_risk_first_and_links(book) -> None:
-    page = widgets.BookOfBusiness(book.workspace)
+    page = book_page.BookOfBusiness(book.workspace)
     health = [r.health for r in page.rows]
-    assert health == sorted(health, key=widgets.HEALTH_ORDER.__getitem__)
+    assert health == sorted(health, key=book_page.HEALTH_ORDER.__getitem__)
     ids = [r.account_id for r in page.rows]
     assert ids.index("ACC-002") < ids.index("ACC-001")
     assert "/voila/render/qbr.ipynb?account_id=ACC-002&amp;quarter=2026Q3" in page.table.value
 
 
 def test_rank_book_orders_by_health_then_revenue() -> None:
-    row = lambda i, h, r: widgets.BookRow(i, i, "EUR", r, None, None, None, None, h, (), None)  # noqa: E731
-    ranked = widgets.rank_book([row("a", "healthy", 9.0), row("b", "at_risk", 1.0), row("c", "at_risk", 5.0)])
+    row = lambda i, h, r: book_page.BookRow(i, i, "EUR", r, None, None, None, None, h, (), None)  # noqa: E731
+    ranked = book_page.rank_book([row("a", "healthy", 9.0), row("b", "at_risk", 1.0), row("c", "at_risk", 5.0)])
     assert [r.account_id for r in ranked] == ["c", "b", "a"]
 
 
@@ -162,7 +165,7 @@ def test_rank_book_orders_by_health_then_revenue() -> None:
 @pytest.fixture(scope="module")
 def acc002(book):
     """The explorer on ACC-002 (at risk) of the sample book, and that account's data."""
-    explorer = widgets.AccountExplorer(book.workspace, "ACC-002", str(book.quarter))
+    explorer = explorer_page.AccountExplorer(book.workspace, "ACC-002", str(book.quarter))
     with Workspace.open(book.workspace) as ws:
         data = ws.account_data("ACC-002")
     return explorer, data
@@ -205,9 +208,9 @@ def test_audit_panel_totals_rows_and_downloads(book, acc002) -> None:
     assert len(a.exceptions) > 0
     assert f"<b>{len(a.exceptions)}</b> exception(s)" in panel
     for kind, count, amount in a.by_kind.itertuples(index=False):
-        assert f'{widgets.AUDIT_KIND_LABELS[kind]}</td><td class="num">{count:,}</td>' in panel
-        assert widgets.money_exact(amount, "EUR") in panel
-    assert panel.count('class="kam-x-audit-row"') == min(len(a.exceptions), widgets.AUDIT_ROWS)
+        assert f'{panels.AUDIT_KIND_LABELS[kind]}</td><td class="num">{count:,}</td>' in panel
+        assert formatting.fmt_money_exact(amount, "EUR") in panel
+    assert panel.count('class="kam-x-audit-row"') == min(len(a.exceptions), panels.AUDIT_ROWS)
     csv = explorer.prepare_audit_download("csv")
     assert 'download="ACC-002-invoice-audit-2026Q3.csv"' in csv
     raw = base64.b64decode(csv.split("base64,", 1)[1].split('"', 1)[0]).decode("utf-8-sig")
@@ -229,7 +232,7 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:
     explorer.rate.value = 0.0
     base = renewal.rate_change_what_if(data, book.quarter, 0.0)
     before = explorer.what_if.value
-    assert f'data-field="revenue_after"><b>{widgets.money_exact(base.revenue_before, "EUR")}</b>' in before
+    assert f'data-field="revenue_after"><b>{formatting.fmt_money_exact(base.revenue_before, "EUR")}</b>' in before
     explorer.rate.value = 4.5
     w = renewal.rate_change_what_if(data, book.quarter, 4.5)
     after = explorer.what_if.value
@@ -241,8 +244,8 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:
         ("margin_before", w.margin_before),
         ("margin_after", w.margin_after),
     ):
-        assert f'data-field="{field}"' in after and widgets.money_exact(value, "EUR") in after
-    assert widgets.fmt_pct(w.margin_pct_after) in after and w.margin_after > w.margin_before
+        assert f'data-field="{field}"' in after and formatting.fmt_money_exact(value, "EUR") in after
+    assert formatting.fmt_pct(w.margin_pct_after) in after and w.margin_after > w.margin_before
     explorer.rate.value = -10.0
     assert explorer.what_if_result() == renewal.rate_change_what_if(data, book.quarter, -10.0)
     explorer.rate.value = 0.0
@@ -251,8 +254,8 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:
 def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:
     explorer, _ = acc002
     calls: list[str] = []
-    real = widgets.compute_analyses
-    monkeypatch.setattr(widgets, "compute_analyses", lambda d, q: calls.append(d.account_id) or real(d, q))
+    real = panels.compute_analyses
+    monkeypatch.setattr(explorer_page, "compute_analyses", lambda d, q: calls.append(d.account_id) or real(d, q))
     explorer.account.value = "ACC-001"
     health_001 = explorer.health.value
     explorer.account.value = "ACC-002"
@@ -266,21 +269,21 @@ def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkey
 
 def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     data = _data()  # no invoice lines, no rate cards
-    a = widgets.compute_analyses(data, "2026Q3")
+    a = panels.compute_analyses(data, "2026Q3")
     assert isinstance(a.audit, str) and "nothing to audit" in a.audit
-    assert "No invoice audit" in widgets.audit_html(a.audit, "EUR")
-    assert "kam-note" in widgets.health_html("x: no data") and "No what-if" in widgets.what_if_html("y", None)
+    assert "No invoice audit" in panels.audit_html(a.audit, "EUR")
+    assert "kam-note" in panels.health_html("x: no data") and "No what-if" in panels.what_if_html("y", None)
 
 
 @pytest.mark.slow
 def test_book_shows_health_score_and_sorts(book) -> None:
-    page = widgets.BookOfBusiness(book.workspace)
+    page = book_page.BookOfBusiness(book.workspace)
     with Workspace.open(book.workspace) as ws:
         expected = health.book_health(ws, book.quarter).set_index("account_id")["score"]
     scores = {r.account_id: r.health_score for r in page.rows}
     assert scores == pytest.approx(expected.to_dict())
     assert 'kam-x-book-score">' in page.table.value
-    assert [r.account_id for r in page.visible_rows()] == [r.account_id for r in widgets.rank_book(page.rows)]
+    assert [r.account_id for r in page.visible_rows()] == [r.account_id for r in book_page.rank_book(page.rows)]
     first = page.table.value
     page.sort.value = "health_score"
     got = [r.health_score for r in page.visible_rows()]
@@ -298,8 +301,8 @@ def test_book_shows_health_score_and_sorts(book) -> None:
 
 
 def test_sort_book_orders_and_refuses_unknown_keys() -> None:
-    def row(i: str, h: str, rev: float | None, days: int | None, score: float | None) -> widgets.BookRow:
-        return widgets.BookRow(i, i, "EUR", rev, None, None, None, None, h, (), days, score, "red")
+    def row(i: str, h: str, rev: float | None, days: int | None, score: float | None) -> book_page.BookRow:
+        return book_page.BookRow(i, i, "EUR", rev, None, None, None, None, h, (), days, score, "red")
 
     rows = [
         row("a", "healthy", 9.0, 300, 90.0),
@@ -307,10 +310,10 @@ def test_sort_book_orders_and_refuses_unknown_keys() -> None:
         row("c", "at_risk", 5.0, 40, None),
         row("d", "watch", None, -5, 55.0),
     ]
-    ids = lambda by: [r.account_id for r in widgets.sort_book(rows, by)]  # noqa: E731
+    ids = lambda by: [r.account_id for r in book_page.sort_book(rows, by)]  # noqa: E731
     assert ids("risk") == ["c", "b", "d", "a"]
     assert ids("health_score") == ["b", "d", "a", "c"]
     assert ids("revenue") == ["a", "c", "b", "d"]
     assert ids("renewal") == ["d", "c", "a", "b"]
     with pytest.raises(ValueError):
-        widgets.sort_book(rows, "__class__")
+        book_page.sort_book(rows, "__class__")

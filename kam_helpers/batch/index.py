@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
+from kam_helpers.batch.jobs import AccountResult
 from kam_helpers.core.files import write_atomic
 from kam_helpers.core.formatting import fmt_count, fmt_money, fmt_pct
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.safe_html import REPORT_CSP, csp_meta
 from kam_helpers.exports.html import report_css
-
-if TYPE_CHECKING:
-    from kam_helpers.batch.driver import AccountResult
 
 
 def _env() -> jinja2.Environment:

@@ -99,6 +99,21 @@ def fmt_money_change(x: float | None, currency: str | None = None) -> str:
     return "+" + text if round(v) >= 1 else text
 
 
+def fmt_money_exact(x: float | None, currency: str | None = None, missing: str = "–") -> str:
+    """Money to the unit, for figures compared side by side: 2_091_553.28 → '€2,091,553', −1_200.4 → '−€1,200'."""
+    v = _number(x)
+    if v is None:
+        return missing
+    rounded = round(v)
+    return f"{MINUS if rounded < 0 else ''}{currency_symbol(currency)}{abs(rounded):,.0f}"
+
+
+def fmt_change(x: float, digits: int = 1, suffix: str = "") -> str:
+    """A change shown beside its base, signed even at zero: 1.23 → '+1.2', −0.8 → '−0.8', 0 → '±0.0'."""
+    sign = "+" if x > 0 else (MINUS if x < 0 else "±")
+    return f"{sign}{_fixed(x, digits)}{suffix}"
+
+
 def _signed(x: float | None, digits: int, plus: bool, suffix: str) -> str:
     """x rounded to ``digits`` with a real minus (and '+' when ``plus``), no sign when it rounds to 0."""
     v = _number(x)

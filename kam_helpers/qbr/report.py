@@ -7,6 +7,7 @@ in JupyterLab, in the exported HTML (charts as inline SVG, so nothing loads from
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,9 +18,11 @@ from IPython.display import HTML
 
 from kam_helpers import metrics
 from kam_helpers.analyses import insights
-from kam_helpers.analyses.assessment import Assessment
-from kam_helpers.analyses.commitments import CarriedItem, Status
+from kam_helpers.analyses.assessment import Assessment, action_items, assess
+from kam_helpers.analyses.commitments import CarriedItem, Status, item_record
+from kam_helpers.analyses.health import HealthScore
 from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.files import write_atomic
 from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
@@ -114,6 +117,7 @@ class QbrReport:
     insights: insights.Insights | None = None
     assessment: Assessment | None = None  # the one verdict (assessment.assess on the full scorecard)
     prepared: metrics.PreparedAccount | None = field(default=None, repr=False, compare=False)  # data's frames
+    health_score: HealthScore | None = None  # computed for every audience; shown to internal readers only
     # Rendered once per report and shared by the page, the deck and the PDF.
     _rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -161,6 +165,7 @@ class QbrReport:
             prepared=prepared,
         )
         report.assessment = assessment
+        report.health_score = score
         report._rendered[("prior",)] = before
         return report
 
@@ -282,6 +287,34 @@ class QbrReport:
 
         for chart in part(key).charts:
             display(self.chart(chart.name))
+
+    def headline(self) -> dict:
+        """The KAM's headline of this QBR, for the batch's manifest and index (never shown to the client):
+        name, owner, as_of, kpis (revenue, shipments, otd_pct, gross_margin_pct, invoice_accuracy_pct,
+        cases_opened, currency, assessment, health_score, health_band, coverage), action_items (what the
+        client's QBR agreed: text, owner, due, reason_kpi; the next quarter's QBR reads them back)."""
+        full = self.internal or self.scorecard
+        verdict = self.assessment or assess(full, self.health_score)
+        score = self.health_score
+        kpis = {**full.headline(), "currency": self.data.account.get("currency"), "assessment": verdict.overall}
+        kpis.update(
+            health_score=None if score is None else round(score.score, 1),
+            health_band=None if score is None else score.band,
+            coverage=narrative.coverage_note(full.coverage) or None,
+        )
+        as_of = self.data.as_of
+        return {
+            "name": self.data.name,
+            "owner": self.data.account.get("owner"),
+            "kpis": kpis,
+            "as_of": as_of.strftime("%d %b %Y") if as_of is not None else None,
+            "action_items": [item_record(item) for item in action_items(full.for_client(), verdict)],
+        }
+
+    def save_headline(self, path: str | Path) -> None:
+        """Write :meth:`headline` as JSON to ``path`` for the batch to read back; nothing when path is ''."""
+        if path:
+            write_atomic(Path(path), json.dumps(self.headline(), default=str))
 
     def previous_actions(self) -> tuple[Quarter, list[tuple[CarriedItem, Status]] | None]:
         """(prior quarter, [(action item agreed at the prior QBR, 'done' | 'open' | 'overdue')]), None for the list
