@@ -109,7 +109,8 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from kam_helpers.data.importer import ImportRefused, import_source
+    from kam_helpers.core.errors import ImportRefused
+    from kam_helpers.data.importer import import_source
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
     try:

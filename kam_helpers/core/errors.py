@@ -58,8 +58,21 @@ class DataValidationError(KamError):
         super().__init__(f"{head}{len(self.problems)} problem(s) in the data\n  {shown}{more}")
 
 
-class NotebookRunError(KamError):
-    """A report notebook failed; names the account and the failing cell."""
+class ImportRefused(DataValidationError):
+    """The import read everything but its outcome breaks the rule (too many rejected rows, an empty table);
+    ``summary`` is what it would have loaded."""
+
+    def __init__(self, problems: list[Problem], context: str, summary: str) -> None:
+        super().__init__(problems, context)
+        self.summary = summary
+
+
+class FormatError(ConfigError):
+    """An output format that the QBR pack does not know."""
+
+
+class TemplateError(ConfigError):
+    """A deck template that cannot be used (missing, not a .pptx, or without a layout with a title)."""
 
 
 class UnsafePathError(KamError):

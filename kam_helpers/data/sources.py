@@ -21,7 +21,7 @@ from kam_helpers.data.store import POLICIES, RawLoader, file_signature
 def _diagnose(path: Path, label: str, table: Table, exc: duckdb.Error) -> DataValidationError:
     """A file DuckDB could not read → the problem naming its file, row and column (read again with the
     importer's reader, which says where: encoding, quoting, an oversized field, the number of fields)."""
-    from kam_helpers.data.importer import read_csv_text
+    from kam_helpers.data.readers import read_csv_text
 
     try:
         read_csv_text(path, label, "utf-8", ",")

@@ -24,7 +24,7 @@ from pptx.enum.text import MSO_ANCHOR, MSO_AUTO_SIZE, PP_ALIGN
 from pptx.oxml.ns import qn
 from pptx.util import Emu, Inches, Pt
 
-from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.errors import TemplateError
 from kam_helpers.core.formatting import fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.exports.typeset import RAG_FILL, Para, lines_needed, truncate
@@ -38,10 +38,6 @@ PAD_X, PAD_Y = Pt(7.2), Pt(3.6)  # text frame margins, set explicitly on every f
 CELL_X, CELL_Y = Pt(5), Pt(3)  # table cell margins
 BULLET_INDENT = Pt(16)
 PARA_SPACE_PT = 5  # space before each paragraph but the first
-
-
-class TemplateError(ConfigError):
-    """A deck template that cannot be used (missing, not a .pptx, or without a layout with a title)."""
 
 
 def paras_height_pt(paras: Sequence[Para], width_pt: float, size: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kam_helpers.core.errors import ConfigError
+from kam_helpers.core.errors import FormatError
 
 FILENAMES = {"html": "qbr.html", "pptx": "qbr.pptx", "xlsx": "activity.xlsx", "pdf": "qbr.pdf"}
 ALL_FORMATS: tuple[str, ...] = tuple(FILENAMES)  # what `kam qbr --formats` accepts
@@ -13,10 +13,6 @@ OFFICE_FORMATS: tuple[str, ...] = (
     "xlsx",
     "pdf",
 )  # written by kam_helpers.exports.pack (html: kam_helpers.exports.html)
-
-
-class FormatError(ConfigError):
-    """An output format that the QBR pack does not know."""
 
 
 def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
