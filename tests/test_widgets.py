@@ -317,3 +317,23 @@ def test_sort_book_orders_and_refuses_unknown_keys() -> None:
     assert ids("renewal") == ["d", "c", "a", "b"]
     with pytest.raises(ValueError):
         book_page.sort_book(rows, "__class__")
+
+
+def test_a_broken_health_config_is_an_error_not_a_missing_score(book, acc002, tmp_path, monkeypatch) -> None:
+    """Only "no data" (NoDataError) means "no health score": a health.yml that does not parse fails the QBR's
+    analyses, the explorer's panels and the book of business with a ConfigError naming the file."""
+    from kam_helpers.analyses import insights
+    from kam_helpers.core.errors import ConfigError
+
+    broken = tmp_path / "health.yml"
+    broken.write_text("measures: [unclosed\n", encoding="utf-8")
+    monkeypatch.setattr(health, "CONFIG_FILE", broken)
+    _, data = acc002
+    with pytest.raises(ConfigError, match="health.yml"):
+        insights.health_or_none(data, book.quarter)
+    with pytest.raises(ConfigError, match="health.yml"):
+        panels.compute_analyses(data, book.quarter)
+    book_page.book_rows.cache_clear()
+    with pytest.raises(ConfigError, match="health.yml"):
+        book_page.book_rows(str(book.workspace), str(book.quarter))
+    book_page.book_rows.cache_clear()

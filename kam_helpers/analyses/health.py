@@ -381,13 +381,6 @@ class _Scorer:
         )
 
 
-def quarter_score(
-    source: AccountData | metrics.PreparedAccount, quarter: Quarter | str, config: HealthConfig
-) -> tuple[pd.DataFrame, float]:
-    """AccountData (or its PreparedAccount), quarter → (components, score) of that one quarter (no history)."""
-    return _Scorer(source, config).score(Quarter.parse(quarter))
-
-
 def _quarters_with_shipments(prep: metrics.PreparedAccount, quarter: Quarter) -> list[Quarter]:
     if prep.active is None or prep.active.empty:
         return [quarter]

@@ -14,7 +14,7 @@ from pathlib import Path
 from kam_helpers import metrics
 from kam_helpers.analyses import audit, commitments, forecast, health, renewal, root_cause, whitespace
 from kam_helpers.core import paths
-from kam_helpers.core.errors import KamError
+from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import is_number
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
@@ -84,10 +84,10 @@ def health_or_none(
 
 
 def _try(fn, *args, **kwargs):
-    """Run one analysis; its KamError (no data for it) becomes None rather than failing the whole report."""
+    """Run one analysis; its NoDataError (no data for it) becomes None rather than failing the whole report."""
     try:
         return fn(*args, **kwargs)
-    except KamError:
+    except NoDataError:
         return None
 
 
