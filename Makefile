@@ -39,11 +39,12 @@ demo: sample ## Set up, build the sample book, render every client's QBR pack, s
 	@echo
 	@echo "Open the book of business: $$($(KAM) where index $(if $(QUARTER),--quarter $(QUARTER)))"
 
-lint: setup ## ruff (lint and format check), mypy and the layer contract
-	$(VENV)/bin/ruff check kam_helpers tests benchmarks
-	$(VENV)/bin/ruff format --check kam_helpers tests benchmarks
+lint: setup ## ruff (lint and format check), mypy, the layer contracts and the import-cycle check
+	$(VENV)/bin/ruff check kam_helpers tests benchmarks tools
+	$(VENV)/bin/ruff format --check kam_helpers tests benchmarks tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) tools/import_cycles.py
 
 test: lint ## Set up, lint and run every test
 	$(PY) -m pytest $(PYTEST_ARGS)

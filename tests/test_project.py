@@ -105,3 +105,36 @@ def test_no_machine_paths_in_the_project() -> None:
             text = path.read_text(errors="ignore")
             for machine_path in ("/" + "work/", "/" + "root/", "/" + "tmp/"):
                 assert machine_path not in text, f"{rel} names a path of this machine ({machine_path})"
+
+
+def _import_cycles_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("import_cycles", ROOT / "tools" / "import_cycles.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cycle_check_finds_cycles() -> None:
+    cycles = _import_cycles_tool().cycles
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"a"}, "b": {"c"}, "c": {"b"}}) == [["a"], ["b", "c"]]
+
+
+def test_no_import_cycle_between_kam_helpers_modules_and_make_lint_checks_it() -> None:
+    tool = _import_cycles_tool()
+    assert tool.cycles(tool.import_graph()) == []
+    lint = re.search(r"^lint:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.M | re.S)
+    assert lint and "tools/import_cycles.py" in lint.group(0) and "lint-imports" in lint.group(0)
+
+
+def test_the_package_top_level_shows_its_layers() -> None:
+    """kam_helpers/ holds its layers as sub-packages, the command line and its data folders: no loose module."""
+    top = ROOT / "kam_helpers"
+    loose = sorted(p.name for p in top.glob("*.py") if p.name not in {"__init__.py", "cli.py"})
+    assert loose == []
+    layers = {"core", "data", "metrics", "analyses", "qbr", "exports", "apps", "batch", "devtools"}
+    assert layers <= {p.name for p in top.iterdir() if (p / "__init__.py").is_file()}

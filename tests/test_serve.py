@@ -133,7 +133,7 @@ def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: 
     page = voila_page.report_or_notice(load, "<i>ACC-9</i>", "", "")
     message = page.header().data
     assert "&lt;i&gt;ACC-9" in message and "/some/path" not in message and "Traceback" not in message
-    assert page.kpi_cards() is None and page.chart("x") is None and page.write_pack("") is None
+    assert page.kpi_cards() is None and page.chart("x") is None and page.action_items() is None
     with pytest.raises(AttributeError):  # a misspelt method fails on the notice as on the report
         page.kpi_card()
 

@@ -154,8 +154,7 @@ class PageNotice:
         return None
 
     # the QbrReport methods qbr.ipynb calls after its header (a test checks the notebook calls no other)
-    health = last_qbr = section = kpi_cards = chart = action_items = scorecard_table = _nothing
-    write_pack = save_headline = _nothing
+    health = last_qbr = section = kpi_cards = chart = charts = action_items = scorecard_table = save_headline = _nothing
 
 
 def report_or_notice(
