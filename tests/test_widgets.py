@@ -337,3 +337,11 @@ def test_a_broken_health_config_is_an_error_not_a_missing_score(book, acc002, tm
     with pytest.raises(ConfigError, match="health.yml"):
         book_page.book_rows(str(book.workspace), str(book.quarter))
     book_page.book_rows.cache_clear()
+
+
+def test_exact_money_and_changes_come_from_core_formatting() -> None:
+    assert formatting.fmt_money_exact(2_091_553.28, "EUR") == "€2,091,553"
+    assert formatting.fmt_money_exact(-1_200.4, "EUR") == "−€1,200" and formatting.fmt_money_exact(None) == "–"
+    assert formatting.fmt_money_exact(1_200, "EUR", plus=True) == "+€1,200"
+    assert formatting.fmt_money_exact(0.4, "EUR", plus=True) == "€0"
+    assert [formatting.fmt_change(x) for x in (1.23, -0.8, 0)] == ["+1.2", "−0.8", "±0.0"]

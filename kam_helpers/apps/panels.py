@@ -325,7 +325,7 @@ def what_if_html(w: renewal_mod.WhatIf | str, currency: str | None) -> str:
             return "–"
         if pct:
             return fmt_pp(after - before)
-        return ("+" if round(after - before) >= 1 else "") + fmt_money_exact(after - before, currency)
+        return fmt_money_exact(after - before, currency, plus=True)
 
     rows = [
         (

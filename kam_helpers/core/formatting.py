@@ -99,13 +99,15 @@ def fmt_money_change(x: float | None, currency: str | None = None) -> str:
     return "+" + text if round(v) >= 1 else text
 
 
-def fmt_money_exact(x: float | None, currency: str | None = None, missing: str = "–") -> str:
-    """Money to the unit, for figures compared side by side: 2_091_553.28 → '€2,091,553', −1_200.4 → '−€1,200'."""
+def fmt_money_exact(x: float | None, currency: str | None = None, missing: str = "–", plus: bool = False) -> str:
+    """Money to the unit, for figures compared side by side: 2_091_553.28 → '€2,091,553', −1_200.4 → '−€1,200'
+    (with ``plus``, 1_200 → '+€1,200'); ``missing`` for None and NaN."""
     v = _number(x)
     if v is None:
         return missing
     rounded = round(v)
-    return f"{MINUS if rounded < 0 else ''}{currency_symbol(currency)}{abs(rounded):,.0f}"
+    sign = MINUS if rounded < 0 else ("+" if plus and rounded >= 1 else "")
+    return f"{sign}{currency_symbol(currency)}{abs(rounded):,.0f}"
 
 
 def fmt_change(x: float, digits: int = 1, suffix: str = "") -> str:
