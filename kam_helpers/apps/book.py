@@ -19,13 +19,7 @@ from kam_helpers.analyses import health as health_mod
 from kam_helpers.apps.page import app_url, page_params
 from kam_helpers.apps.panels import BAND_LABELS, health_chip
 from kam_helpers.core.errors import DataValidationError, NoDataError
-from kam_helpers.core.formatting import (
-    fmt_count,
-    fmt_growth,
-    fmt_money,
-    fmt_pct,
-    fmt_quarter,
-)
+from kam_helpers.core.formatting import fmt_count, fmt_growth, fmt_money, fmt_pct, fmt_quarter
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpis import scorecard

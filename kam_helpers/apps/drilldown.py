@@ -11,10 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from kam_helpers.core.formatting import (
-    fmt_date,
-    fmt_money,
-)
+from kam_helpers.core.formatting import fmt_date, fmt_money
 from kam_helpers.metrics.kpis import lanes, not_cancelled
 
 SHOW_CHOICES = (

@@ -43,9 +43,7 @@ from kam_helpers.apps.panels import (
     what_if_html,
 )
 from kam_helpers.core.errors import NoDataError
-from kam_helpers.core.formatting import (
-    fmt_quarter,
-)
+from kam_helpers.core.formatting import fmt_quarter
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpis import scorecard

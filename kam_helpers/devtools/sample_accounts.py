@@ -10,11 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kam_helpers.core.quarters import Quarter
-from kam_helpers.data.schema import (
-    MODES,
-    RATE_BASES,
-    TABLES,
-)
+from kam_helpers.data.schema import MODES, RATE_BASES, TABLES
 from kam_helpers.devtools.sample_catalogue import (
     _BASE_ACCOUNTS,
     _CARRIERS,

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kam_helpers.data.schema import (
-    MODES,
-    OPP_STAGES,
-    TABLES,
-)
+from kam_helpers.data.schema import MODES, OPP_STAGES, TABLES
 from kam_helpers.devtools.sample_catalogue import (
     _CATEGORY,
     _CITIES,

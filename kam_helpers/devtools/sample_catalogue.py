@@ -12,9 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kam_helpers.core.errors import ConfigError
-from kam_helpers.data.schema import (
-    CASE_CATEGORIES,
-)
+from kam_helpers.data.schema import CASE_CATEGORIES
 
 DAY = 1440  # minutes; timestamps are int64 minutes since 1970-01-01, dates int days since then
 _EPOCH = dt.date(1970, 1, 1)

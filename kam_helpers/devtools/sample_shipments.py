@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kam_helpers.data.schema import (
-    RATE_BASES,
-)
+from kam_helpers.data.schema import RATE_BASES
 from kam_helpers.devtools.sample_catalogue import (
     _AT_RISK_OTD,
     _M_ADD,
