@@ -417,10 +417,11 @@ def test_each_account_is_read_once_and_its_headline_comes_from_the_notebook(
     notebook (QbrReport.load) opens the store and reads the account's rows once. The KPIs are those computed
     directly from the account's scorecard, health score and verdict."""
     from kam_helpers.analyses import health
+    from kam_helpers.analyses.assessment import action_items, assess
     from kam_helpers.batch.jobs import Job
     from kam_helpers.batch.worker import render_account
-    from kam_helpers.metrics.kpis import scorecard
-    from kam_helpers.qbr import narrative
+    from kam_helpers.metrics import scorecard
+    from kam_helpers.qbr.narrative import coverage_note
     from kam_helpers.qbr.report import QbrReport
 
     q, account_id = str(book.quarter), "ACC-002"
@@ -445,17 +446,17 @@ def test_each_account_is_read_once_and_its_headline_comes_from_the_notebook(
         data = ws.account_data(account_id, q)
     sc = scorecard(data, q)
     score = health.health_score(data, q, with_history=False)
-    verdict = narrative.assess(sc, score)
+    verdict = assess(sc, score)
     assert result.kpis == {
         **sc.headline(),
         "currency": data.account.get("currency"),
         "assessment": verdict.overall,
         "health_score": round(score.score, 1),
         "health_band": score.band,
-        "coverage": narrative.coverage_note(sc.coverage) or None,
+        "coverage": coverage_note(sc.coverage) or None,
     }
     assert result.action_items == [
         {"text": a.text, "owner": a.owner, "due": a.due.isoformat(), "reason_kpi": a.reason_kpi}
-        for a in narrative.action_items(sc.for_client(), verdict)
+        for a in action_items(sc.for_client(), verdict)
     ]
     assert result.name == data.name

@@ -16,15 +16,15 @@ import ipywidgets as W
 import pandas as pd
 
 from kam_helpers.analyses import health as health_mod
+from kam_helpers.analyses.assessment import assess, days_to_renewal
 from kam_helpers.apps.page import app_url, page_params
 from kam_helpers.apps.panels import BAND_LABELS, health_chip
 from kam_helpers.core.errors import DataValidationError, NoDataError
 from kam_helpers.core.formatting import fmt_count, fmt_growth, fmt_money, fmt_pct, fmt_quarter
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.store import Workspace
-from kam_helpers.metrics.kpis import scorecard
+from kam_helpers.metrics import scorecard
 from kam_helpers.metrics.scorecard import Scorecard
-from kam_helpers.qbr import narrative
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ BOOK_SORT_CHOICES = (
 
 
 def book_row(sc: Scorecard, health: health_mod.HealthScore | None = None) -> BookRow:
-    """Scorecard (, its HealthScore) → its BookRow (assessment from narrative.assess, renewal from the
+    """Scorecard (, its HealthScore) → its BookRow (assessment from assessment.assess, renewal from the
     contract end, health score and band from ``health``)."""
     rev = sc.kpis.get("revenue")
     growth = None if rev is None else (rev.growth_yoy_pct if rev.growth_yoy_pct is not None else rev.growth_qoq_pct)
-    a = narrative.assess(sc, health)
+    a = assess(sc, health)
     otd = sc.kpis.get("otd_pct")
     return BookRow(
         sc.account_id,
@@ -75,7 +75,7 @@ def book_row(sc: Scorecard, health: health_mod.HealthScore | None = None) -> Boo
         sc.value("gross_margin_pct"),
         a.overall,
         tuple(a.concerns),
-        narrative.days_to_renewal(sc),
+        days_to_renewal(sc),
         None if health is None else float(health.score),
         None if health is None else health.band,
     )

@@ -15,7 +15,7 @@ import pandas as pd
 
 from kam_helpers.analyses import audit as audit_mod
 from kam_helpers.core import safe_output
-from kam_helpers.metrics.kpis import active_shipments, lanes
+from kam_helpers.metrics import active_shipments, lanes
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

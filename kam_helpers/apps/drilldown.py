@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from kam_helpers.core.formatting import fmt_date, fmt_money
-from kam_helpers.metrics.kpis import lanes, not_cancelled
+from kam_helpers.metrics import lanes, not_cancelled
 
 SHOW_CHOICES = (
     ("Late or damaged shipments and open cases", "all"),

@@ -46,7 +46,7 @@ from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import fmt_quarter
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.store import Workspace
-from kam_helpers.metrics.kpis import scorecard
+from kam_helpers.metrics import scorecard
 from kam_helpers.metrics.scorecard import Scorecard
 from kam_helpers.qbr import charts
 

@@ -16,6 +16,7 @@ from kam_helpers.analyses import audit as audit_mod
 from kam_helpers.analyses import forecast as forecast_mod
 from kam_helpers.analyses import health as health_mod
 from kam_helpers.analyses import renewal as renewal_mod
+from kam_helpers.analyses.assessment import assess, days_to_renewal
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import (
     fmt_change,
@@ -30,7 +31,6 @@ from kam_helpers.core.formatting import (
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.metrics.scorecard import Scorecard
-from kam_helpers.qbr import narrative
 from kam_helpers.qbr.report import CARD_KPIS, kpi_row
 
 QUARTERS_SHOWN = 8
@@ -42,10 +42,10 @@ _cards = jinja2.Environment(
 
 def header_html(sc: Scorecard, health: health_mod.HealthScore | None = None) -> str:
     """Scorecard (, its HealthScore) → the explorer's title block: client, quarter, tier, KAM, renewal, and the
-    account's verdict (narrative.assess: the same one as the health band, the index and the QBR's tone)."""
+    account's verdict (assessment.assess: the same one as the health band, the index and the QBR's tone)."""
     a = sc.account
-    health_word = narrative.assess(sc, health).overall
-    days = narrative.days_to_renewal(sc)
+    health_word = assess(sc, health).overall
+    days = days_to_renewal(sc)
     bits = [
         a.get("industry"),
         f"{a['tier']} account" if a.get("tier") else None,

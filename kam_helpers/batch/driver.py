@@ -106,7 +106,7 @@ def run_batch(
     from tqdm.auto import tqdm
 
     from kam_helpers.data.store import Workspace
-    from kam_helpers.metrics.kpis import parse_as_of
+    from kam_helpers.metrics import parse_as_of
 
     started = time.perf_counter()
     workspace_dir = Path(workspace) if workspace else paths.default_workspace()
