@@ -437,10 +437,7 @@ def test_each_account_is_read_once_and_its_headline_comes_from_the_notebook(
     ]
 
     QbrReport.load(account_id, q, book.workspace, reports_dir=tmp_path / "reports")  # what the notebook runs
-    assert calls.count("open") == 1
-    # whitespace.whitespace still reads the account's rows a second time, from the open store; when the analyses
-    # take the prepared account (issue 12, item 2) this becomes == 1
-    assert 1 <= calls.count("rows") <= 2
+    assert calls == ["open", "rows"]
 
     with Workspace.open(book.workspace) as ws:
         data = ws.account_data(account_id, q)
