@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from kam_helpers import metrics
 from kam_helpers.analyses import assessment
 from kam_helpers.analyses import commitments as cm
 from kam_helpers.core.errors import KamError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
-from kam_helpers.metrics import kpis as metrics
 
 Q = Quarter(2026, 3)
 

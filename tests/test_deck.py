@@ -14,10 +14,11 @@ from conftest import store_qbr
 from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
+from kam_helpers import metrics
 from kam_helpers.analyses.assessment import ActionItem
+from kam_helpers.core.errors import TemplateError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.exports import deck
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.qbr.narrative import build_narrative
 from kam_helpers.qbr.outline import RAG_WORDS
 from kam_helpers.qbr.report import QbrReport, kpi_row
@@ -207,7 +208,7 @@ def test_unusable_template_names_the_file(report: QbrReport, tmp_path: Path, con
     path = tmp_path / "brand.pptx"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(deck.TemplateError, match="brand.pptx.*expected"):
+    with pytest.raises(TemplateError, match="brand.pptx.*expected"):
         deck.build_deck(report, path)
 
 

@@ -118,11 +118,11 @@ def test_sample_scores_separate_the_profiles(book) -> None:
 
 
 def test_cached_kpis_equal_the_scorecards(book) -> None:
-    """health reuses metrics' one-pass preparation; its KPIs must stay exactly metrics.kpis."""
-    from kam_helpers.metrics import kpis as metrics
+    """health reuses metrics' one-pass preparation; its KPIs must stay exactly metrics.kpis.kpis."""
+    from kam_helpers.metrics.kpis import kpis
 
     with Workspace.open(book.workspace) as ws:
         data = ws.account_data(book.at_risk)
     scorer = health._Scorer(data, health.load_config())
     for q in (book.quarter, book.quarter.shift(-4)):
-        assert scorer.kpis(q) == metrics.kpis(data, q)
+        assert scorer.kpis(q) == kpis(data, q)

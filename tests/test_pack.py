@@ -9,6 +9,7 @@ import pytest
 from pypdf import PdfReader
 from test_deck import QUARTER
 
+from kam_helpers.core.errors import FormatError, TemplateError
 from kam_helpers.data.store import Workspace
 from kam_helpers.exports import pack
 from kam_helpers.qbr.report import QbrReport
@@ -27,11 +28,11 @@ def test_writes_every_format(written: list[Path]) -> None:
 
 def test_formats_are_parsed_and_checked(book, tmp_path: Path) -> None:
     assert pack.parse_formats("html, PPTX,xlsx,pptx") == ("html", "pptx", "xlsx")
-    with pytest.raises(pack.FormatError, match="'docx'.*expected"):
+    with pytest.raises(FormatError, match="'docx'.*expected"):
         pack.parse_formats("pptx,docx")
     report = QbrReport.load(book.at_risk, QUARTER, book.workspace)
     assert [p.name for p in pack.write_pack(report, tmp_path, ["html", "xlsx"])] == ["activity.xlsx"]
-    with pytest.raises(pack.TemplateError):
+    with pytest.raises(TemplateError):
         pack.write_pack(report, tmp_path / "bad", template=tmp_path / "missing.pptx")
     assert not (tmp_path / "bad").exists()  # nothing half-written
 

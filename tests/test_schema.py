@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kam_helpers import metrics
 from kam_helpers.data.schema import TABLES, TARGET_METRICS, ddl, markdown_reference
-from kam_helpers.metrics import kpis as metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from test_metrics import shipments, targets
 
+from kam_helpers import metrics
 from kam_helpers.analyses import assessment, health
 from kam_helpers.core.errors import ConfigError, NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data.account_data import AccountData
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.qbr import charts, narrative
 
 Q = Quarter(2026, 3)

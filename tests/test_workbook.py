@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 from test_deck import FORMULA_LANE, QUARTER, adversarial
 
+from kam_helpers import metrics
 from kam_helpers.exports.workbook import NO_DATA, SHIPMENT_COLUMNS, build_workbook
-from kam_helpers.metrics import kpis as metrics
 from kam_helpers.qbr.report import QbrReport
 
 HEADERS = [h for _, h, _ in SHIPMENT_COLUMNS]

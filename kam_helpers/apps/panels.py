@@ -31,7 +31,8 @@ from kam_helpers.core.formatting import (
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.metrics.scorecard import Scorecard
-from kam_helpers.qbr.report import CARD_KPIS, kpi_row
+from kam_helpers.qbr.outline import CARD_KPIS
+from kam_helpers.qbr.report import kpi_row
 
 QUARTERS_SHOWN = 8
 

@@ -30,7 +30,6 @@ from kam_helpers.exports.deck_layout import (
     TABLE_PT,
     Box,
     SlideDeck,
-    TemplateError,
     box_of,
     clear_properties,
     frame_fits,
@@ -41,7 +40,7 @@ from kam_helpers.qbr.outline import PARTS, RAG_WORDS, Part
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
 # What tests and the pack read here: the layout's names a reader of a deck expects to find on it.
-__all__ = ["CONTINUED", "DEFAULT_TEMPLATE", "ELLIPSIS", "MIN_PT", "RAG_FILL", "SLIDE_TITLES", "TemplateError",
+__all__ = ["CONTINUED", "DEFAULT_TEMPLATE", "ELLIPSIS", "MIN_PT", "RAG_FILL", "SLIDE_TITLES",
            "build_deck", "frame_fits", "lines_needed", "truncate"]  # fmt: skip
 
 SLIDE_TITLES = tuple(p.on_slide for p in PARTS)  # after the title slide; a continuing slide adds CONTINUED

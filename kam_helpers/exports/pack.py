@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kam_helpers.core.files import write_atomic
-from kam_helpers.exports.deck import TemplateError, build_deck
-from kam_helpers.exports.formats import ALL_FORMATS, FILENAMES, OFFICE_FORMATS, FormatError, parse_formats
+from kam_helpers.exports.deck import build_deck
+from kam_helpers.exports.formats import ALL_FORMATS, FILENAMES, OFFICE_FORMATS, parse_formats
 from kam_helpers.exports.pdf import build_pdf
 from kam_helpers.exports.workbook import build_workbook
 from kam_helpers.qbr.report import QbrReport
 
 FORMATS = OFFICE_FORMATS  # what write_pack produces, in this order
 
-__all__ = ["ALL_FORMATS", "FILENAMES", "FORMATS", "FormatError", "TemplateError", "parse_formats", "write_pack"]
+__all__ = ["ALL_FORMATS", "FILENAMES", "FORMATS", "parse_formats", "write_pack"]
 
 
 def write_pack(

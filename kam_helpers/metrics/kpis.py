@@ -45,10 +45,6 @@ from kam_helpers.metrics.billing import (
     invoice_accuracy_pct,
     overdue_amount,
 )
-
-# Still reached as ``kpis.<name>`` by modules written before the split (apps/, batch/, some tests); new code
-# imports them from ``kam_helpers.metrics``.
-from kam_helpers.metrics.billing import unbilled_shipments as unbilled_shipments
 from kam_helpers.metrics.cases import (
     cases_backlog,
     cases_closed,
@@ -75,17 +71,10 @@ from kam_helpers.metrics.frames import (
     worst_by,
 )
 from kam_helpers.metrics.prepared import PreparedAccount, as_prepared, comparison_spans, covered, quarter_coverage
-from kam_helpers.metrics.prepared import parse_as_of as parse_as_of
-from kam_helpers.metrics.prepared import with_as_of as with_as_of
 from kam_helpers.metrics.scorecard import KPI_SPECS, Kpi, Scorecard
 from kam_helpers.metrics.service import claims_cost_pct, damage_ratio_pct, otd_pct, otif_pct, otp_pct
-from kam_helpers.metrics.shipments import active_shipments as active_shipments
 from kam_helpers.metrics.shipments import cost, gross_margin_pct, pallets, picked_up, revenue, weight_kg
-from kam_helpers.metrics.shipments import lanes as lanes
-from kam_helpers.metrics.shipments import not_cancelled as not_cancelled
-from kam_helpers.metrics.shipments import shipments_in as shipments_in
 from kam_helpers.metrics.targets import rag, target_with_source
-from kam_helpers.metrics.targets import standard_targets as standard_targets
 
 DEFAULT_BILLING_LAG_DAYS = rules.DEFAULT_BILLING_LAG_DAYS
 AVAILABLE_TABLES = ("shipments", "invoices", "invoice_lines", "rate_cards", "cases", "opportunities", "targets")

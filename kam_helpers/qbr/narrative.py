@@ -33,7 +33,6 @@ from kam_helpers.analyses.assessment import (
     Assessment,
     action_items,
     assess,
-    days_to_renewal,
     derive,
     has_table,
     is_known,
@@ -46,10 +45,6 @@ from kam_helpers.core.safe_html import md_escape, md_plain
 from kam_helpers.metrics import kpi_text as kt
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr.outline import NARRATIVE_PARTS
-
-# Names the apps and the batch read here until they import kam_helpers.analyses.assessment themselves.
-__all__ = ["ActionItem", "Assessment", "Narrative", "Section", "action_items", "assess", "build_narrative",
-           "context", "coverage_note", "days_to_renewal", "derive", "red_phrases"]  # fmt: skip
 
 PACKAGED_TEMPLATES = TEMPLATES_DIR / "narrative"
 

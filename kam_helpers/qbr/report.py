@@ -34,15 +34,6 @@ from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
 from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
 
-__all__ = [
-    "CARD_KPIS",
-    "AUDIENCES",
-    "ChartView",
-    "NarrativeView",
-    "QbrReport",
-    "kpi_row",
-]  # CARD_KPIS: the apps read it here
-
 AUDIENCES = ("client", "internal")
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "report")), autoescape=True, undefined=jinja2.StrictUndefined
@@ -155,7 +146,7 @@ class QbrReport:
                 prepared, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
             )
         # One verdict for every audience and page: judged on the full scorecard and the health score.
-        assessment = narrative.assess(full, score)
+        assessment = assess(full, score)
         report = cls(
             data,
             sc,
