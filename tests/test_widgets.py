@@ -267,6 +267,35 @@ def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkey
     explorer.select("ACC-002", str(book.quarter))
 
 
+def test_root_cause_panel_names_where_late_deliveries_concentrate(book, acc002) -> None:
+    """The explorer shows the root-cause analysis of the selection: its hotspots (lane with carrier, late of
+    shipments, since when) and repeat complaints, as analyses.root_cause computes them."""
+    from kam_helpers.analyses.root_cause import root_causes
+
+    explorer, data = acc002
+    rc = root_causes(data, book.quarter)
+    panel = explorer.root_cause.value
+    assert f"{rc.late} of {rc.deliveries} deliveries" in panel
+    top = rc.figures()["hotspots"][0]
+    row = panel.split('class="kam-table kam-x-rc-hotspots"')[1].split("</tr>")[1]
+    assert top["lane"] in row and top["carrier"] in row and f"{top['late']} of {top['shipments']}" in row
+    recurrence = panel.split('class="kam-table kam-x-rc-recurrence"')[1]
+    assert all(r["lane"] in recurrence for r in rc.figures()["recurrence"]) and rc.figures()["recurrence"]
+
+
+def test_root_cause_panel_escapes_the_data() -> None:
+    """A lane or carrier named like markup is shown as text."""
+    data = _data()
+    on_time, late = data.shipments.iloc[[0]], data.shipments.iloc[[1]]
+    hostile = late.assign(carrier="<script>alert(1)</script>", origin="<img src=x onerror=alert(1)>")
+    rows = pd.concat([hostile] * 8 + [late] * 2 + [on_time] * 30, ignore_index=True)
+    rows["shipment_id"] = [f"S{i}" for i in range(len(rows))]
+    rc = panels.compute_analyses(AccountData(data.account, rows, cases=data.cases), "2026Q3").root_cause
+    assert not isinstance(rc, str) and len(rc.hotspots) == 1
+    panel = panels.root_cause_html(rc)
+    assert "<script>" not in panel and "<img" not in panel and "&lt;script&gt;" in panel
+
+
 def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     data = _data()  # no invoice lines, no rate cards
     a = panels.compute_analyses(data, "2026Q3")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from kam_helpers.analyses import audit as audit_mod
 from kam_helpers.core import safe_output
+from kam_helpers.data import rules
 from kam_helpers.metrics import active_shipments, lanes
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -31,11 +32,8 @@ def activity_frame(data: Any, start: dt.date | None = None, end: dt.date | None 
         active = active[active["ship_date"] >= pd.Timestamp(start)]
     if end is not None:
         active = active[active["ship_date"] < pd.Timestamp(end) + pd.Timedelta(days=1)]
-    actual = pd.to_datetime(active["delivery_actual"]).dt.normalize()
-    promised = pd.to_datetime(active["delivery_promised"]).dt.normalize()
-    on_time = pd.Series(pd.NA, index=active.index, dtype="boolean").mask(
-        actual.notna() & promised.notna(), actual <= promised
-    )
+    measured = active["delivery_actual"].notna() & active["delivery_promised"].notna()
+    on_time = rules.on_time(active).astype("boolean").where(measured)  # unknown until delivered and promised
     keep = [
         c
         for c in (

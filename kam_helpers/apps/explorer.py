@@ -40,15 +40,18 @@ from kam_helpers.apps.panels import (
     health_html,
     missing_note,
     renewal_html,
+    root_cause_html,
     what_if_html,
 )
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import fmt_quarter
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import rules
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics import scorecard
 from kam_helpers.metrics.scorecard import Scorecard
 from kam_helpers.qbr import charts
+from kam_helpers.qbr.outline import chart_title
 
 EXPLORER_CHARTS = ("volume_revenue_trend", "otd_vs_sla", "worst_lanes", "cases_by_category")
 VEGALITE_MIME = f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
@@ -85,10 +88,7 @@ class AccountSource:
             accounts = ws.accounts()
             self.last_quarter = ws.last_complete_quarter()
             first = (
-                ws.query(
-                    "SELECT min(CAST(coalesce(pickup_actual, pickup_planned, delivery_actual, delivery_promised) AS DATE))"
-                    " AS d FROM shipments"
-                )
+                ws.query(f"SELECT min({rules.ship_day_sql()}) AS d FROM shipments WHERE {rules.active_sql()}")
                 if "shipments" in ws.tables
                 else pd.DataFrame({"d": [None]})
             )
@@ -182,7 +182,7 @@ class AccountExplorer:
         self.charts = {name: W.Output(layout=W.Layout(min_height="120px")) for name in EXPLORER_CHARTS}
         self.table = W.HTML()
         self.status = W.HTML()
-        # account intelligence (internal): health, forecast, renewal with the rate what-if, invoice audit
+        # account intelligence (internal): health, forecast, renewal with the rate what-if, root causes, invoice audit
         self.health = W.HTML()
         self.forecast = W.HTML()
         self.renewal = W.HTML()
@@ -199,6 +199,7 @@ class AccountExplorer:
         )
         self.what_if = W.HTML()
         self.audit = W.HTML()
+        self.root_cause = W.HTML()
         self.audit_csv_button = W.Button(description="Audit as CSV")
         self.audit_xlsx_button = W.Button(description="Audit as Excel")
         self.audit_download = W.HTML()
@@ -280,6 +281,8 @@ class AccountExplorer:
                 self.renewal,
                 self.rate,
                 self.what_if,
+                title("Where late deliveries concentrate (internal)"),
+                self.root_cause,
                 title("Invoice audit against the rate card"),
                 audit_buttons,
                 self.audit_download,
@@ -349,7 +352,7 @@ class AccountExplorer:
         self.header.value = header_html(sc, verdict_from)
         self.cards.value = cards_html(sc)
         for name, out in self.charts.items():
-            out.outputs = (chart_output(getattr(charts, name)(sc), name.replace("_", " ")),)
+            out.outputs = (chart_output(getattr(charts, name)(sc), chart_title(name)),)
         self._exceptions = exceptions_table(data)
         self.download.value = ""
         self._render_table()
@@ -377,6 +380,7 @@ class AccountExplorer:
         self.forecast.value = forecast_html(a.forecast, currency)
         self.renewal.value = renewal_html(a.renewal)
         self.audit.value = audit_html(a.audit, currency)
+        self.root_cause.value = root_cause_html(a.root_cause)
         self.audit_download.value = ""
         self._render_what_if()
 

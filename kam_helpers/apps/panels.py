@@ -1,5 +1,6 @@
 """The explorer's HTML panels, each a pure function of a result: the title block and KPI cards of a scorecard,
-and the KAM's internal panels of the analyses (health, forecast, invoice audit, renewal and the rate what-if).
+and the KAM's internal panels of the analyses (health, forecast, invoice audit, renewal and the rate what-if,
+where late deliveries concentrate).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from kam_helpers.analyses import audit as audit_mod
 from kam_helpers.analyses import forecast as forecast_mod
 from kam_helpers.analyses import health as health_mod
 from kam_helpers.analyses import renewal as renewal_mod
+from kam_helpers.analyses import root_cause as root_cause_mod
 from kam_helpers.analyses.assessment import assess, days_to_renewal
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import (
@@ -30,6 +32,7 @@ from kam_helpers.core.formatting import (
 )
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.metrics import prepare
 from kam_helpers.metrics.scorecard import Scorecard
 from kam_helpers.qbr.outline import CARD_KPIS
 from kam_helpers.qbr.report import kpi_row
@@ -104,16 +107,19 @@ class Analyses:
     forecast: forecast_mod.Forecast | str
     audit: audit_mod.Audit | str
     renewal: renewal_mod.Renewal | str
+    root_cause: root_cause_mod.RootCause | str
 
 
 def compute_analyses(data: Any, quarter: Quarter | str) -> Analyses:
     """AccountData, quarter → Analyses: health (with history), forecast of the next 4 quarters, invoice audit
-    of the quarter, renewal status. An analysis without data for it (NoDataError) is replaced by that message."""
+    of the quarter, renewal status, root causes of the quarter's misses; the account's frames are prepared once
+    for all of them. An analysis without data for it (NoDataError) is replaced by that message."""
     q = Quarter.parse(quarter)
+    prepared = prepare(data)
 
-    def attempt(fn: Any) -> Any:
+    def attempt(fn: Any, source: Any = prepared) -> Any:
         try:
-            return fn(data, q)
+            return fn(source, q)
         except NoDataError as e:
             return str(e)
 
@@ -122,6 +128,7 @@ def compute_analyses(data: Any, quarter: Quarter | str) -> Analyses:
         attempt(forecast_mod.forecast),
         attempt(audit_mod.invoice_audit),
         attempt(renewal_mod.renewal),
+        attempt(root_cause_mod.root_causes, data),
     )
 
 
@@ -370,3 +377,52 @@ def what_if_html(w: renewal_mod.WhatIf | str, currency: str | None) -> str:
         f'<table class="kam-table kam-x-whatif-table"><tr><th></th><th class="num">Actual</th>'
         f'<th class="num">With the change</th><th class="num">Difference</th></tr>{body}</table></div>'
     )
+
+
+def root_cause_html(rc: root_cause_mod.RootCause | str) -> str:
+    """RootCause → where the quarter's late deliveries concentrate (lane with carrier, against the rest of the
+    account, recurring since), the hotspots of the last quarters pooled, and the lanes of repeat complaints."""
+    if isinstance(rc, str):
+        return missing_note("No root causes", rc)
+    fig = rc.figures()
+    quarter = fmt_quarter(rc.quarter)
+    if not rc.deliveries:
+        return missing_note("No root causes", f"no delivery of {quarter} has a recorded delivery date")
+
+    def hotspot_rows(rows: list[dict[str, Any]]) -> str:
+        return "".join(
+            f"<tr><td>{html.escape(h['lane'])}</td><td>{html.escape(h['carrier'])}</td>"
+            f'<td class="num">{fmt_count(h["late"])} of {fmt_count(h["shipments"])}</td>'
+            f'<td class="num">{fmt_pct(h["rate_pct"])}</td><td class="num">{fmt_pct(h["rest_rate_pct"])}</td>'
+            f"<td>{html.escape(fmt_quarter(h['since']))}</td></tr>"
+            for h in rows
+        )
+
+    head = (
+        '<tr><th>Lane</th><th>Carrier</th><th class="num">Late</th><th class="num">Late rate</th>'
+        '<th class="num">Elsewhere</th><th>Since</th></tr>'
+    )
+    parts = [
+        f'<p class="kam-x-rc-lead">{fmt_count(fig["late"])} of {fmt_count(rc.deliveries)} deliveries due in '
+        f"{quarter} were late.</p>"
+    ]
+    if fig["hotspots"]:
+        parts.append(f'<table class="kam-table kam-x-rc-hotspots">{head}{hotspot_rows(fig["hotspots"])}</table>')
+    elif fig["late"]:
+        parts.append('<div class="kam-note">The late deliveries are spread: no lane and carrier stands out.</div>')
+    if fig["pooled"]:
+        since = fmt_quarter(fig["window_start"])
+        parts.append(f"<h3>Pooled from {html.escape(since)} to {quarter}</h3>")
+        parts.append(f'<table class="kam-table kam-x-rc-pooled">{head}{hotspot_rows(fig["pooled"])}</table>')
+    if fig["recurrence"]:
+        rows = "".join(
+            f"<tr><td>{html.escape(r['category'])}</td><td>{html.escape(r['lane'])}</td>"
+            f'<td class="num">{fmt_count(r["repeats"])} of {fmt_count(r["cases"])}</td></tr>'
+            for r in fig["recurrence"]
+        )
+        parts.append(
+            '<h3>Repeat complaints</h3><table class="kam-table kam-x-rc-recurrence"><tr><th>Category</th>'
+            f'<th>Lane</th><th class="num">Repeats</th></tr>{rows}</table>'
+        )
+    parts.extend(f'<div class="kam-muted">{html.escape(x)}</div>' for x in rc.no_data)
+    return "".join(parts)
