@@ -296,6 +296,25 @@ def test_root_cause_panel_escapes_the_data() -> None:
     assert "<script>" not in panel and "<img" not in panel and "&lt;script&gt;" in panel
 
 
+def test_a_switch_never_shows_two_accounts(book, acc002, monkeypatch) -> None:
+    """While a newly chosen account's analyses are computed, its panels say so and name it; none keeps the
+    previous account's health, forecast, audit or root causes."""
+    explorer, _ = acc002
+    deferred: list = []
+    monkeypatch.setattr(explorer_page, "_after_reply", deferred.append)
+    explorer.quarter.value = str(book.quarter.prior)  # a selection whose analyses are not cached yet
+    name = book.name("ACC-002")
+    panels_now = [explorer.health, explorer.forecast, explorer.renewal, explorer.what_if, explorer.audit]
+    computing = f"Computing the analyses of {name} ({formatting.fmt_quarter(book.quarter.prior)})"
+    assert all(computing in p.value for p in [*panels_now, explorer.root_cause])
+    assert name in explorer.header.value and len(deferred) == 1
+    deferred[0]()
+    assert "data-score=" in explorer.health.value and "Computing" not in explorer.audit.value
+    explorer.quarter.value = str(book.quarter)  # cached: drawn at once, no computing note
+    assert "Computing" not in explorer.health.value and len(deferred) == 2
+    deferred[1]()
+
+
 def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     data = _data()  # no invoice lines, no rate cards
     a = panels.compute_analyses(data, "2026Q3")

@@ -38,6 +38,7 @@ from kam_helpers.apps.panels import (
     forecast_html,
     header_html,
     health_html,
+    loading_note,
     missing_note,
     renewal_html,
     root_cause_html,
@@ -357,6 +358,8 @@ class AccountExplorer:
         self.download.value = ""
         self._render_table()
         if defer_analyses:
+            if (self.account.value, self.quarter.value) not in self._analyses:
+                self._show_computing(sc)
             _after_reply(self._render_analyses)
         else:
             self._render_analyses()
@@ -372,6 +375,14 @@ class AccountExplorer:
                 self._analyses.popitem(last=False)
         self._analyses.move_to_end(key)
         return self._analyses[key]
+
+    def _show_computing(self, sc: Scorecard) -> None:
+        """Until the new selection's analyses are ready, their panels say so and name it: the page never shows
+        one account's header and another's health, forecast or audit."""
+        note = loading_note(f"{sc.name} ({fmt_quarter(sc.quarter)})")
+        for panel in (self.health, self.forecast, self.renewal, self.what_if, self.audit, self.root_cause):
+            panel.value = note
+        self.audit_download.value = ""
 
     def _render_analyses(self) -> None:
         a = self.analyses()

@@ -136,6 +136,11 @@ def missing_note(what: str, why: str) -> str:
     return f'<div class="kam-note">{html.escape(what)}: {html.escape(why)}</div>'
 
 
+def loading_note(selection: str) -> str:
+    """'Name (Q3 2026)' → the note an analysis panel shows while that selection's analyses are computed."""
+    return f'<div class="kam-note kam-loading">Computing the analyses of {html.escape(selection)}…</div>'
+
+
 def health_html(h: health_mod.HealthScore | str) -> str:
     """HealthScore → the health panel: score /100 in its band colour, change vs the prior quarter, the drivers'
     sentences, the redistribution notes and the score of the last quarters."""
