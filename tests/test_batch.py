@@ -457,3 +457,43 @@ def test_each_account_is_read_once_and_its_headline_comes_from_the_notebook(
         for a in action_items(sc.for_client(), verdict)
     ]
     assert result.name == data.name
+
+
+@pytest.mark.batch
+def test_a_worker_warms_its_kernel_and_its_first_notebook_runs_in_it(tmp_path: Path) -> None:
+    """The warm-up starts the worker's kernel with the report's imports; the first notebook then runs in that
+    kernel (same client, modules already imported) as in a fresh one: no name defined, counter at 1."""
+    from kam_helpers.batch import kernels
+
+    kernels.register()
+    try:
+        kernels.WARM.warm_up()
+        client = kernels.WARM.kc
+        nb = nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(
+                    "import sys\nprint('kam_helpers.qbr.report' in sys.modules, [n for n in dir() if 'warm' in n or n == 'alt'])"
+                )
+            ]
+        )
+        nb.metadata["kernelspec"] = {"name": kernels.KERNEL_NAME, "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / "in.ipynb")
+        pm.execute_notebook(
+            str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE_NAME, progress_bar=False
+        )
+        out = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0]
+        assert out.outputs == [nbformat.v4.new_output("stream", name="stdout", text="True []\n")]
+        assert out.execution_count == 1
+        assert kernels.WARM.kc is client
+    finally:
+        kernels.WARM.shutdown()
+
+
+@pytest.mark.batch
+def test_a_failed_warm_up_says_why_and_leaves_no_kernel() -> None:
+    from kam_helpers.batch import kernels
+    from kam_helpers.core.errors import KernelWarmUpError
+
+    with pytest.raises(KernelWarmUpError, match="ZeroDivisionError"):
+        kernels.WARM.warm_up(code="1 / 0")
+    assert kernels.WARM.km is None and kernels.WARM.kc is None

@@ -405,7 +405,7 @@ def root_cause_html(rc: root_cause_mod.RootCause | str) -> str:
 
     head = (
         '<tr><th>Lane</th><th>Carrier</th><th class="num">Late</th><th class="num">Late rate</th>'
-        '<th class="num">Elsewhere</th><th>Since</th></tr>'
+        '<th class="num">Late rate elsewhere</th><th>Since</th></tr>'
     )
     parts = [
         f'<p class="kam-x-rc-lead">{fmt_count(fig["late"])} of {fmt_count(rc.deliveries)} deliveries due in '

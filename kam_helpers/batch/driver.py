@@ -47,11 +47,14 @@ def recover_work(out: Path) -> list[str]:
     return restored
 
 
-def local_executor(workers: int) -> cf.Executor:
-    """Worker processes on this machine. They are spawned, not forked: a fork of a process that has run
-    papermill can hang."""
+def local_executor(workers: int, warm_up: bool = True) -> cf.Executor:
+    """Worker processes on this machine, each starting its warm kernel as it starts (``warm_up``). They are
+    spawned, not forked: a fork of a process that has run papermill can hang."""
     return cf.ProcessPoolExecutor(
-        max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"), initializer=worker_init
+        max_workers=max(1, workers),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_init,
+        initargs=(warm_up,),
     )
 
 
@@ -190,7 +193,7 @@ def run_batch(
     # until an account finishes, the manifest keeps its entry of the last run (so a kill loses nothing)
     pending = {job.account_id: AccountResult(**previous[job.account_id]) for job in jobs if job.account_id in previous}
     own_executor = executor is None and bool(jobs)
-    ex = local_executor(min(workers, len(jobs))) if own_executor else executor
+    ex = local_executor(min(workers, len(jobs)), warm_up=engine == "kam-warm") if own_executor else executor
     try:
         futures = {ex.submit(render_account, job): job for job in jobs} if jobs and ex is not None else {}
         bar = tqdm(total=len(jobs), desc=f"QBR {q}", unit="account", disable=not progress or not jobs)

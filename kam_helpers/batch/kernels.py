@@ -21,11 +21,30 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.utils import merge_kwargs, remove_args
 
+from kam_helpers.core.errors import KernelWarmUpError
+
 ENGINE_NAME = "kam-warm"
 
 # Clears the user namespace (modules stay imported: that is the saving) and restarts the counter, so the
 # next notebook sees what a fresh kernel would show.
 RESET_CODE = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
+KERNEL_NAME = "python3"  # the kernel the batch runs the QBR notebook in
+# What a worker's kernel pays once before its first account: the report's imports and vl-convert's first
+# conversion (its engine starts on first use). Run at worker start, so the first account costs what the next do.
+# Run silently and inside a function, it leaves no name, no output and no history: the first notebook then
+# runs as in a fresh kernel.
+WARM_UP_CODE = """
+def _kam_warm_up():
+    import altair as alt
+    import pandas as pd
+    import kam_helpers.apps.page
+    import kam_helpers.exports.pack
+    import kam_helpers.qbr.report
+    from kam_helpers.qbr import charts
+    charts.to_svg(alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x="x"))
+_kam_warm_up()
+del _kam_warm_up
+"""
 
 
 def kernel_files_root() -> Path:
@@ -74,6 +93,7 @@ class _WarmKernel:
         self.kernel_name: str | None = None
         self.runs = 0
         self.files: Path | None = None  # connection file and sockets of the current kernel
+        self.fresh = False  # True while the kernel has run only the silent warm-up: no reset needed
 
     def manager(self, kernel_name: str) -> AsyncKernelManager:
         alive = self.km is not None and run_sync(self.km.is_alive)()
@@ -95,6 +115,29 @@ class _WarmKernel:
         assert self.km is not None
         return self.km
 
+    def warm_up(self, kernel_name: str = KERNEL_NAME, code: str = WARM_UP_CODE, timeout: float = 120) -> None:
+        """Start the kernel now and run ``code`` in it; the engine then reuses this kernel and its client.
+        KernelWarmUpError (the kernel left shut down) when the code fails: the first notebook starts afresh."""
+        km = self.manager(kernel_name)
+        try:
+            if not km.has_kernel:
+                # no input history: a batch kernel needs none, and IPython's history database printed "Session/line
+                # number was not unique" into the first notebook run after the warm-up
+                run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.enabled=False"])
+            kc = km.client()
+            kc.start_channels()
+            self.kc = kc
+            run_sync(kc.wait_for_ready)(timeout=timeout)
+            reply = run_sync(kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout)
+        except Exception as exc:  # a kernel that cannot start: the first account's run reports it
+            self.shutdown()
+            raise KernelWarmUpError(f"warm-up of the {kernel_name} kernel failed: {exc}") from exc
+        if reply["content"].get("status") != "ok":
+            self.shutdown()
+            content = reply["content"]
+            raise KernelWarmUpError(f"warm-up code failed: {content.get('ename')}: {content.get('evalue')}")
+        self.fresh = True
+
     def shutdown(self) -> None:
         if self.kc is not None:
             self.kc.stop_channels()
@@ -102,6 +145,7 @@ class _WarmKernel:
         if self.km is not None and self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
         self.km = None
+        self.fresh = False
         if self.files is not None:
             shutil.rmtree(self.files, ignore_errors=True)
             self.files = None
@@ -141,11 +185,12 @@ class WarmKernelEngine(NBClientEngine):
         client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
         if km.has_kernel and WARM.kc is not None:
             client.kc = WARM.kc
-            client.wait_for_reply(WARM.kc.execute(RESET_CODE, silent=True, store_history=False))
+            if not WARM.fresh:
+                client.wait_for_reply(WARM.kc.execute(RESET_CODE, silent=True, store_history=False))
         try:
             return client.execute()
         finally:
-            WARM.kc = client.kc
+            WARM.kc, WARM.fresh = client.kc, False
             WARM.runs += 1
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -30,19 +31,30 @@ from kam_helpers.batch.jobs import (
     Job,
     account_folders,
 )
-from kam_helpers.core.errors import KamError, UnsafePathError
+from kam_helpers.batch.kernels import KERNEL_NAME
+from kam_helpers.core.errors import KamError, KernelWarmUpError, UnsafePathError
 from kam_helpers.core.files import write_atomic
 from kam_helpers.exports.formats import FILENAMES
 
 
-def worker_init() -> None:
-    """Runs once in each worker process: register the warm-kernel engine, shut the kernel down at exit."""
+def worker_init(warm_up: bool = True) -> None:
+    """Runs once in each worker process: register the warm-kernel engine, shut the kernel down at exit, and
+    (``warm_up``) build the HTML exporter and start the kernel with the report's imports and a first chart, so
+    the first account costs what the next ones do."""
     from multiprocessing import util
 
     from kam_helpers.batch import kernels
 
     kernels.register()
     util.Finalize(None, kernels.WARM.shutdown, exitpriority=10)
+    if warm_up:
+        from kam_helpers.exports.html import exporter
+
+        exporter()  # nbconvert's HTML exporter, built once per process
+        try:
+            kernels.WARM.warm_up()
+        except KernelWarmUpError as exc:  # the first account starts its kernel itself and reports what fails
+            print(f"kam batch worker: {exc}", file=sys.stderr, flush=True)
 
 
 def read_headline(path: Path) -> dict:
@@ -103,7 +115,7 @@ def render_account(job: Job) -> AccountResult:
             str(partial),
             parameters=parameters,
             engine_name=job.engine,
-            kernel_name="python3",
+            kernel_name=KERNEL_NAME,
             progress_bar=False,
             request_save_on_cell_execute=False,  # one write at the end, not a growing notebook per cell
             cwd=str(Path(job.notebook).parent),

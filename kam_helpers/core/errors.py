@@ -77,3 +77,7 @@ class TemplateError(ConfigError):
 
 class UnsafePathError(KamError):
     """A file or folder name taken from the data (an id) that is not a safe name or would lie outside its folder."""
+
+
+class KernelWarmUpError(KamError):
+    """A batch worker's kernel could not be started and warmed up before its first account."""

@@ -16,7 +16,7 @@ REPORT_CSS = TEMPLATES_DIR / "report.css"
 
 
 @functools.lru_cache(maxsize=1)
-def _exporter() -> HTMLExporter:
+def exporter() -> HTMLExporter:
     # One exporter per process: building it costs far more than an export. Imported here so that the batch's
     # driver process, which only writes files, does not pay for nbconvert.
     from nbconvert import HTMLExporter
@@ -45,7 +45,7 @@ def notebook_to_html(nb: nbformat.NotebookNode, title: str, footer: str = "") ->
     nb = nbformat.from_dict(nb)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
-    body, _ = _exporter().from_notebook_node(
+    body, _ = exporter().from_notebook_node(
         nb,
         resources={"kam_css": report_css(), "kam_footer": footer, "kam_csp": REPORT_CSP, "metadata": {"name": title}},
     )
