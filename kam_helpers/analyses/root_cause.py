@@ -112,13 +112,14 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
 
 
-def quarter_deliveries(data: AccountData, quarter: metrics.Period) -> pd.DataFrame:
-    """AccountData, quarter (or Span) → the period's delivery_events with ``late``, ``damaged`` (damage flag or a
-    damage/loss case on the shipment), ``miss`` (late or damaged) and ``cases`` (cases pointing at it)."""
+def marked_deliveries(data: AccountData) -> pd.DataFrame:
+    """AccountData → every delivery_event of its history with ``late``, ``damaged`` (damage flag or a damage/loss
+    case on the shipment), ``miss`` (late or damaged) and ``cases`` (cases pointing at it); computed once per
+    account, then cut by period (:func:`quarter_deliveries`)."""
     ships = data.shipments
     if ships is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table")
-    events = metrics.in_period(metrics.delivery_events(ships, data.as_of), "date", quarter)
+    events = metrics.delivery_events(ships, data.as_of)
     flagged = ships.set_index(ships["shipment_id"].astype(str))["damaged"] if "damaged" in ships else None
     sid = events["shipment_id"].astype(str)
     damaged = (
@@ -137,6 +138,11 @@ def quarter_deliveries(data: AccountData, quarter: metrics.Period) -> pd.DataFra
         miss=late | damaged,
         cases=cases_per.reindex(sid).fillna(0).astype("int64").to_numpy(),
     )
+
+
+def quarter_deliveries(marked: pd.DataFrame, quarter: metrics.Period) -> pd.DataFrame:
+    """marked_deliveries, quarter (or Span) → those due in it (by delivery date, as OTD counts them)."""
+    return metrics.in_period(marked, "date", quarter)
 
 
 def misses_by(deliveries: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -297,9 +303,9 @@ def trailing(quarter: Quarter, quarters: int) -> metrics.Span:
 
 
 def hotspot_since(
-    data: AccountData, quarter: Quarter, hot: pd.DataFrame, window: int, **thresholds: Any
+    marked: pd.DataFrame, quarter: Quarter, hot: pd.DataFrame, window: int, **thresholds: Any
 ) -> dict[tuple[str, str], Quarter]:
-    """AccountData, quarter, its hotspots, window → (lane, carrier) → the earliest quarter of the unbroken run of
+    """marked_deliveries, quarter, its hotspots, window → (lane, carrier) → the earliest quarter of the unbroken run of
     quarters (at most ``window``, ending with ``quarter``) in which that cell was a hotspot; ``quarter`` itself
     when it was not one the quarter before."""
     since = {(str(r.lane), str(r.carrier)): quarter for r in hot.itertuples()}
@@ -308,7 +314,7 @@ def hotspot_since(
         if not open_cells:
             break
         earlier = quarter.shift(-back)
-        found = hotspots(quarter_deliveries(data, earlier), **thresholds)
+        found = hotspots(quarter_deliveries(marked, earlier), **thresholds)
         cells = {(str(r.lane), str(r.carrier)) for r in found.itertuples()}
         for cell in open_cells & cells:
             since[cell] = earlier
@@ -331,7 +337,8 @@ def root_causes(
     q = Quarter.parse(quarter)
     if data.shipments is None:
         raise NoDataError(f"{data.account_id}: no data — the workspace has no shipments table for root causes")
-    deliveries = quarter_deliveries(data, q)
+    marked = marked_deliveries(data)
+    deliveries = quarter_deliveries(marked, q)
     no_data = []
     if data.cases is None:
         no_data.append("cases: the workspace has no cases table (no complaints, recurrence or resolution times)")
@@ -363,12 +370,12 @@ def root_causes(
         lanes=misses_by(deliveries, "lane"),
         carriers=misses_by(deliveries, "carrier") if has_carrier else _empty({"carrier": "str", **MISS_COLUMNS}),
         hotspots=hot,
-        persistent_hotspots=hotspots(quarter_deliveries(data, trailing(q, window)), **thresholds),
+        persistent_hotspots=hotspots(quarter_deliveries(marked, trailing(q, window)), **thresholds),
         window=window,
         recurrence=rec,
         time_to_resolve=ttr,
         root_causes=rc,
         cases_by_link=link,
         no_data=no_data,
-        hotspot_since=hotspot_since(data, q, hot, window, **thresholds),
+        hotspot_since=hotspot_since(marked, q, hot, window, **thresholds),
     )
