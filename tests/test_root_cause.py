@@ -227,3 +227,28 @@ def test_real_scms_data_says_no_data_only_for_what_it_lacks(tmp_path) -> None:
             r = rc.root_causes(data, q)
             assert [n.split(":")[0] for n in r.no_data] == ["cases", "carriers"]
             assert r.deliveries > 0 and r.carriers.empty
+
+
+def test_hostile_lane_and_carrier_names_stay_text_in_the_internal_narrative() -> None:
+    """Lane and carrier names come from the exports: in the service section they are escaped Markdown, and the
+    page's HTML of it has no tag, link or image made from them."""
+    from kam_helpers import metrics
+    from kam_helpers.analyses.insights import Insights
+    from kam_helpers.core.safe_html import markdown_to_html
+    from kam_helpers.qbr.narrative import build_narrative
+
+    hostile = SHIPS.assign(
+        carrier=SHIPS["carrier"].replace("Acme", "<script>alert(1)</script>"),
+        destination=SHIPS["destination"].replace("Paris", "[x](javascript:alert(1)) ![i](http://evil/x.png)"),
+    )
+    data = AccountData(
+        account={"account_id": "ACC-1"}, shipments=hostile, cases=CASES, as_of=pd.Timestamp("2026-03-31")
+    )
+    found = rc.root_causes(data, Q, min_late=3)
+    assert found.figures()["hotspots"], "the hostile cell must be the hotspot the template prints"
+    markdown = build_narrative(metrics.scorecard(data, Q), insights=Insights(root_cause=found)).section("service")
+    line = next(x for x in markdown.markdown.splitlines() if x.startswith("- Where late deliveries concentrate:"))
+    assert "\\<script\\>alert(1)\\</script\\>" in line and "!\\[i\\](http://evil/x.png)" in line
+    page = markdown_to_html(line)
+    assert "<script" not in page and "<a " not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "javascript:alert(1)" in page

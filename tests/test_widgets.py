@@ -315,6 +315,11 @@ def test_a_switch_never_shows_two_accounts(book, acc002, monkeypatch) -> None:
     deferred[1]()
 
 
+def test_the_computing_note_escapes_the_account_name() -> None:
+    note = panels.loading_note('<script>alert(1)</script> & "Co" (Q3 2026)')
+    assert "<script>" not in note and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;" in note
+
+
 def test_panels_say_why_when_an_analysis_has_no_data() -> None:
     data = _data()  # no invoice lines, no rate cards
     a = panels.compute_analyses(data, "2026Q3")

@@ -29,6 +29,10 @@ ENGINE_NAME = "kam-warm"
 # next notebook sees what a fresh kernel would show.
 RESET_CODE = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
 KERNEL_NAME = "python3"  # the kernel the batch runs the QBR notebook in
+# No input history, however the kernel is started (warm-up or nbclient): a batch kernel needs none, and a kernel
+# started outside nbclient used the shared history file, whose "Session/line number was not unique" error was
+# printed into a notebook.
+KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
 # What a worker's kernel pays once before its first account: the report's imports and vl-convert's first
 # conversion (its engine starts on first use). Run at worker start, so the first account costs what the next do.
 # Run silently and inside a function, it leaves no name, no output and no history: the first notebook then
@@ -121,9 +125,7 @@ class _WarmKernel:
         km = self.manager(kernel_name)
         try:
             if not km.has_kernel:
-                # no input history: a batch kernel needs none, and IPython's history database printed "Session/line
-                # number was not unique" into the first notebook run after the warm-up
-                run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.enabled=False"])
+                run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
             kc = km.client()
             kc.start_channels()
             self.kc = kc
@@ -177,6 +179,7 @@ class WarmKernelEngine(NBClientEngine):
             timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
             startup_timeout=start_timeout,
             kernel_name=kernel_name,
+            extra_arguments=list(KERNEL_ARGUMENTS),
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
