@@ -164,3 +164,29 @@ def test_frame_to_xlsx_and_every_writer_hold_no_formula() -> None:
     back = pd.read_excel(io.BytesIO(downloads.to_xlsx_bytes(frame)))
     assert back["variance"].tolist() == frame["variance"].tolist()
     assert downloads.to_csv_bytes(frame) == csv_bytes(frame)
+
+
+def test_column_writers_store_what_the_cell_writers_store() -> None:
+    """write_strings and write_datetimes (whole columns at once) give the cells write_string / write_datetime
+    give: hostile text stays text with the quote prefix, dates keep their exact serial, NaT is blank, and a day
+    before March 1900 (Excel's leap-year quirk) is still right."""
+    texts = ["plain", '=HYPERLINK("http://x","y")', None, "<script>alert(1)</script>"]
+    stamps = pd.Series(
+        pd.to_datetime(
+            ["2026-07-01 12:34:56.789", None, "1900-02-10 06:00:00", "1999-12-31 23:59:00"], format="ISO8601"
+        )
+    )
+    book = ExcelBook()
+    fmt = book.format({"num_format": "yyyy-mm-dd hh:mm"})
+    ws = book.add_sheet("Columns")
+    assert book.write_strings(ws, 0, 0, texts, book.header) == len(texts[1])  # the longest
+    book.write_datetimes(ws, 0, 1, stamps, fmt)
+    for row, (text, stamp) in enumerate(zip(texts, stamps, strict=True)):
+        book.write(ws, row, 2, text, book.header)
+        book.write(ws, row, 3, None if pd.isna(stamp) else stamp, fmt)
+    sheet = openpyxl.load_workbook(io.BytesIO(book.close()))["Columns"]
+    for row in sheet.iter_rows():
+        assert (row[0].value, row[0].quotePrefix) == (row[2].value, row[2].quotePrefix)
+        assert (row[1].value, row[1].number_format) == (row[3].value, row[3].number_format)
+    assert sheet["A2"].quotePrefix and sheet["A2"].data_type == "s"
+    assert sheet["B1"].value == dt.datetime(2026, 7, 1, 12, 34, 56, 789000) and sheet["B2"].value is None

@@ -6,10 +6,14 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from kam_helpers.core.errors import DataValidationError, UnknownAccountError, WorkspaceError
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import rules
+from kam_helpers.data.activity import ACTIVITY_TABLE, activity_sql
+from kam_helpers.data.schema import TABLES
 from kam_helpers.data.sources import changed_sources, folder_loader, refresh_if_stale
 from kam_helpers.data.store import STORE_FILE, Workspace, build_workspace
 
@@ -201,6 +205,51 @@ def test_one_account_read_pushes_the_filter_down(exports: Path, tmp_path: Path) 
     flat = "".join(ch for ch in plan if ch.isalnum() or ch in "_='").upper()
     scan = flat[max(flat.find("SEQSCAN"), flat.find("SEQ_SCAN")) :]
     assert "FILTERSACCOUNT_ID='A2'" in scan or "ACCOUNT_ID='A2'" in scan.split("PROJECTIONS")[-1]
+
+
+def test_the_book_activity_summary_equals_the_shipments_it_summarises(exports: Path, tmp_path: Path) -> None:
+    """_account_activity (built once with the store) holds what a scan of the shipments gives: active shipments
+    only, by account, quarter of the ship day, mode and lane; missing revenue counts 0."""
+    _edit(exports / "shipments.csv", ",delivered,", ",cancelled,")  # the first delivered one (S1 of A1)
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws:
+        stored = ws.query(f"SELECT * FROM {ws.activity} ORDER BY ALL")
+        live = ws.query(f"SELECT * FROM ({activity_sql()}) ORDER BY ALL")
+        assert ws.activity == ACTIVITY_TABLE
+        assert stored.equals(live)
+        shipments = ws.query(f"SELECT count(*) AS n FROM shipments WHERE {rules.active_sql()}")["n"].item()
+        assert stored["shipments"].sum() == shipments == 3  # S1 cancelled
+        assert set(stored["quarter"]) == {"2026Q3"}
+
+
+def test_invoice_lines_are_read_by_the_account_the_store_keeps_with_them(exports: Path, tmp_path: Path) -> None:
+    """The store keeps each invoice line's account (from its invoice), so one account's lines are read without
+    the others; what a report gets has exactly the model's columns, as the join through invoices gives."""
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws:
+        lines = ws.table_for_account("invoice_lines", "A1")
+        joined = ws.query(
+            "SELECT l.* EXCLUDE (account_id) FROM invoice_lines l WHERE l.invoice_id IN "
+            "(SELECT invoice_id FROM invoices WHERE account_id = 'A1') ORDER BY l.invoice_id, l.line_no"
+        )
+        assert list(lines.columns) == TABLES["invoice_lines"].columns
+        assert lines.equals(joined) and len(lines) == 2
+
+
+def test_a_store_built_before_the_summaries_still_reads(exports: Path, tmp_path: Path) -> None:
+    """A store of schema version 1 (no _account_activity, invoice lines without their account) gives the same
+    answers, computed from the tables themselves."""
+    build_workspace(tmp_path / "ws", folder_loader(exports))
+    with Workspace.open(tmp_path / "ws") as ws:
+        before = (ws.active_accounts(Quarter(2026, 3)), ws.table_for_account("invoice_lines", "A1"))
+    con = duckdb.connect(str(tmp_path / "ws" / STORE_FILE))
+    con.execute(f"DROP TABLE {ACTIVITY_TABLE}")
+    con.execute("ALTER TABLE invoice_lines DROP COLUMN account_id")
+    con.close()
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.activity != ACTIVITY_TABLE
+        assert ws.active_accounts(Quarter(2026, 3)) == before[0]
+        assert ws.table_for_account("invoice_lines", "A1").equals(before[1])
 
 
 def test_unknown_account_and_missing_workspace_say_what_to_do(exports: Path, tmp_path: Path) -> None:

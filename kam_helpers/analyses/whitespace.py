@@ -29,7 +29,6 @@ from kam_helpers import metrics
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data import columns as col
-from kam_helpers.data import rules
 from kam_helpers.data.account_data import AccountData
 
 GAP_COLUMNS = {
@@ -65,20 +64,19 @@ def _round_sig(x: float, digits: int = 2) -> float:
 
 def purchases(workspace: Any, quarter: Quarter) -> pd.DataFrame:
     """Workspace, quarter → account_id, dimension ('mode', 'lane', 'service'), item, annual_spend: what each
-    account bought in the four quarters ending with ``quarter`` (not-cancelled shipments by mode and lane;
-    won opportunities by service, at their annual amount)."""
-    start, end = quarter.shift(-3).start, quarter.end
-    active, ship_day = rules.active_sql(), rules.ship_day_sql()
+    account bought in the four quarters ending with ``quarter`` (not-cancelled shipments by mode and lane, from
+    the book's activity summary, :mod:`kam_helpers.data.activity`; won opportunities by service, at their annual
+    amount)."""
+    quarters = [str(quarter.shift(-i)) for i in range(4)]
     parts = []
     if "shipments" in workspace.tables:
         parts.append(
             workspace.query(
-                f"SELECT account_id, 'mode' AS dimension, mode AS item, sum(coalesce(revenue, 0)) AS annual_spend "
-                f"FROM shipments WHERE {active} AND {ship_day} BETWEEN ? AND ? GROUP BY ALL "
-                f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, "
-                f"sum(coalesce(revenue, 0)) FROM shipments WHERE {active} AND {ship_day} BETWEEN ? AND ? "
-                "GROUP BY ALL",
-                [start, end, start, end],
+                "SELECT account_id, 'mode' AS dimension, mode AS item, sum(revenue) AS annual_spend "
+                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY ALL "
+                f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, sum(revenue) "
+                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY ALL",
+                quarters + quarters,
             )
         )
     if "opportunities" in workspace.tables:

@@ -112,6 +112,29 @@ def _is_number(value: object) -> bool:
     )
 
 
+_EXCEL_EPOCH = pd.Timestamp("1899-12-31")
+_FIRST_SERIAL_DAY = pd.Timestamp("1900-03-01")  # from here on a serial is days since the epoch + 1 (1900 "leap day")
+
+
+def excel_serials(stamps: pd.Series) -> np.ndarray:
+    """datetime64 values → the Excel serial numbers XlsxWriter's ``write_datetime`` stores for them, the same
+    float operations on whole columns (days + (seconds + microseconds / 1e6) / 86400, + 1 from March 1900);
+    NaN for NaT and for days before 1 March 1900.
+
+    >>> excel_serials(pd.Series(pd.to_datetime(["2026-07-01 12:00", None]))).tolist()
+    [46204.5, nan]
+    """
+    values = pd.to_datetime(stamps).dt.tz_localize(None) if getattr(stamps.dt, "tz", None) else stamps
+    ns = values.to_numpy(dtype="datetime64[ns]").astype("int64") - _EXCEL_EPOCH.value
+    day = 86_400 * 10**9
+    days = ns // day
+    rest = ns - days * day
+    seconds, micros = rest // 10**9, (rest % 10**9) // 1000
+    serials = days + (seconds.astype("float64") + micros.astype("float64") / 1e6) / (60 * 60 * 24) + 1
+    serials[(values.isna() | (values < _FIRST_SERIAL_DAY)).to_numpy()] = np.nan
+    return serials
+
+
 class ExcelBook:
     """One .xlsx workbook (XlsxWriter) in which data can only become values: strings are string cells,
     numbers number cells, dates date cells, and formula-like text is marked with a quote prefix.
@@ -175,6 +198,38 @@ class ExcelBook:
         text = str(value)
         ws.write_string(row, col, text, self._quoted(fmt) if is_formula_like(text) else fmt)
         return len(text)
+
+    def write_strings(
+        self, ws: Worksheet, first_row: int, col: int, texts: Sequence[str | None], fmt: Format | None = None
+    ) -> int:
+        """Texts written down a column from ``first_row`` as string cells (None: a blank cell; formula-like text
+        with the quote-prefix style, as :meth:`write` does) → the longest text's length."""
+        quoted = None
+        width = 0
+        for row, text in enumerate(texts, start=first_row):
+            if text is None:
+                ws.write_blank(row, col, None, fmt)
+                continue
+            if is_formula_like(text):
+                quoted = quoted or self._quoted(fmt)
+                ws.write_string(row, col, text, quoted)
+            else:
+                ws.write_string(row, col, text, fmt)
+            width = max(width, len(text))
+        return width
+
+    def write_datetimes(self, ws: Worksheet, first_row: int, col: int, stamps: pd.Series, fmt: Format | None) -> None:
+        """Timestamps (datetime64, NaT: a blank cell) written down a column from ``first_row`` as date cells:
+        the serial numbers XlsxWriter's ``write_datetime`` stores (:func:`excel_serials`), computed for the
+        whole column at once."""
+        serials = excel_serials(stamps)
+        for row, (stamp, serial) in enumerate(zip(stamps.tolist(), serials.tolist(), strict=True), start=first_row):
+            if stamp is pd.NaT or stamp is None:
+                ws.write_blank(row, col, None, fmt)
+            elif serial != serial:  # NaN: a day before 1 March 1900, converted by XlsxWriter itself
+                ws.write_datetime(row, col, stamp.to_pydatetime(), fmt)
+            else:
+                ws.write_number(row, col, serial, fmt)
 
     def write_frame(
         self,

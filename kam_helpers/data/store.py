@@ -33,12 +33,13 @@ import pandas as pd
 from kam_helpers.core import paths
 from kam_helpers.core.errors import DataValidationError, Problem, UnknownAccountError, WorkspaceError
 from kam_helpers.core.quarters import Quarter
-from kam_helpers.data import rules
 from kam_helpers.data.account_data import AccountData
+from kam_helpers.data.activity import activity_source, create_activity_sql
 from kam_helpers.data.schema import TABLES, Table
 from kam_helpers.data.sql import quote_identifier as _sql_name
 from kam_helpers.data.sql import scalar
 from kam_helpers.data.validate import (
+    LINE_ACCOUNT,
     ROW_PERIODS_DDL,
     Formats,
     check_references,
@@ -48,7 +49,7 @@ from kam_helpers.data.validate import (
 )
 
 STORE_FILE = "kam.duckdb"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: invoice_lines keep their invoice's account; _account_activity
 POLICIES = ("exclude", "block")  # what a row with a problem costs its account (see the module docstring)
 
 # Raw loader: fills raw_<table> tables (all VARCHAR + _row, _file) in the connection; returns the tables
@@ -141,6 +142,8 @@ def build_workspace(
                     )
             for name in present:
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
+            if "shipments" in present:
+                con.execute(create_activity_sql())
             _write_meta(con, present, sources, as_of)
             _write_fingerprints(con, present)
             report = BuildReport(workspace, rows, rejected, found, dry_run=dry_run)
@@ -264,10 +267,11 @@ def _account_rows_sql(table: Table) -> str:
     key = " || '|' || ".join(f"CAST(t.{_sql_name(k)} AS VARCHAR)" for k in table.key)
     if "account_id" in table.columns:
         return f"SELECT t.account_id, CAST(t AS VARCHAR) AS r, {key} AS k FROM {table.name} t"
-    if table.name == "invoice_lines":
+    if table.name == "invoice_lines":  # the row as the model has it, without the account the store adds
+        row = ", ".join(f"{_sql_name(c)} := t.{_sql_name(c)}" for c in table.columns)
         return (
-            f"SELECT i.account_id, CAST(t AS VARCHAR) AS r, {key} AS k FROM invoice_lines t "
-            "JOIN invoices i USING (invoice_id)"
+            f"SELECT t.{LINE_ACCOUNT} AS account_id, CAST(struct_pack({row}) AS VARCHAR) AS r, {key} AS k "
+            "FROM invoice_lines t"
         )
     raise WorkspaceError(f"table {table.name} is not tied to an account")
 
@@ -313,6 +317,7 @@ class Workspace:
             raise WorkspaceError(f"{self.path}: not a readable workspace store ({exc})") from exc
         self.meta = dict(self._con.execute("SELECT key, value FROM _meta").fetchall())
         self.tables: set[str] = set(json.loads(self.meta["tables"]))
+        self._stored = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
     @classmethod
     def open(cls, folder: str | Path | None = None) -> Workspace:
@@ -364,15 +369,18 @@ class Workspace:
     def active_accounts(self, quarter: Quarter) -> list[str]:
         """Accounts with at least one active (not cancelled) shipment whose ship day lies in ``quarter`` (all
         accounts when there is no shipments table): the rules of :mod:`kam_helpers.data.rules`, as the KPIs
-        count shipments."""
+        count shipments, read from the book's activity summary."""
         if "shipments" not in self.tables:
             return self.account_ids()
         rows = self._con.execute(
-            f"SELECT DISTINCT account_id FROM shipments WHERE {rules.active_sql()} "
-            f"AND {rules.ship_day_sql()} BETWEEN ? AND ? ORDER BY account_id",
-            [quarter.start, quarter.end],
+            f"SELECT DISTINCT account_id FROM {self.activity} WHERE quarter = ? ORDER BY account_id", [str(quarter)]
         ).fetchall()
         return [r[0] for r in rows]
+
+    @property
+    def activity(self) -> str:
+        """What to select the book's activity per account and quarter FROM (:mod:`kam_helpers.data.activity`)."""
+        return activity_source(self._stored)
 
     def account(self, account_id: str) -> dict:
         """One accounts row as a dict; UnknownAccountError when the workspace has no such account."""
@@ -397,10 +405,13 @@ class Workspace:
         if table == "invoice_lines":
             if "invoices" not in self.tables:
                 return None
-            sql = (
-                "SELECT l.* FROM invoice_lines l WHERE l.invoice_id IN "
-                "(SELECT invoice_id FROM invoices WHERE account_id = ?) ORDER BY l.invoice_id, l.line_no"
+            model = ", ".join(f"l.{_sql_name(c)}" for c in TABLES[table].columns)
+            by_account = (  # a store built before lines kept their account: through the invoices
+                f"l.{LINE_ACCOUNT} = ?"
+                if self._has_column("invoice_lines", LINE_ACCOUNT)
+                else "l.invoice_id IN (SELECT invoice_id FROM invoices WHERE account_id = ?)"
             )
+            sql = f"SELECT {model} FROM invoice_lines l WHERE {by_account} ORDER BY l.invoice_id, l.line_no"
         else:
             key = ", ".join(TABLES[table].key)
             sql = f"SELECT * FROM {table} WHERE account_id = ? ORDER BY {key}"
@@ -424,7 +435,16 @@ class Workspace:
         )
 
     def _has(self, table: str) -> bool:
-        return bool(scalar(self._con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]))
+        return table in self._stored
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(
+            scalar(
+                self._con,
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+                [table, column],
+            )
+        )
 
     def blocking_problems(self, account_id: str, quarter: Quarter | str | None = None) -> list[Problem]:
         """The problems of the account's rows that block its reports for ``quarter`` (policy ``block``: rows

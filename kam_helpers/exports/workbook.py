@@ -181,15 +181,45 @@ class _Writer:
         ws.write_number(row, col, number, self.fmt[kind])
         return len(f"{float(value):,.2f}") + 2
 
+    def column(self, ws: Worksheet, col: int, values: pd.Series, kind: str, first_row: int = 1) -> int:
+        """A column of records written downwards from ``first_row``, each value typed as :meth:`cell` types it
+        but converted once for the whole column (sheets hold thousands of rows) → its widest display width.
+        A column whose values are not all of the kind's type (text in a number column) goes cell by cell."""
+        rows = range(first_row, first_row + len(values))
+        missing = values.isna().to_numpy().tolist()
+        fmt = self.fmt.get(kind)
+        if kind == "text":
+            texts = [None if m else str(v) for v, m in zip(values.tolist(), missing, strict=True)]
+            return self.book.write_strings(ws, first_row, col, texts, fmt)
+        if kind in ("datetime", "date") and pd.api.types.is_datetime64_dtype(values.dtype):
+            self.book.write_datetimes(ws, first_row, col, values, fmt)
+            return 0 if all(missing) else 16 if kind == "datetime" else 10
+        if kind == "bool":
+            for r, flag, m in zip(rows, values.tolist(), missing, strict=True):
+                if m:
+                    ws.write_blank(r, col, None, fmt)
+                else:
+                    ws.write_boolean(r, col, bool(flag), fmt)
+            return 0 if all(missing) else 5
+        if kind not in ("datetime", "date", "bool", "text") and pd.api.types.is_numeric_dtype(values.dtype):
+            shown = [float(v) for v, m in zip(values.tolist(), missing, strict=True) if not m]
+            scale = 100.0 if kind == "pct" else 1.0
+            for r, v, m in zip(rows, values.astype("float64").tolist(), missing, strict=True):
+                if m:
+                    ws.write_blank(r, col, None, fmt)
+                else:
+                    ws.write_number(r, col, v / scale, fmt)
+            return max((len(f"{v:,.2f}") + 2 for v in shown), default=0)
+        return max((self.cell(ws, r, col, v, kind) for r, v in zip(rows, values.tolist(), strict=True)), default=0)
+
     def table(self, ws: Worksheet, frame: pd.DataFrame, columns: Sequence[tuple[str, str, str]]) -> None:
         """A sheet of records: header row frozen, autofilter, column widths from the content."""
         widths = [len(h) for _, h, _ in columns]
         for j, (_, header, _) in enumerate(columns):
             self.book.write(ws, 0, j, header, self.fmt["head"])
-        records = frame.reindex(columns=[k for k, _, _ in columns]).itertuples(index=False, name=None)
-        for i, rec in enumerate(records, start=1):
-            for j, (value, (_, _, kind)) in enumerate(zip(rec, columns, strict=False)):
-                widths[j] = max(widths[j], self.cell(ws, i, j, value, kind))
+        records = frame.reindex(columns=[k for k, _, _ in columns])
+        for j, (key, _, kind) in enumerate(columns):
+            widths[j] = max(widths[j], self.column(ws, j, records[key], kind))
         for j, w in enumerate(widths):
             ws.set_column(j, j, max(MIN_WIDTH, min(MAX_WIDTH, w + 2)))
         ws.freeze_panes(1, 0)
