@@ -119,14 +119,16 @@ def peer_gaps(
     mine = bought[bought["account_id"] == account_id]
     owned = set(zip(mine["dimension"], mine["item"], strict=False))
     theirs = bought[bought["account_id"].isin(peers) & (bought["annual_spend"].notna())]
+    # per item: its buyers (k), their total spend and the largest buyer's
+    spend = theirs.groupby(["dimension", "item", "account_id"], sort=True)["annual_spend"].sum()
+    items = spend.groupby(level=["dimension", "item"], sort=True).agg(["size", "sum", "max"])
     rows = []
-    for (dimension, item), g in theirs.groupby(["dimension", "item"], sort=True):
-        k = g["account_id"].nunique()
+    for (dimension, item), k, total, top in zip(
+        items.index, items["size"].tolist(), items["sum"].tolist(), items["max"].tolist(), strict=True
+    ):
         if (dimension, item) in owned or k < min_peers:
             continue
-        spend = g.groupby("account_id")["annual_spend"].sum()
-        total = float(spend.sum())
-        mean = float("nan") if total <= 0 or spend.max() > dominance * total else _round_sig(total / k)
+        mean = float("nan") if total <= 0 or top > dominance * total else _round_sig(total / k)
         money = "" if math.isnan(mean) else f"; their mean annual spend on it is about {mean:,.0f}"
         rows.append(
             dict(
