@@ -90,6 +90,16 @@ def period_values(
     span = covered(prep, None if period is None else Span.of(period))
     if span is None:
         return out
+    key = ("period_values", span, billing_lag_days)
+    if key not in prep.memo:
+        prep.memo[key] = _period_values(prep, span, billing_lag_days, out)
+    return dict(prep.memo[key])
+
+
+def _period_values(
+    prep: PreparedAccount, span: Span, billing_lag_days: int, out: dict[str, float | None]
+) -> dict[str, float | None]:
+    """:func:`period_values` of a period the data covers, computed (``out`` holds every key, None)."""
     cases = prep.cases
     if prep.active is not None:
         ships = in_period(prep.active, "ship_date", span)

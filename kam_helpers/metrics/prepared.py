@@ -10,7 +10,7 @@ its account once and hands the result to the scorecard of every quarter, the ana
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -44,6 +44,9 @@ class PreparedAccount:
     first_day: pd.Timestamp | None = None  # the account's earliest shipment, invoice or case day
     as_of: pd.Timestamp | None = None  # the data's as-of moment (None: unknown)
     recorded: frozenset[str] = frozenset()  # shipment measures some shipment records (revenue, cost, ...)
+    # results computed from these frames, by what computed them and its arguments (a period's KPI values):
+    # the scorecards of two quarters and the health score ask for the same periods
+    memo: dict = field(default_factory=dict, repr=False)
 
 
 _KPI_COLUMNS = (
