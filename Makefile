@@ -7,6 +7,7 @@ UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.10
 STAMP := $(VENV)/.installed
 QUARTER ?=
+SCALE ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -56,8 +57,8 @@ docs: setup ## Regenerate the generated documents (data model, forecast accuracy
 	$(KAM) schema > docs/DATA_MODEL.md
 	$(PY) -m kam_helpers.devtools.forecast_docs
 
-bench: setup ## Run the benchmarks in benchmarks/ (prints ratios against baselines measured in the same run)
-	$(PY) benchmarks/run.py $(BENCH_ARGS)
+bench: setup ## Run the benchmarks in benchmarks/ (ratios against baselines of the same run); SCALE=10m: the 10M-shipment tier
+	KAM_BENCH_SCALE=$(SCALE) $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 lab: setup ## Open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

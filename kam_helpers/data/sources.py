@@ -15,6 +15,7 @@ import duckdb
 from kam_helpers.core.errors import ConfigError, DataValidationError, Problem
 from kam_helpers.data.schema import TABLES, Table
 from kam_helpers.data.sql import quote_identifier as _q
+from kam_helpers.data.sql import quote_literal, scalar
 from kam_helpers.data.store import POLICIES, RawLoader, file_signature
 
 
@@ -52,18 +53,12 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: Table, path: Path, label: st
             str(path), all_varchar=True, header=True, sep=",", quotechar='"', encoding="utf-8"
         )  # fmt: skip
         header = [c.strip() for c in rel.columns]
-        counted = con.execute("SELECT count(*) FROM rel").fetchone()  # rel: DuckDB reads this frame's variable
-        rows = counted[0] if counted else 0
     except duckdb.Error as exc:
         raise _diagnose(path, label, table, exc) from None
     if len(header) == 1 and any(d in header[0] for d in (";", "\t", "|")):
         raise DataValidationError([Problem(label, 1, None, header[0][:80],
                                            "columns separated by ',' (the header row holds another delimiter: "
                                            "write the export with commas)", table.name)])  # fmt: skip
-    if rows == 0:
-        raise DataValidationError(
-            [Problem(label, None, None, None, "data rows after the header (the file has only a header)", table.name)]
-        )
     missing = [c for c in table.required_columns if c not in header]
     if missing:
         raise DataValidationError(
@@ -85,13 +80,17 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: Table, path: Path, label: st
         else f"CAST(NULL AS VARCHAR) AS {_q(f.name)}"
         for f in table.fields
     ]
-    try:
-        con.execute(f"CREATE TABLE {_q('raw_' + table.name)} AS SELECT {', '.join(cols)} FROM rel")
+    raw = _q("raw_" + table.name)
+    try:  # one pass over the file (rel: DuckDB reads this frame's variable); rows keep the file's order
+        con.execute(f"CREATE TABLE {raw} AS SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS _row, "
+                    f"{quote_literal(label)} AS _file FROM rel")  # fmt: skip
     except duckdb.Error as exc:
         raise _diagnose(path, label, table, exc) from None
-    con.execute(f"ALTER TABLE {_q('raw_' + table.name)} ADD COLUMN _row BIGINT")
-    con.execute(f"ALTER TABLE {_q('raw_' + table.name)} ADD COLUMN _file VARCHAR")
-    con.execute(f"UPDATE {_q('raw_' + table.name)} SET _row = rowid + 2, _file = ?", [label])
+    if not scalar(con, f"SELECT count(*) FROM {raw}"):
+        raise DataValidationError(
+            [Problem(label, None, None, None, "data rows after the header (the file has only a header)", table.name)]
+        )
+    con.execute(f"UPDATE {raw} SET _row = rowid + 2")
 
 
 def folder_loader(folder: Path, on_problem: str = "exclude") -> RawLoader:

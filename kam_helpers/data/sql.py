@@ -19,3 +19,12 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Non
 def quote_identifier(name: str) -> str:
     """A table or column name → a quoted SQL identifier: ``Load #`` → ``"Load #"`` (a ``"`` inside is doubled)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Text → an SQL string literal for it (quotes doubled): where a statement takes no parameters (DDL).
+
+    >>> quote_literal("O'Brien.csv")
+    "'O''Brien.csv'"
+    """
+    return "'" + str(text).replace("'", "''") + "'"

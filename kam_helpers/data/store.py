@@ -50,6 +50,8 @@ from kam_helpers.data.validate import (
 
 STORE_FILE = "kam.duckdb"
 SCHEMA_VERSION = "2"  # 2: invoice_lines keep their invoice's account; _account_activity
+# DuckDB's own default is 80% of the machine's memory; a build spills to disk beyond this instead
+BUILD_MEMORY_LIMIT = "3GB"
 POLICIES = ("exclude", "block")  # what a row with a problem costs its account (see the module docstring)
 
 # Raw loader: fills raw_<table> tables (all VARCHAR + _row, _file) in the connection; returns the tables
@@ -114,7 +116,7 @@ def build_workspace(
     tmp.unlink()  # duckdb wants to create the file itself
     changed = False
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT})
         try:
             con.execute(ROW_PERIODS_DDL)
             present, sources = loader(con)
@@ -176,9 +178,7 @@ def content_digest(con: duckdb.DuckDBPyConnection) -> str:
     for name in names:
         where = "WHERE key NOT IN ('built_at', 'content_digest')" if name == "_meta" else ""
         n = scalar(con, f"SELECT count(*) FROM {_sql_name(name)} t {where}")
-        total = scalar(
-            con, f"SELECT coalesce(sum(hash(CAST(t AS VARCHAR))::HUGEINT), 0) FROM {_sql_name(name)} t {where}"
-        )
+        total = scalar(con, f"SELECT coalesce(sum(hash(t)::HUGEINT), 0) FROM {_sql_name(name)} t {where}")
         digest.update(f"{name}:{n}:{total};".encode())
     return digest.hexdigest()
 
@@ -263,26 +263,25 @@ def _latest_event(con: duckdb.DuckDBPyConnection, present: set[str]) -> dt.datet
 
 
 def _account_rows_sql(table: Table) -> str:
-    """SQL: (account_id, row text, sort key) for every row of ``table`` that belongs to an account."""
-    key = " || '|' || ".join(f"CAST(t.{_sql_name(k)} AS VARCHAR)" for k in table.key)
+    """SQL: (account_id, h) for every row of ``table`` that belongs to an account, h the hash of the row's
+    columns in the model (without the account the store adds to invoice lines)."""
+    row = ", ".join(f"t.{_sql_name(c)}" for c in table.columns)
     if "account_id" in table.columns:
-        return f"SELECT t.account_id, CAST(t AS VARCHAR) AS r, {key} AS k FROM {table.name} t"
-    if table.name == "invoice_lines":  # the row as the model has it, without the account the store adds
-        row = ", ".join(f"{_sql_name(c)} := t.{_sql_name(c)}" for c in table.columns)
-        return (
-            f"SELECT t.{LINE_ACCOUNT} AS account_id, CAST(struct_pack({row}) AS VARCHAR) AS r, {key} AS k "
-            "FROM invoice_lines t"
-        )
+        return f"SELECT t.account_id, hash({row}) AS h FROM {table.name} t"
+    if table.name == "invoice_lines":
+        return f"SELECT t.{LINE_ACCOUNT} AS account_id, hash({row}) AS h FROM invoice_lines t"
     raise WorkspaceError(f"table {table.name} is not tied to an account")
 
 
 def _write_fingerprints(con: duckdb.DuckDBPyConnection, present: set[str]) -> None:
-    """Per account, one digest over all its rows and problems: a report whose digest is unchanged is current."""
+    """Per account, one digest over all its rows and problems: a report whose digest is unchanged is current.
+    A table's rows count by their number and the sum of their hashes (as :func:`content_digest`: one pass that
+    hashes the row's values, no text of the rows built and sorted)."""
     parts = []
     for table in TABLES.values():
         if table.name in present and not (table.name == "invoice_lines" and "invoices" not in present):
             parts.append(
-                f"SELECT account_id, '{table.name}' AS tname, md5(string_agg(r, chr(10) ORDER BY k)) AS d "
+                f"SELECT account_id, '{table.name}' AS tname, count(*) || ':' || sum(h::HUGEINT) AS d "
                 f"FROM ({_account_rows_sql(table)}) GROUP BY account_id"
             )
     parts.append(
