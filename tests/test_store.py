@@ -16,6 +16,7 @@ from kam_helpers.data.activity import ACTIVITY_TABLE, activity_sql
 from kam_helpers.data.schema import TABLES
 from kam_helpers.data.sources import changed_sources, folder_loader, refresh_if_stale
 from kam_helpers.data.store import STORE_FILE, Workspace, build_workspace
+from kam_helpers.data.validate import likely_first
 
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 
@@ -273,3 +274,23 @@ def test_a_changed_export_is_detected_and_reloaded(exports: Path, tmp_path: Path
         assert ws.account_data("A1").shipments["weight_kg"].tolist() == [1000.0, 260.5]
         assert ws.fingerprint("A1") != old[0]
         assert ws.fingerprint("A2") == old[1]  # only the changed account's reports go stale
+
+
+def test_date_formats_are_tried_most_used_first_only_where_the_order_cannot_matter() -> None:
+    """Formats no text can match two of are reordered (the one most values use first, so most values are parsed
+    once); a day-first and a month-first format both read 01/02/2026, so their order stays the user's."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE raw (v VARCHAR)")
+    con.executemany("INSERT INTO raw VALUES (?)", [["2026-07-01 12:00"]] * 3 + [["2026-07-01"]])
+    given = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+    assert likely_first(con, "raw", "v", given) == (
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    ambiguous = ("%d/%m/%Y", "%m/%d/%Y")
+    con.execute("DELETE FROM raw")
+    con.executemany("INSERT INTO raw VALUES (?)", [["12/31/2026"]] * 3)
+    assert likely_first(con, "raw", "v", ambiguous) == ambiguous
+    assert likely_first(con, "raw", "v", ("%d %b %Y", "%Y-%m-%d")) == ("%d %b %Y", "%Y-%m-%d")  # month names
