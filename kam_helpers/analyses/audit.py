@@ -113,13 +113,21 @@ def billed_by_charge(lines: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
+def _charges(shipments: pd.DataFrame, rate_cards: pd.DataFrame | None) -> pd.DataFrame:
+    """Shipments → their rating (rate_id, linehaul, fuel, expected): the columns they carry when already rated
+    (a prepared account's), else rated now. Rating is row by row, so a subset's rating is the subset of its."""
+    if set(metrics.RATING_COLUMNS) <= set(shipments.columns):
+        return shipments[list(metrics.RATING_COLUMNS)]
+    return expected_charges(shipments, rate_cards)
+
+
 def compare_charges(
     shipments: pd.DataFrame, rate_cards: pd.DataFrame | None, billed: pd.DataFrame, tolerance: float = 0.01
 ) -> pd.DataFrame:
     """shipments (with ship_date), rate_cards, billed_by_charge → exception rows of kinds overbilled,
     underbilled, missing_fuel, unauthorised_accessorial and unrated for shipments that have invoice lines."""
     invoiced = shipments[col.isin(shipments["shipment_id"], billed["shipment_id"])]
-    charges = expected_charges(invoiced, rate_cards)
+    charges = _charges(invoiced, rate_cards)
     base = pd.DataFrame(
         {
             "shipment_id": invoiced["shipment_id"].astype(str).to_numpy(),
@@ -188,7 +196,7 @@ def unbilled(
     due = due[~col.isin(due["shipment_id"], col.ids(lines, "shipment_id"))]
     if due.empty:
         return _empty()
-    expected = expected_charges(due, rate_cards)["expected"].to_numpy()
+    expected = _charges(due, rate_cards)["expected"].to_numpy()
     return _frame(
         pd.DataFrame(
             {
@@ -259,6 +267,15 @@ def _totals(exceptions: pd.DataFrame, column: str) -> pd.DataFrame:
     return g.reset_index().astype({column: "str", "count": "int64", "amount": "float64"})
 
 
+def _rated_shipments(prep: metrics.PreparedAccount) -> pd.DataFrame | None:
+    """A prepared account → its active shipments (every column) with the rating it already computed; without
+    rate cards just the shipments."""
+    if prep.shipments is None or prep.active is None or not prep.rated:
+        return prep.shipments
+    rating = prep.active[list(metrics.RATING_COLUMNS)]  # same rows, same order as prep.shipments
+    return prep.shipments.assign(**{c: rating[c].to_numpy() for c in metrics.RATING_COLUMNS})
+
+
 def invoice_audit(
     source: AccountData | metrics.PreparedAccount,
     quarter: Quarter | str | None = None,
@@ -276,7 +293,7 @@ def invoice_audit(
         missing = "shipments" if data.shipments is None else "invoice lines"
         raise NoDataError(f"{data.account_id}: no data — the workspace has no {missing}, so there is nothing to audit")
     q = Quarter.parse(quarter) if quarter is not None else None
-    active = source.shipments if isinstance(source, metrics.PreparedAccount) else None
+    active = _rated_shipments(source) if isinstance(source, metrics.PreparedAccount) else None
     if active is None:
         active = metrics.active_shipments(data.shipments)
     ships = metrics.in_period(active, "ship_date", q) if q else active

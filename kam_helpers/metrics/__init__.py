@@ -8,6 +8,7 @@ from kam_helpers.data.columns import UNKNOWN
 from kam_helpers.metrics.basics import Period, Span, empty_frame, in_period, pct, ratio_pct
 from kam_helpers.metrics.billing import (
     INACCURATE_INVOICE,
+    RATING_COLUMNS,
     billing_variance,
     billing_variance_pct,
     count_unbilled,
@@ -165,6 +166,7 @@ __all__ = [
     "prepare",
     "PreparedAccount",
     "priced_shipments",
+    "RATING_COLUMNS",
     "quarter_coverage",
     "QUARTERLY_COLUMNS",
     "quarterly_frame",

@@ -24,10 +24,13 @@ def invoice_accuracy_pct(invoices: pd.DataFrame | None, period: Period) -> float
 
 
 def priced_shipments(shipments: pd.DataFrame, rate_cards: pd.DataFrame | None) -> pd.DataFrame:
-    """shipments, rate_cards → the shipments with ``rate_id`` and ``expected`` (rating.expected_charges) added,
-    row by row (so duplicated shipment ids cannot multiply rows)."""
+    """shipments, rate_cards → the shipments with the charges of rating.expected_charges (``rate_id``,
+    ``linehaul``, ``fuel``, ``expected``) added, row by row (so duplicated shipment ids cannot multiply rows)."""
     charges = expected_charges(shipments, rate_cards)
-    return shipments.assign(rate_id=charges["rate_id"].to_numpy(), expected=charges["expected"].to_numpy())
+    return shipments.assign(**{c: charges[c].to_numpy() for c in RATING_COLUMNS})
+
+
+RATING_COLUMNS = ("rate_id", "linehaul", "fuel", "expected")
 
 
 def _rated(priced: pd.DataFrame) -> pd.DataFrame:

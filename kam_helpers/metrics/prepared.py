@@ -52,7 +52,7 @@ class PreparedAccount:
 _KPI_COLUMNS = (
     "shipment_id", "mode", "origin", "destination", "carrier", "pickup_planned", "pickup_actual",
     "delivery_promised", "delivery_actual", "weight_kg", "pallets", "revenue", "cost", "damaged", "short",
-    "ship_date", "rate_id", "expected", "invoiced",
+    "ship_date", "rate_id", "linehaul", "fuel", "expected", "invoiced",
 )  # fmt: skip
 
 
