@@ -173,7 +173,8 @@ def main() -> int:
         big_args = ["--accounts", str(args.accounts), "--shipments", str(args.shipments)]
         measure(big, root / "big", big_args, args.qbr_accounts)
     text = (
-        f"Measured here on {dt.date.today():%Y-%m-%d} (`make bench SCALE=10m`; {os.cpu_count()} cores, "
+        f"Measured here on {dt.date.today():%Y-%m-%d} (`make bench SCALE={args.shipments // 1_000_000}m`; "
+        f"{os.cpu_count()} cores, "
         f"{args.qbr_accounts} largest accounts of each book):\n\n{table(big, base)}"
     )
     print(text)
