@@ -41,33 +41,111 @@ def leave(page) -> None:
     page.close()
 
 
-def switch_times(browser, server: Server, accounts: list[tuple[str, str]]) -> list[float]:
-    page = browser.new_page()
-    page.goto(server.link(EXPLORER[0]))
+# ------------------------------------------------------------------------------------ the explorer's switch
+# A switch is complete when the header names the new selection, every chart's subtitle and every analysis panel's
+# title says "<name> · <quarter>", no panel is still computing, and no area names the previous selection.
+# Polled on every animation frame; frames where the page names both selections at once are counted.
+SWITCH_AREAS = ".kam-x-header, .kam-x-chart, .kam-x-panel-title, .kam-x-panel"
+SWITCH_JS = """([areas, name, quarter, label, gone]) => new Promise(resolve => {
+  const t0 = performance.now(); let mixed = 0;
+  const has = (sel, s) => Array.from(document.querySelectorAll(sel)).every(e => e.textContent.includes(s));
+  const tick = () => {
+    const all = Array.from(document.querySelectorAll(areas), e => e.textContent).join('\\n');
+    const old = all.includes(gone), now = all.includes(label);
+    if (old && now) mixed++;
+    const charts = Array.from(document.querySelectorAll('.kam-x-chart'));
+    const done = !old && !document.querySelector('.kam-loading') && has('.kam-x-header', name)
+      && has('.kam-x-header', quarter) && has('.kam-x-panel-title', label)
+      && charts.length > 0 && charts.every(c => c.textContent.includes(label) || c.querySelector('.kam-note'));
+    if (done) resolve({seconds: (performance.now() - t0) / 1000, mixed}); else requestAnimationFrame(tick);
+  };
+  tick();
+})"""
+SWITCHES = [  # (control, value) from the explorer's first view (its first account, the last complete quarter)
+    ("account", "ACC-002"),
+    ("account", "ACC-003"),
+    ("account", "ACC-004"),
+    ("quarter", "2026Q2"),
+    ("account", "ACC-005"),
+    ("account", "ACC-001"),
+]
+
+
+def switch_times(browser, server: Server, names: dict[str, str], look: float = 1.0) -> list[tuple[str, float, int]]:
+    """Open the explorer, then make SWITCHES one after the other, ``look`` seconds apart (the KAM reading the
+    page) → (what changed, seconds from the change to the complete page, frames naming two selections)."""
+    from kam_helpers.core.formatting import fmt_quarter
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.link(EXPLORER[0]), wait_until="commit", timeout=120_000)
     page.wait_for_function(f"() => document.querySelectorAll({CHART!r}).length >= 4", timeout=120_000)
+    account, quarter = "ACC-001", "2026Q3"
     out = []
-    for label, name in accounts:
-        start = time.perf_counter()
-        page.locator(".kam-x-controls select").first.select_option(label=label)
-        page.wait_for_function(
-            "n => { const e = document.querySelector('.kam-chart-volume_revenue_trend .vega-embed');"
-            " return e && e.querySelector('svg') && e.textContent.includes(n); }",
-            arg=name,
-            timeout=60_000,
-        )
-        out.append(time.perf_counter() - start)
+    for control, value in SWITCHES:
+        page.wait_for_timeout(look * 1000)
+        gone = names[account] if control == "account" else f"{names[account]} · {fmt_quarter(quarter)}"
+        account, quarter = (value, quarter) if control == "account" else (account, value)
+        name, q = names[account], fmt_quarter(quarter)
+        done = page.evaluate_handle(SWITCH_JS, [SWITCH_AREAS, name, q, f"{name} · {q}", gone])
+        select = page.locator(".kam-x-controls select").nth(0 if control == "account" else 1)
+        select.select_option(value=value)
+        result = done.json_value()
+        out.append((f"{control} → {value}", result["seconds"], result["mixed"]))
     leave(page)
     return out
+
+
+def switch_rows(browser, server: Server, names: dict[str, str]) -> list[tuple[str, float]]:
+    """The explorer's switches, back to back (1 s apart) and read (8 s apart) → benchmark rows (medians)."""
+    rows = []
+    for look in (1.0, 8.0):
+        times = switch_times(browser, server, names, look)
+        for label, seconds, mixed in times:
+            print(f"  explorer switch {label} ({look:.0f} s after the last): {seconds:.2f} s, {mixed} frame(s) mixed")
+        rows.append(
+            (f"explorer: switch {look:.0f} s apart → page complete (median)", statistics.median(t[1] for t in times))
+        )
+        rows.append((f"explorer: switch {look:.0f} s apart → page complete (max)", max(t[1] for t in times)))
+        time.sleep(6)
+    return rows
+
+
+def switch_main() -> int:
+    """``--switch-only``: a preheated `kam serve` on the sample book, the explorer's switches, their rows."""
+    from playwright.sync_api import sync_playwright
+
+    from kam_helpers.data.store import Workspace
+
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        root = Path(tmp)
+        workspace = build_sample_workspace(root)
+        with Workspace.open(workspace) as ws:
+            names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=False))
+        browser = launch(p)
+        hot = Server(workspace, root / "hot.log").start()
+        try:
+            hot.wait_for_pools(3)
+            time.sleep(2)
+            rows = switch_rows(browser, hot, names)
+        finally:
+            hot.stop()
+            browser.close()
+    for label, seconds in rows:
+        print(f"{label:<58} {seconds:8.2f}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visits", type=int, default=50, help="visits for the memory check (default 50)")
     parser.add_argument("--repeat", type=int, default=3, help="visits per timing (median; default 3)")
+    parser.add_argument("--switch-only", action="store_true", help="only the explorer's switches (preheated server)")
     args, _ = parser.parse_known_args(argv)
     if not chromium_available():
         print("bench_voila: no Chromium, skipped")
         return 0
+    if args.switch_only:
+        return switch_main()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
 
         with Workspace.open(workspace) as ws:
             names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=False))
-        accounts = [(f"{names[a]} ({a})", names[a]) for a in ("ACC-002", "ACC-003", "ACC-004", "ACC-005", "ACC-001")]
         rows: list[tuple[str, float]] = []
         with sync_playwright() as p:
             browser = launch(p)
@@ -106,9 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 burst = [visit(browser, hot, QBR[0], QBR[1]) for _ in range(3)]
                 rows.append(("QBR: 3rd of 3 back-to-back visits (pool of 2 used up)", burst[-1]))
                 time.sleep(6)
-                switches = switch_times(browser, hot, accounts)
-                rows.append(("explorer: change account → chart redrawn (median)", statistics.median(switches)))
-                time.sleep(6)
+                rows.extend(switch_rows(browser, hot, names))
                 memory = []
                 for i in range(args.visits):
                     visit(browser, hot, EXPLORER[0], EXPLORER[1])
@@ -122,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':<58} {'seconds':>8} {'vs cold':>8}")
     for label, seconds in rows:
         app = label.split(":")[0]
-        ratio = f"{seconds / base[app]:.2f}" if app in base and "change" not in label else ""
+        ratio = f"{seconds / base[app]:.2f}" if app in base and "switch" not in label else ""
         print(f"{label:<58} {seconds:8.2f} {ratio:>8}")
     print(
         f"memory of server + kernels after 10 and {args.visits} explorer visits: "

@@ -10,7 +10,7 @@ import pytest
 
 from kam_helpers.analyses import audit, forecast, health, renewal
 from kam_helpers.apps import book as book_page
-from kam_helpers.apps import downloads, drilldown, panels
+from kam_helpers.apps import downloads, drilldown, panels, views
 from kam_helpers.apps import explorer as explorer_page
 from kam_helpers.core import formatting
 from kam_helpers.data.account_data import AccountData
@@ -251,20 +251,31 @@ def test_renewal_panel_and_what_if_slider(book, acc002) -> None:
     explorer.rate.value = 0.0
 
 
-def test_analyses_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:
+def test_views_are_computed_once_per_account_and_quarter(book, acc002, monkeypatch) -> None:
+    """A selection's view (scorecard, charts, analyses, panels) is computed once and swapped in again when the
+    KAM comes back to it."""
     explorer, _ = acc002
-    calls: list[str] = []
-    real = panels.compute_analyses
-    monkeypatch.setattr(explorer_page, "compute_analyses", lambda d, q: calls.append(d.account_id) or real(d, q))
+    calls: list[tuple[str, str]] = []
+    real = views.view_steps
+    monkeypatch.setattr(views, "view_steps", lambda s, a, q: calls.append((a, q)) or real(s, a, q))
     explorer.account.value = "ACC-001"
     health_001 = explorer.health.value
     explorer.account.value = "ACC-002"
     explorer.account.value = "ACC-001"
     assert explorer.health.value == health_001
-    assert calls == ["ACC-001"]  # ACC-002 was cached when the fixture built it
+    assert calls == [("ACC-001", "2026Q3")]  # ACC-002 was cached when the fixture built it
     explorer.quarter.value = "2026Q2"
-    assert calls == ["ACC-001", "ACC-001"] and "Q1 2026" in explorer.health.value
+    assert calls[-1] == ("ACC-001", "2026Q2") and len(calls) == 2 and "Q1 2026" in explorer.health.value
     explorer.select("ACC-002", str(book.quarter))
+
+
+def test_the_header_verdict_is_the_health_analysis_verdict(book, acc002) -> None:
+    """The header's chip comes from the panel's health analysis (computed once), and says what a health score
+    without history says: the same verdict."""
+    explorer, data = acc002
+    sc = explorer.scorecard()
+    alone = health.health_score(data, book.quarter, with_history=False)
+    assert explorer.header.value == panels.header_html(sc, alone)
 
 
 def test_root_cause_panel_names_where_late_deliveries_concentrate(book, acc002) -> None:
@@ -296,23 +307,68 @@ def test_root_cause_panel_escapes_the_data() -> None:
     assert "<script>" not in panel and "<img" not in panel and "&lt;script&gt;" in panel
 
 
+def _areas(explorer) -> dict[str, str]:
+    """Every output area of the explorer → the text it holds (HTML, or its outputs as JSON)."""
+    import json
+
+    out = {
+        name: getattr(explorer, name).value
+        for name in ("header", "cards", "status", "table", "download", "what_if", "audit_download")
+    }
+    out |= {f"panel {key}": w.value for key, w in explorer.panels.items()}
+    out |= {f"title {key}": w.value for key, w in explorer.titles.items()}
+    out |= {f"chart {name}": json.dumps(w.outputs, ensure_ascii=False) for name, w in explorer.charts.items()}
+    return out
+
+
 def test_a_switch_never_shows_two_accounts(book, acc002, monkeypatch) -> None:
-    """While a newly chosen account's analyses are computed, its panels say so and name it; none keeps the
-    previous account's health, forecast, audit or root causes."""
+    """A switch to a selection not computed yet first shows a loading state naming only the new selection, then
+    its complete view; at no moment does an output area hold the previous account's name, and once done every
+    chart subtitle and panel title names the new selection."""
     explorer, _ = acc002
     deferred: list = []
     monkeypatch.setattr(explorer_page, "_after_reply", deferred.append)
-    explorer.quarter.value = str(book.quarter.prior)  # a selection whose analyses are not cached yet
-    name = book.name("ACC-002")
-    panels_now = [explorer.health, explorer.forecast, explorer.renewal, explorer.what_if, explorer.audit]
-    computing = f"Computing the analyses of {name} ({formatting.fmt_quarter(book.quarter.prior)})"
-    assert all(computing in p.value for p in [*panels_now, explorer.root_cause])
-    assert name in explorer.header.value and len(deferred) == 1
+    old, new = book.name("ACC-002"), book.name("ACC-003")
+    explorer.account.value = "ACC-003"  # not cached yet
+    label = views.selection_label(new, book.quarter)
+    loading = _areas(explorer)
+    assert not [k for k, v in loading.items() if old in v]
+    assert new in loading["header"] and len(deferred) == 1
+    assert all(f"Computing the analyses of {label}" in explorer.panels[k].value for k in explorer.panels)
+    assert all(f"Computing the analyses of {label}" in loading[f"chart {n}"] for n in explorer.charts)
     deferred[0]()
-    assert "data-score=" in explorer.health.value and "Computing" not in explorer.audit.value
-    explorer.quarter.value = str(book.quarter)  # cached: drawn at once, no computing note
-    assert "Computing" not in explorer.health.value and len(deferred) == 2
-    deferred[1]()
+    done = _areas(explorer)
+    assert not [k for k, v in done.items() if old in v or "Computing" in v]
+    assert all(label in done[f"title {k}"] for k in explorer.titles) and new in done["header"]
+    for name, widget in explorer.charts.items():
+        data = widget.outputs[0]["data"]
+        subtitle = data[views.VEGALITE_MIME]["title"]["subtitle"] if views.VEGALITE_MIME in data else data["text/html"]
+        assert label in subtitle, name
+    assert "data-score=" in explorer.health.value
+    explorer.account.value = "ACC-002"  # cached: swapped in at once, no loading state
+    assert len(deferred) == 1 and not [k for k, v in _areas(explorer).items() if new in v or "Computing" in v]
+
+
+def test_the_next_selections_are_precomputed_without_evicting_visited_ones(book, monkeypatch) -> None:
+    """In the background the explorer computes the views of the accounts after the shown one, a step at a time;
+    a view half computed in the background is finished, not restarted, when the KAM asks for it; background
+    views only fill free places of the cache."""
+    explorer = explorer_page.AccountExplorer(book.workspace, "ACC-001", str(book.quarter))
+    calls: list[str] = []
+    real = views.view_steps
+    monkeypatch.setattr(views, "view_steps", lambda s, a, q: calls.append(a) or real(s, a, q))
+    assert explorer.precompute_step() and calls == ["ACC-002"]  # started: one step taken
+    explorer.account.value = "ACC-002"  # finished, not restarted
+    assert calls == ["ACC-002"] and "data-score=" in explorer.health.value
+    explorer.precompute(2)
+    assert calls == ["ACC-002", "ACC-003", "ACC-004"]
+    explorer.account.value = "ACC-004"
+    assert calls[-1] == "ACC-004" and len(calls) == 3
+    small = views.ViewCache(explorer.source, size=2)
+    small.get("ACC-005", str(book.quarter))
+    while small.advance([("ACC-006", str(book.quarter)), ("ACC-007", str(book.quarter))]):
+        pass
+    assert len(small) == 2 and small.cached("ACC-005", str(book.quarter))  # the visited view stays
 
 
 def test_the_computing_note_escapes_the_account_name() -> None:

@@ -21,106 +21,33 @@ from typing import Any
 import ipywidgets as W
 import pandas as pd
 
-from kam_helpers.analyses import health as health_mod
 from kam_helpers.analyses import renewal as renewal_mod
 from kam_helpers.apps.downloads import activity_frame, audit_xlsx_bytes, file_link, to_csv_bytes, to_xlsx_bytes
-from kam_helpers.apps.drilldown import SHOW_CHOICES, SORT_CHOICES, exceptions_html, exceptions_table, filter_exceptions
+from kam_helpers.apps.drilldown import SHOW_CHOICES, SORT_CHOICES, exceptions_html, filter_exceptions
 from kam_helpers.apps.page import page_params
-from kam_helpers.apps.panels import (
-    QUARTERS_SHOWN,
-    WHAT_IF_MAX,
-    WHAT_IF_MIN,
-    WHAT_IF_STEP,
-    Analyses,
-    audit_html,
-    cards_html,
-    compute_analyses,
-    forecast_html,
-    header_html,
-    health_html,
-    loading_note,
-    missing_note,
-    renewal_html,
-    root_cause_html,
-    what_if_html,
+from kam_helpers.apps.panels import WHAT_IF_MAX, WHAT_IF_MIN, WHAT_IF_STEP, Analyses, missing_note, what_if_html
+from kam_helpers.apps.views import (
+    EXPLORER_CHARTS,
+    PANELS,
+    VEGALITE_MIME,
+    AccountSource,
+    AccountView,
+    ViewCache,
+    loading_view,
+    neighbours,
+    note_output,
 )
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import fmt_quarter
 from kam_helpers.core.quarters import Quarter
-from kam_helpers.data import rules
-from kam_helpers.data.store import Workspace
-from kam_helpers.metrics import scorecard
 from kam_helpers.metrics.scorecard import Scorecard
-from kam_helpers.qbr import charts
-from kam_helpers.qbr.outline import chart_title
 
-EXPLORER_CHARTS = ("volume_revenue_trend", "otd_vs_sla", "worst_lanes", "cases_by_category")
-VEGALITE_MIME = f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
-# SVG (crisp, its text readable and testable) and no "…" menu, whose items link to an online editor
-EMBED_OPTIONS = {"renderer": "svg", "actions": False}
-CACHE_SIZE = 16  # (account, quarter) views kept, so switching back is instant
+__all__ = ["VEGALITE_MIME", "AccountExplorer"]
 
-
-def chart_output(chart: charts.AnyChart | None, title: str) -> dict:
-    """A chart → one Output-widget output: Vega-Lite for the page's renderer, or a note when there is no data."""
-    if chart is None:
-        note = f'<div class="kam-note">{html.escape(title)}: no data for this selection.</div>'
-        return {"output_type": "display_data", "data": {"text/html": note, "text/plain": title}, "metadata": {}}
-    spec = {**charts.spec(chart), "usermeta": {"embedOptions": EMBED_OPTIONS}}
-    return {
-        "output_type": "display_data",
-        "metadata": {},
-        "data": {VEGALITE_MIME: spec, "text/plain": f"<chart: {title}>"},
-    }
-
-
-def quarters_of(last: Quarter, first: Quarter | None = None, n: int = QUARTERS_SHOWN) -> list[Quarter]:
-    """The last ``n`` quarters up to ``last`` (not before ``first``), newest first."""
-    out = [last.shift(-i) for i in range(n)]
-    return [q for q in out if first is None or q >= first]
-
-
-class AccountSource:
-    """Reads one account at a time from the store, keeping the last few accounts and scorecards in memory."""
-
-    def __init__(self, workspace: str | Path = "") -> None:
-        with Workspace.open(workspace or None) as ws:
-            self.folder = ws.folder
-            accounts = ws.accounts()
-            self.last_quarter = ws.last_complete_quarter()
-            first = (
-                ws.query(f"SELECT min({rules.ship_day_sql()}) AS d FROM shipments WHERE {rules.active_sql()}")
-                if "shipments" in ws.tables
-                else pd.DataFrame({"d": [None]})
-            )
-        self.accounts: dict[str, str] = dict(
-            zip(accounts["account_id"].astype(str), accounts["name"].astype(str), strict=False)
-        )
-        d0 = first["d"].iloc[0]
-        self.first_quarter = Quarter.of(pd.Timestamp(d0).date()) if d0 is not None and not pd.isna(d0) else None
-        self._data: OrderedDict[str, Any] = OrderedDict()
-        self._scorecards: OrderedDict[tuple[str, Quarter], Scorecard] = OrderedDict()
-
-    def quarters(self) -> list[Quarter]:
-        return quarters_of(self.last_quarter, self.first_quarter)
-
-    def data(self, account_id: str) -> Any:
-        """account_id (one of ``accounts``) → its AccountData (cached)."""
-        if account_id not in self._data:
-            with Workspace.open(self.folder) as ws:
-                self._data[account_id] = ws.account_data(account_id)
-            while len(self._data) > CACHE_SIZE:
-                self._data.popitem(last=False)
-        self._data.move_to_end(account_id)
-        return self._data[account_id]
-
-    def scorecard(self, account_id: str, quarter: Quarter) -> Scorecard:
-        key = (account_id, quarter)
-        if key not in self._scorecards:
-            self._scorecards[key] = scorecard(self.data(account_id), quarter)
-            while len(self._scorecards) > CACHE_SIZE:
-                self._scorecards.popitem(last=False)
-        return self._scorecards[key]
+CACHE_SIZE = 24  # (account, quarter) views kept, so switching back is instant
+PRECOMPUTE = 16  # the nearest selections computed in the background (views.neighbours), at most
+PREHEAT_VIEWS = 2  # of them, computed by a preheated kernel before its visitor arrives
+IDLE_SECONDS = 0.5  # background work starts this long after the last view was drawn
 
 
 def _after_reply(fn: Callable[[], None]) -> None:
@@ -204,14 +131,24 @@ class AccountExplorer:
         self.audit_csv_button = W.Button(description="Audit as CSV")
         self.audit_xlsx_button = W.Button(description="Audit as Excel")
         self.audit_download = W.HTML()
-        self._analyses: OrderedDict[tuple[str, str], Analyses] = OrderedDict()
+        self.panels = {
+            "health": self.health,
+            "forecast": self.forecast,
+            "renewal": self.renewal,
+            "root_cause": self.root_cause,
+            "audit": self.audit,
+        }
+        self.titles = {key: W.HTML() for key in self.panels}  # each names the selection its panel shows
+        self.views = ViewCache(self.source, CACHE_SIZE)
+        self.current: AccountView | None = None
+        self._background: asyncio.TimerHandle | None = None
         self._what_ifs: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
+        for key, _, cls in PANELS:
+            self.panels[key].add_class(cls)
+            self.panels[key].add_class("kam-x-panel")
         for widget, cls in (
-            (self.health, "kam-x-health"),
-            (self.forecast, "kam-x-forecast-box"),
-            (self.renewal, "kam-x-renewal"),
             (self.what_if, "kam-x-whatif-box"),
-            (self.audit, "kam-x-audit-box"),
+            (self.what_if, "kam-x-panel"),
             (self.audit_download, "kam-x-download"),
             (self.rate, "kam-x-rate"),
         ):
@@ -244,7 +181,8 @@ class AccountExplorer:
         """The explorer as a Voilà page: built (and warmed) before the request in a preheated kernel, then
         switched to the URL's ?account_id=&quarter= when they name a known account and quarter."""
         explorer = cls(workspace, account_id if account_id else "", quarter)
-        params = page_params(warm=None, account_id=account_id, quarter=quarter)  # built above: already warm
+        # built above: already warm; a preheated kernel computes the next few views while it waits for its visitor
+        params = page_params(warm=lambda: explorer.precompute(PREHEAT_VIEWS), account_id=account_id, quarter=quarter)
         if (params["account_id"], params["quarter"]) != (account_id, quarter):
             explorer.select(params["account_id"] or explorer.account.value, params["quarter"] or explorer.quarter.value)
         return explorer
@@ -262,29 +200,26 @@ class AccountExplorer:
         filters = box([self.show, self.search, self.sort, self.descending], "kam-x-controls")
         dates = box([self.start, self.end, self.csv_button, self.xlsx_button], "kam-x-controls")
         drill_title = W.HTML("<h2>Exceptions: late or damaged shipments and open cases</h2>")
-
-        def title(text: str) -> W.HTML:
-            return W.HTML(f"<h2>{html.escape(text)}</h2>")
-
         audit_buttons = box([self.audit_csv_button, self.audit_xlsx_button], "kam-x-controls")
+        titles = self.titles
         return box(
             [
                 self.header,
                 controls,
                 self.status,
                 self.cards,
-                title("Account health (internal)"),
+                titles["health"],
                 self.health,
                 grid,
-                title("Forecast: the next four quarters"),
+                titles["forecast"],
                 self.forecast,
-                title("Renewal and rate what-if (internal)"),
+                titles["renewal"],
                 self.renewal,
                 self.rate,
                 self.what_if,
-                title("Where late deliveries concentrate (internal)"),
+                titles["root_cause"],
                 self.root_cause,
-                title("Invoice audit against the rate card"),
+                titles["audit"],
                 audit_buttons,
                 self.audit_download,
                 self.audit,
@@ -325,75 +260,112 @@ class AccountExplorer:
                 self.account.value, self.quarter.value = account_id, quarter
             finally:
                 self._muted = False
-        self._render()
+        self._show(defer=False)
 
     _muted = False
 
     def _on_change(self, change: Mapping[str, Any]) -> None:
         if not self._muted:
             self.status.value = ""
-            self._render(defer_analyses=True)
+            self._show(defer=True)
 
     def _on_filter(self, change: Mapping[str, Any]) -> None:
         self._render_table()
         self.download.value = ""
 
     def scorecard(self) -> Scorecard:
-        return self.source.scorecard(self.account.value, Quarter.parse(self.quarter.value))
-
-    def _render(self, defer_analyses: bool = False) -> None:
-        """Redraw everything for the selection; a visitor's switch (``defer_analyses``) sees cards and charts
-        before the analysis panels are computed."""
-        sc = self.scorecard()
-        data = self.source.data(self.account.value)
-        try:
-            verdict_from = health_mod.health_score(data, sc.quarter, with_history=False)
-        except NoDataError:  # no measure has data: the verdict follows the concerns alone
-            verdict_from = None
-        self.header.value = header_html(sc, verdict_from)
-        self.cards.value = cards_html(sc)
-        for name, out in self.charts.items():
-            out.outputs = (chart_output(getattr(charts, name)(sc), chart_title(name)),)
-        self._exceptions = exceptions_table(data)
-        self.download.value = ""
-        self._render_table()
-        if defer_analyses:
-            if (self.account.value, self.quarter.value) not in self._analyses:
-                self._show_computing(sc)
-            _after_reply(self._render_analyses)
-        else:
-            self._render_analyses()
-
-    # -- account intelligence
+        """The shown selection's scorecard."""
+        return self.view_of_selection().scorecard
 
     def analyses(self) -> Analyses:
-        """The selected account's and quarter's analyses, computed once per (account, quarter) and cached."""
-        key = (self.account.value, self.quarter.value)
-        if key not in self._analyses:
-            self._analyses[key] = compute_analyses(self.source.data(key[0]), key[1])
-            while len(self._analyses) > CACHE_SIZE:
-                self._analyses.popitem(last=False)
-        self._analyses.move_to_end(key)
-        return self._analyses[key]
+        """The shown selection's analyses (computed once per account, quarter and as-of, with its view)."""
+        return self.view_of_selection().analyses
 
-    def _show_computing(self, sc: Scorecard) -> None:
-        """Until the new selection's analyses are ready, their panels say so and name it: the page never shows
-        one account's header and another's health, forecast or audit."""
-        note = loading_note(f"{sc.name} ({fmt_quarter(sc.quarter)})")
-        for panel in (self.health, self.forecast, self.renewal, self.what_if, self.audit, self.root_cause):
-            panel.value = note
-        self.audit_download.value = ""
+    def view_of_selection(self) -> AccountView:
+        """The AccountView of the dropdowns' selection (cached, or computed now)."""
+        return self.views.get(self.account.value, self.quarter.value)
 
-    def _render_analyses(self) -> None:
-        a = self.analyses()
-        currency = self.scorecard().account.get("currency")
-        self.health.value = health_html(a.health)
-        self.forecast.value = forecast_html(a.forecast, currency)
-        self.renewal.value = renewal_html(a.renewal)
-        self.audit.value = audit_html(a.audit, currency)
-        self.root_cause.value = root_cause_html(a.root_cause)
-        self.audit_download.value = ""
-        self._render_what_if()
+    def _show(self, defer: bool) -> None:
+        """Swap in the selection's view at once when it is cached; otherwise (a visitor's switch, ``defer``) first
+        a loading state that names the new selection only, and the complete view once it is computed."""
+        self._stop_background()
+        if defer and not self.views.cached(self.account.value, self.quarter.value):
+            self._show_loading()
+            _after_reply(self._show_selection)
+        else:
+            self._show_selection()
+
+    def _show_selection(self) -> None:
+        self._apply(self.view_of_selection())
+        self._start_background(IDLE_SECONDS)
+
+    def _show_loading(self) -> None:
+        """Every area says the new selection is being computed, and names it: nothing of the previous one stays."""
+        loading = loading_view(self.source.accounts[self.account.value], self.quarter.value)
+        self.current = None
+        self.header.value = loading["header"]
+        self.cards.value = ""
+        for out in self.charts.values():
+            out.outputs = (note_output(loading["note"], loading["label"]),)
+        for key, panel in self.panels.items():
+            panel.value = loading["note"]
+            self.titles[key].value = ""
+        self.what_if.value = ""
+        self._exceptions = None
+        self.audit_download.value = self.download.value = self.table.value = ""
+
+    def _apply(self, view: AccountView) -> None:
+        """One update per area, every one from ``view``."""
+        self.current = view
+        self.header.value = view.header
+        self.cards.value = view.cards
+        for name, out in self.charts.items():
+            out.outputs = (view.charts[name],)
+        for key, panel in self.panels.items():
+            self.titles[key].value = view.titles[key]
+            panel.value = view.panels[key]
+        self.what_if.value = (
+            view.what_if if self.rate_change() == 0 else what_if_html(self.what_if_result(), view.currency)
+        )
+        self.audit_download.value = self.download.value = ""
+        self._exceptions = view.exceptions
+        self._render_table()
+
+    # -- background: the selections a KAM is likely to open next, computed while the page is idle
+
+    def _start_background(self, delay: float) -> None:
+        """Compute the nearest selections' views a step at a time (views.view_steps) on the kernel's event loop,
+        between the visitor's messages: a switch waits for one step at most. Not without a running loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._stop_background()
+        self._background = loop.call_later(delay, self._background_step)
+
+    def _stop_background(self) -> None:
+        if self._background is not None:
+            self._background.cancel()
+            self._background = None
+
+    def _background_step(self) -> None:
+        self._background = None
+        if self.precompute_step():
+            self._start_background(0.0)
+
+    def precompute_step(self) -> bool:
+        """One step of the next selections' views (at most PRECOMPUTE of them). → False when all are computed."""
+        quarters = [v for _, v in self.quarter.options]
+        i = quarters.index(self.quarter.value)
+        prior = quarters[i + 1] if i + 1 < len(quarters) else None
+        wanted = neighbours(list(self.source.accounts), self.account.value, self.quarter.value, prior)
+        return self.views.advance(wanted[:PRECOMPUTE])
+
+    def precompute(self, views: int) -> None:
+        """Compute the next ``views`` selections' views now (a preheated kernel, before its visitor arrives)."""
+        before = len(self.views)
+        while len(self.views) < before + views and self.precompute_step():
+            pass
 
     def rate_change(self) -> float:
         """The slider's value as a float within [WHAT_IF_MIN, WHAT_IF_MAX] (0 for anything not a number)."""
@@ -458,7 +430,9 @@ class AccountExplorer:
         )
 
     def _render_table(self) -> None:
-        self.table.value = exceptions_html(self.visible_exceptions(), self.scorecard().account.get("currency"))
+        if self.current is None:  # the new selection is still being computed
+            return
+        self.table.value = exceptions_html(self.visible_exceptions(), self.current.currency)
 
     def prepare_download(self, kind: str) -> str:
         """'csv' or 'xlsx' → the download link for the account's shipment activity of the period (also shown)."""

@@ -110,26 +110,31 @@ class Analyses:
     root_cause: root_cause_mod.RootCause | str
 
 
+# each analysis of the panels, from the account's prepared frames (or its data) and the quarter
+ANALYSES: dict[str, Callable[[Any, Any, Quarter], Any]] = {
+    "health": lambda prepared, data, q: health_mod.health_score(prepared, q),
+    "forecast": lambda prepared, data, q: forecast_mod.forecast(prepared, q),
+    "audit": lambda prepared, data, q: audit_mod.invoice_audit(prepared, q),
+    "renewal": lambda prepared, data, q: renewal_mod.renewal(prepared, q),
+    "root_cause": lambda prepared, data, q: root_cause_mod.root_causes(data, q),
+}
+
+
+def analysis_or_why(key: str, prepared: Any, data: Any, quarter: Quarter) -> Any:
+    """One of ANALYSES → its result, or when it has no data for it (NoDataError) that message."""
+    try:
+        return ANALYSES[key](prepared, data, quarter)
+    except NoDataError as e:
+        return str(e)
+
+
 def compute_analyses(data: Any, quarter: Quarter | str) -> Analyses:
     """AccountData, quarter → Analyses: health (with history), forecast of the next 4 quarters, invoice audit
     of the quarter, renewal status, root causes of the quarter's misses; the account's frames are prepared once
     for all of them. An analysis without data for it (NoDataError) is replaced by that message."""
     q = Quarter.parse(quarter)
     prepared = prepare(data)
-
-    def attempt(fn: Any, source: Any = prepared) -> Any:
-        try:
-            return fn(source, q)
-        except NoDataError as e:
-            return str(e)
-
-    return Analyses(
-        attempt(health_mod.health_score),
-        attempt(forecast_mod.forecast),
-        attempt(audit_mod.invoice_audit),
-        attempt(renewal_mod.renewal),
-        attempt(root_cause_mod.root_causes, data),
-    )
+    return Analyses(**{key: analysis_or_why(key, prepared, data, q) for key in ANALYSES})
 
 
 def missing_note(what: str, why: str) -> str:

@@ -1,0 +1,289 @@
+"""The account explorer's views: everything the page shows for one account and quarter, computed before any of
+it is drawn, so a switch swaps in one consistent page (never one account's header beside another's charts).
+
+:class:`AccountSource` reads one account at a time from the store; :func:`view_steps` computes an
+:class:`AccountView` in small steps (load, scorecard, charts, each analysis), so the explorer can precompute
+the book's other accounts between a visitor's messages without holding one up for longer than a step;
+:class:`ViewCache` keeps them per (account, quarter, as-of) in a bounded LRU.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kam_helpers.analyses import renewal as renewal_mod
+from kam_helpers.apps.drilldown import exceptions_table
+from kam_helpers.apps.panels import (
+    ANALYSES,
+    QUARTERS_SHOWN,
+    Analyses,
+    analysis_or_why,
+    audit_html,
+    cards_html,
+    forecast_html,
+    header_html,
+    health_html,
+    loading_note,
+    renewal_html,
+    root_cause_html,
+    what_if_html,
+)
+from kam_helpers.core.errors import NoDataError
+from kam_helpers.core.formatting import fmt_quarter
+from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import rules
+from kam_helpers.data.store import Workspace
+from kam_helpers.metrics import prepare, scorecard
+from kam_helpers.metrics.scorecard import Scorecard
+from kam_helpers.qbr import charts
+from kam_helpers.qbr.outline import chart_title
+
+EXPLORER_CHARTS = ("volume_revenue_trend", "otd_vs_sla", "worst_lanes", "cases_by_category")
+VEGALITE_MIME = f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json"
+# SVG (crisp, its text readable and testable) and no "…" menu, whose items link to an online editor
+EMBED_OPTIONS = {"renderer": "svg", "actions": False}
+DATA_CACHE_SIZE = 4  # accounts' raw rows kept (for the what-if slider and the downloads)
+# the analysis panels, each under a title that names the selection: (key, title, CSS class of its box)
+PANELS = (
+    ("health", "Account health (internal)", "kam-x-health"),
+    ("forecast", "Forecast: the next four quarters", "kam-x-forecast-box"),
+    ("renewal", "Renewal and rate what-if (internal)", "kam-x-renewal"),
+    ("root_cause", "Where late deliveries concentrate (internal)", "kam-x-rootcause"),
+    ("audit", "Invoice audit against the rate card", "kam-x-audit-box"),
+)
+
+
+def quarters_of(last: Quarter, first: Quarter | None = None, n: int = QUARTERS_SHOWN) -> list[Quarter]:
+    """The last ``n`` quarters up to ``last`` (not before ``first``), newest first."""
+    out = [last.shift(-i) for i in range(n)]
+    return [q for q in out if first is None or q >= first]
+
+
+def selection_label(name: str, quarter: Quarter | str) -> str:
+    """'Brennvik Automotive', '2026Q3' → 'Brennvik Automotive · Q3 2026', as every chart's subtitle says it."""
+    return f"{name} · {fmt_quarter(quarter)}"
+
+
+def chart_output(chart: charts.AnyChart | None, title: str, label: str = "this selection") -> dict:
+    """A chart → one Output-widget output: Vega-Lite for the page's renderer, or a note naming the selection
+    (``label``) when there is no data."""
+    if chart is None:
+        note = f'<div class="kam-note">{html.escape(title)}: no data for {html.escape(label)}.</div>'
+        return {"output_type": "display_data", "data": {"text/html": note, "text/plain": title}, "metadata": {}}
+    spec = {**charts.spec(chart), "usermeta": {"embedOptions": EMBED_OPTIONS}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {VEGALITE_MIME: spec, "text/plain": f"<chart: {title}>"},
+    }
+
+
+def note_output(text_html: str, text: str) -> dict:
+    """HTML → one Output-widget output (a chart area's loading note)."""
+    return {"output_type": "display_data", "data": {"text/html": text_html, "text/plain": text}, "metadata": {}}
+
+
+def panel_title(title: str, label: str) -> str:
+    """A panel's heading naming the selection it shows: 'Forecast … · Brennvik Automotive · Q3 2026'."""
+    return (
+        f'<h2 class="kam-x-panel-title">{html.escape(title)} <span class="kam-muted">· {html.escape(label)}</span></h2>'
+    )
+
+
+class AccountSource:
+    """Reads one account at a time from the store, keeping the last few accounts' rows in memory."""
+
+    def __init__(self, workspace: str | Path = "") -> None:
+        with Workspace.open(workspace or None) as ws:
+            self.folder = ws.folder
+            accounts = ws.accounts()
+            self.last_quarter = ws.last_complete_quarter()
+            self.as_of = ws.as_of
+            first = (
+                ws.query(f"SELECT min({rules.ship_day_sql()}) AS d FROM shipments WHERE {rules.active_sql()}")
+                if "shipments" in ws.tables
+                else pd.DataFrame({"d": [None]})
+            )
+        self.accounts: dict[str, str] = dict(
+            zip(accounts["account_id"].astype(str), accounts["name"].astype(str), strict=False)
+        )
+        d0 = first["d"].iloc[0]
+        self.first_quarter = Quarter.of(pd.Timestamp(d0).date()) if d0 is not None and not pd.isna(d0) else None
+        self._data: OrderedDict[str, Any] = OrderedDict()
+
+    def quarters(self) -> list[Quarter]:
+        return quarters_of(self.last_quarter, self.first_quarter)
+
+    def data(self, account_id: str) -> Any:
+        """account_id (one of ``accounts``) → its AccountData (the last DATA_CACHE_SIZE kept)."""
+        if account_id not in self._data:
+            with Workspace.open(self.folder) as ws:
+                self._data[account_id] = ws.account_data(account_id)
+            while len(self._data) > DATA_CACHE_SIZE:
+                self._data.popitem(last=False)
+        self._data.move_to_end(account_id)
+        return self._data[account_id]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the explorer shows for one account and quarter: header, KPI cards, chart outputs, the analyses and
+    their panels (each under a title naming the selection), the drill-down's rows and the what-if at 0 %."""
+
+    account_id: str
+    quarter: str
+    label: str
+    scorecard: Scorecard
+    header: str
+    cards: str
+    charts: dict[str, dict]
+    analyses: Analyses
+    panels: dict[str, str]
+    titles: dict[str, str]
+    exceptions: pd.DataFrame
+    what_if: str
+
+    @property
+    def currency(self) -> str | None:
+        return self.scorecard.account.get("currency")
+
+
+ViewKey = tuple[str, str, Any]  # (account_id, quarter, as-of of the store)
+
+
+def view_steps(source: AccountSource, account_id: str, quarter: str) -> Generator[None, None, AccountView]:
+    """Compute the AccountView of ``account_id`` and ``quarter``, yielding between steps of at most a few tenths
+    of a second (load, scorecard, charts, each analysis): drive it with :func:`run_steps`. The account's frames
+    are prepared once for the scorecard and every analysis; the header's verdict is the health analysis's."""
+    q = Quarter.parse(quarter)
+    data = source.data(account_id)
+    yield
+    prepared = prepare(data)
+    sc = scorecard(prepared, q)
+    label = selection_label(sc.name, q)
+    yield
+    chart_outputs = {
+        name: chart_output(getattr(charts, name)(sc), chart_title(name), label) for name in EXPLORER_CHARTS
+    }
+    yield
+    results: dict[str, Any] = {}
+    for key in ANALYSES:
+        results[key] = analysis_or_why(key, prepared, data, q)
+        yield
+    a = Analyses(**results)
+    currency = sc.account.get("currency")
+    try:
+        what_if: Any = renewal_mod.rate_change_what_if(data, q, 0.0)
+    except NoDataError as e:
+        what_if = str(e)
+    panel_html = {
+        "health": health_html(a.health),
+        "forecast": forecast_html(a.forecast, currency),
+        "renewal": renewal_html(a.renewal),
+        "root_cause": root_cause_html(a.root_cause),
+        "audit": audit_html(a.audit, currency),
+    }
+    return AccountView(
+        account_id=account_id,
+        quarter=str(q),
+        label=label,
+        scorecard=sc,
+        header=header_html(sc, a.health if not isinstance(a.health, str) else None),
+        cards=cards_html(sc),
+        charts=chart_outputs,
+        analyses=a,
+        panels=panel_html,
+        titles={key: panel_title(title, label) for key, title, _ in PANELS},
+        exceptions=exceptions_table(data),
+        what_if=what_if_html(what_if, currency),
+    )
+
+
+def run_steps(steps: Generator[None, None, AccountView]) -> AccountView:
+    """Drive :func:`view_steps` to its end → the view."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def loading_view(name: str, quarter: str) -> dict[str, str]:
+    """The note every area shows while the selection (``name``, ``quarter``) is computed, naming it only."""
+    label = selection_label(name, quarter)
+    header = (
+        f'<header class="kam-header"><div class="kam-eyebrow">Account explorer · {html.escape(fmt_quarter(quarter))}'
+        f'</div><h1>{html.escape(name)}</h1><p class="kam-sub kam-loading">Loading…</p></header>'
+    )
+    return {"header": header, "label": label, "note": loading_note(label)}
+
+
+class ViewCache:
+    """AccountViews by (account, quarter, as-of), the ``size`` last used kept; views being computed in the
+    background are kept as their unfinished steps, so asking for one finishes it instead of starting again."""
+
+    def __init__(self, source: AccountSource, size: int) -> None:
+        self.source, self.size = source, size
+        self._views: OrderedDict[ViewKey, AccountView] = OrderedDict()
+        self._pending: dict[ViewKey, Generator[None, None, AccountView]] = {}
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def key(self, account_id: str, quarter: str) -> ViewKey:
+        return (account_id, quarter, self.source.as_of)
+
+    def cached(self, account_id: str, quarter: str) -> bool:
+        return self.key(account_id, quarter) in self._views
+
+    def get(self, account_id: str, quarter: str) -> AccountView:
+        """The view (computed now unless cached; a background computation of it is finished, not restarted)."""
+        key = self.key(account_id, quarter)
+        if key not in self._views:
+            steps = self._pending.pop(key, None) or view_steps(self.source, account_id, quarter)
+            self._store(key, run_steps(steps))
+        self._views.move_to_end(key)
+        return self._views[key]
+
+    def _store(self, key: ViewKey, view: AccountView) -> None:
+        self._views[key] = view
+        while len(self._views) > self.size:
+            self._views.popitem(last=False)
+
+    def advance(self, wanted: Iterable[tuple[str, str]]) -> bool:
+        """One step of the background work: the first of the ``wanted`` (account, quarter) selections that is not
+        cached yet, one step further. → False when there is nothing left to do, or no room: background views
+        only fill free places (stored as the least recently used), they never evict a view a visitor asked for."""
+        for account_id, quarter in wanted:
+            key = self.key(account_id, quarter)
+            if key in self._views:
+                continue
+            if key not in self._pending and len(self._views) + len(self._pending) >= self.size:
+                return False
+            if key not in self._pending:
+                self._pending[key] = view_steps(self.source, account_id, quarter)
+            steps = self._pending[key]
+            try:
+                next(steps)
+            except StopIteration as done:
+                del self._pending[key]
+                self._store(key, done.value)
+                self._views.move_to_end(key, last=False)
+            return True
+        return False
+
+
+def neighbours(ids: list[str], current: str, quarter: str, prior: str | None) -> list[tuple[str, str]]:
+    """The selections a KAM is likely to ask for next, nearest first: the accounts after ``current`` in the
+    list (then those before it) for ``quarter``, then ``current`` for the ``prior`` quarter."""
+    i = ids.index(current) if current in ids else -1
+    order = ids[i + 1 :] + ids[: max(i, 0)]
+    out = [(a, quarter) for a in order]
+    return out + ([(current, prior)] if prior else [])
