@@ -43,24 +43,27 @@ def leave(page) -> None:
 
 # ------------------------------------------------------------------------------------ the explorer's switch
 # A switch is complete when the header names the new selection, every chart's subtitle and every analysis panel's
-# title says "<name> · <quarter>", no panel is still computing, and no area names the previous selection.
-# Polled on every animation frame; frames where the page names both selections at once are counted.
+# title says "<name> · <quarter>", no panel is still computing, all are visible, and no area names the previous
+# selection. Polled on every animation frame; frames where the visible page names both selections are counted.
 SWITCH_AREAS = ".kam-x-header, .kam-x-chart, .kam-x-panel-title, .kam-x-panel"
-SWITCH_JS = """([areas, name, quarter, label, gone]) => new Promise(resolve => {
-  const t0 = performance.now(); let mixed = 0;
+SWITCH_JS = """([areas, name, quarter, label, gone]) => {
+  const t0 = performance.now(); let mixed = 0; window.kamSwitch = null;
   const has = (sel, s) => Array.from(document.querySelectorAll(sel)).every(e => e.textContent.includes(s));
   const tick = () => {
-    const all = Array.from(document.querySelectorAll(areas), e => e.textContent).join('\\n');
+    const seen = e => e.checkVisibility({visibilityProperty: true});
+    const all = Array.from(document.querySelectorAll(areas)).filter(seen).map(e => e.textContent).join('\\n');
     const old = all.includes(gone), now = all.includes(label);
     if (old && now) mixed++;
     const charts = Array.from(document.querySelectorAll('.kam-x-chart'));
     const done = !old && !document.querySelector('.kam-loading') && has('.kam-x-header', name)
+      && Array.from(document.querySelectorAll('.kam-x-header, .kam-x-chart')).every(seen)
       && has('.kam-x-header', quarter) && has('.kam-x-panel-title', label)
       && charts.length > 0 && charts.every(c => c.textContent.includes(label) || c.querySelector('.kam-note'));
-    if (done) resolve({seconds: (performance.now() - t0) / 1000, mixed}); else requestAnimationFrame(tick);
+    if (done) window.kamSwitch = {seconds: (performance.now() - t0) / 1000, mixed};
+    else requestAnimationFrame(tick);
   };
   tick();
-})"""
+}"""
 SWITCHES = [  # (control, value) from the explorer's first view (its first account, the last complete quarter)
     ("account", "ACC-002"),
     ("account", "ACC-003"),
@@ -86,10 +89,10 @@ def switch_times(browser, server: Server, names: dict[str, str], look: float = 1
         gone = names[account] if control == "account" else f"{names[account]} · {fmt_quarter(quarter)}"
         account, quarter = (value, quarter) if control == "account" else (account, value)
         name, q = names[account], fmt_quarter(quarter)
-        done = page.evaluate_handle(SWITCH_JS, [SWITCH_AREAS, name, q, f"{name} · {q}", gone])
         select = page.locator(".kam-x-controls select").nth(0 if control == "account" else 1)
-        select.select_option(value=value)
-        result = done.json_value()
+        page.evaluate(SWITCH_JS, [SWITCH_AREAS, name, q, f"{name} · {q}", gone])
+        select.select_option(label=f"{name} ({account})" if control == "account" else q)
+        result = page.wait_for_function("() => window.kamSwitch", timeout=120_000).json_value()
         out.append((f"{control} → {value}", result["seconds"], result["mixed"]))
     leave(page)
     return out

@@ -283,12 +283,7 @@ def test_explorer_draws_then_switches_account_in_place(page, server: Server, sho
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.locator(".kam-x-controls select").first.select_option(label=f"{name} ({at_risk})")
-    page.wait_for_function(f"() => document.querySelector('.kam-x-header').innerText.includes({name!r})")
-    page.wait_for_function(
-        "() => document.querySelector('.kam-chart-volume_revenue_trend .vega-embed svg, "
-        ".kam-chart-volume_revenue_trend .vega-embed canvas') !== null && "
-        f"document.querySelector('.kam-chart-volume_revenue_trend .vega-embed').innerHTML.includes({name.split()[0]!r})"
-    )
+    wait_for_complete_switch(page, f"{name} · Q3 2026", book.name(first))
     assert page.locator(".kam-x-cards").inner_text() != cards_before
     assert page.locator(".kam-chart-volume_revenue_trend .vega-embed").inner_html() != chart_before
     assert "At risk" in header.inner_text()
@@ -313,6 +308,59 @@ def test_explorer_draws_then_switches_account_in_place(page, server: Server, sho
     )
     assert Path(download.path()).read_bytes().decode("utf-8-sig").startswith("shipment_id,")
     screenshot(page, shots / f"explorer-{at_risk}.png")
+
+
+# the explorer's areas that name the selection they show, and the JavaScript that says when a switch is done
+EXPLORER_AREAS = ".kam-x-header, .kam-x-chart, .kam-x-panel-title, .kam-x-panel"
+SWITCH_DONE = """label => {
+  const charts = Array.from(document.querySelectorAll('.kam-x-chart'));
+  const titles = Array.from(document.querySelectorAll('.kam-x-panel-title'));
+  const seen = e => e.checkVisibility({visibilityProperty: true});
+  return !document.querySelector('.kam-loading') && charts.length === 4 && titles.length === 5
+    && seen(document.querySelector('.kam-x-header')) && charts.every(seen)
+    && charts.every(c => c.textContent.includes(label) && c.querySelector('.vega-embed svg, .kam-note'))
+    && titles.every(t => t.textContent.includes(label));
+}"""
+
+
+def wait_for_complete_switch(page, label: str, old: str | None) -> None:
+    """Wait until every chart subtitle and panel title of the explorer names ``label`` ('Name · Q3 2026') and
+    nothing is loading; then no area may name ``old`` (the previous account or selection)."""
+    page.wait_for_function(SWITCH_DONE, arg=label)
+    if old is None:
+        return
+    naming_old = page.locator(EXPLORER_AREAS).evaluate_all(
+        "(els, old) => els.filter(e => e.textContent.includes(old)).map(e => e.className)", old
+    )
+    assert not naming_old, f"areas still naming {old!r}: {naming_old}"
+    assert label.split(" · ")[0] in page.locator(".kam-x-header").inner_text()
+
+
+def test_explorer_switches_are_complete_and_never_mix_two_accounts(page, server: Server, book) -> None:
+    """Successive switches (three accounts, then a quarter): each ends with every chart subtitle and panel title
+    naming the new selection and no area naming the previous one; sampled on every animation frame meanwhile, the
+    visible page never names the previous account beside the new one."""
+    names = {a: book.name(a) for a in ("ACC-001", "ACC-002", "ACC-003", "ACC-004")}
+    open_app(page, server, "/voila/render/account_explorer.ipynb", charts=4)
+    wait_for_complete_switch(page, f"{names['ACC-001']} · Q3 2026", None)
+    previous = names["ACC-001"]
+    for account in ("ACC-002", "ACC-003", "ACC-004"):
+        name = names[account]
+        page.evaluate(
+            """([areas, old, now]) => { window.kamMixed = 0; const run = Math.random();
+                 window.kamRun = run; const tick = () => {
+                 const text = Array.from(document.querySelectorAll(areas))
+                   .filter(e => e.checkVisibility({visibilityProperty: true})).map(e => e.textContent).join('\\n');
+                 if (text.includes(old) && text.includes(now)) window.kamMixed++;
+                 if (window.kamRun === run) requestAnimationFrame(tick); }; tick(); }""",
+            [EXPLORER_AREAS, previous, name],
+        )
+        page.locator(".kam-x-controls select").first.select_option(label=f"{name} ({account})")
+        wait_for_complete_switch(page, f"{name} · Q3 2026", previous)
+        assert page.evaluate("() => { window.kamRun = 0; return window.kamMixed; }") == 0
+        previous = name
+    page.locator(".kam-x-controls select").nth(1).select_option(label="Q2 2026")
+    wait_for_complete_switch(page, f"{previous} · Q2 2026", f"{previous} · Q3 2026")
 
 
 def test_portfolio_ranks_at_risk_first_and_links_each_account(page, server: Server, shots: Path, book) -> None:

@@ -360,7 +360,8 @@ def test_the_next_selections_are_precomputed_without_evicting_visited_ones(book,
     assert explorer.precompute_step() and calls == ["ACC-002"]  # started: one step taken
     explorer.account.value = "ACC-002"  # finished, not restarted
     assert calls == ["ACC-002"] and "data-score=" in explorer.health.value
-    explorer.precompute(2)
+    while len(explorer.views) < 4:  # ACC-001, ACC-002 and two more
+        explorer.precompute_step()
     assert calls == ["ACC-002", "ACC-003", "ACC-004"]
     explorer.account.value = "ACC-004"
     assert calls[-1] == "ACC-004" and len(calls) == 3
@@ -454,3 +455,21 @@ def test_exact_money_and_changes_come_from_core_formatting() -> None:
     assert formatting.fmt_money_exact(1_200, "EUR", plus=True) == "+€1,200"
     assert formatting.fmt_money_exact(0.4, "EUR", plus=True) == "€0"
     assert [formatting.fmt_change(x) for x in (1.23, -0.8, 0)] == ["+1.2", "−0.8", "±0.0"]
+
+
+def test_the_background_thread_computes_the_next_views_then_rests(book) -> None:
+    """Resumed (as a kernel does after a switch), the background thread computes the wanted views into the
+    cache and then waits; every area is visible again after a swap."""
+    import time
+
+    explorer = explorer_page.AccountExplorer(book.workspace, "ACC-001", str(book.quarter))
+    explorer.background.resume(explorer.wanted(limit=2), delay=0.0)
+    deadline = time.monotonic() + 300  # a hang guard, not a speed check
+    while explorer.background._go.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not explorer.background._go.is_set()
+    assert explorer.views.cached("ACC-002", str(book.quarter)) and explorer.views.cached("ACC-003", str(book.quarter))
+    assert len(explorer.views) == 3
+    explorer.account.value = "ACC-003"  # cached: swapped in at once
+    assert book.name("ACC-003") in explorer.header.value
+    assert explorer.header.layout.visibility == explorer.body.layout.visibility == "visible"

@@ -14,7 +14,8 @@ import datetime as dt
 import html
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pandas as pd
 from kam_helpers.analyses import renewal as renewal_mod
 from kam_helpers.apps.downloads import activity_frame, audit_xlsx_bytes, file_link, to_csv_bytes, to_xlsx_bytes
 from kam_helpers.apps.drilldown import SHOW_CHOICES, SORT_CHOICES, exceptions_html, filter_exceptions
-from kam_helpers.apps.page import page_params
+from kam_helpers.apps.page import page_params, preheated
 from kam_helpers.apps.panels import WHAT_IF_MAX, WHAT_IF_MIN, WHAT_IF_STEP, Analyses, missing_note, what_if_html
 from kam_helpers.apps.views import (
     EXPLORER_CHARTS,
@@ -32,6 +33,7 @@ from kam_helpers.apps.views import (
     VEGALITE_MIME,
     AccountSource,
     AccountView,
+    Background,
     ViewCache,
     loading_view,
     neighbours,
@@ -47,12 +49,13 @@ __all__ = ["VEGALITE_MIME", "AccountExplorer"]
 CACHE_SIZE = 24  # (account, quarter) views kept, so switching back is instant
 PRECOMPUTE = 16  # the nearest selections computed in the background (views.neighbours), at most
 PREHEAT_VIEWS = 2  # of them, computed by a preheated kernel before its visitor arrives
-IDLE_SECONDS = 0.5  # background work starts this long after the last view was drawn
+IDLE_SECONDS = 0.5  # background work starts this long after a switch was drawn,
+PAGE_LOAD_SECONDS = 2.0  # and this long after a page's request (its widgets' states are fetched first)
 
 
 def _after_reply(fn: Callable[[], None]) -> None:
     """Run ``fn`` once the kernel has answered the current widget message, when a kernel's event loop runs, so
-    the KPI cards and charts reach the page before the slower analysis panels; at once otherwise (tests)."""
+    a switch's loading state reaches the page before the new view is computed; at once otherwise (tests)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -140,8 +143,8 @@ class AccountExplorer:
         }
         self.titles = {key: W.HTML() for key in self.panels}  # each names the selection its panel shows
         self.views = ViewCache(self.source, CACHE_SIZE)
+        self.background = Background(self.views)
         self.current: AccountView | None = None
-        self._background: asyncio.TimerHandle | None = None
         self._what_ifs: OrderedDict[tuple[str, str, float], Any] = OrderedDict()
         for key, _, cls in PANELS:
             self.panels[key].add_class(cls)
@@ -181,10 +184,12 @@ class AccountExplorer:
         """The explorer as a Voilà page: built (and warmed) before the request in a preheated kernel, then
         switched to the URL's ?account_id=&quarter= when they name a known account and quarter."""
         explorer = cls(workspace, account_id if account_id else "", quarter)
-        # built above: already warm; a preheated kernel computes the next few views while it waits for its visitor
-        params = page_params(warm=lambda: explorer.precompute(PREHEAT_VIEWS), account_id=account_id, quarter=quarter)
+        if preheated():  # it computes the next few views while it waits for its visitor (built above: warm)
+            explorer.resume_background(0.0, limit=PREHEAT_VIEWS)
+        params = page_params(warm=None, account_id=account_id, quarter=quarter)
         if (params["account_id"], params["quarter"]) != (account_id, quarter):
             explorer.select(params["account_id"] or explorer.account.value, params["quarter"] or explorer.quarter.value)
+        explorer.resume_background(PAGE_LOAD_SECONDS)  # the page first asks for every widget's state
         return explorer
 
     # -- layout
@@ -202,11 +207,8 @@ class AccountExplorer:
         drill_title = W.HTML("<h2>Exceptions: late or damaged shipments and open cases</h2>")
         audit_buttons = box([self.audit_csv_button, self.audit_xlsx_button], "kam-x-controls")
         titles = self.titles
-        return box(
+        self.body = box(
             [
-                self.header,
-                controls,
-                self.status,
                 self.cards,
                 titles["health"],
                 self.health,
@@ -232,6 +234,7 @@ class AccountExplorer:
             "kam-explorer",
             vertical=True,
         )
+        return box([self.header, controls, self.status, self.body], "kam-explorer", vertical=True)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.view._repr_mimebundle_(**kwargs)
@@ -287,85 +290,87 @@ class AccountExplorer:
 
     def _show(self, defer: bool) -> None:
         """Swap in the selection's view at once when it is cached; otherwise (a visitor's switch, ``defer``) first
-        a loading state that names the new selection only, and the complete view once it is computed."""
-        self._stop_background()
+        a loading state that names the new selection only, and the complete view once it is computed. A
+        visitor's switch pauses the background work and resumes it, for the new neighbours, once drawn."""
+        self.background.pause()
         if defer and not self.views.cached(self.account.value, self.quarter.value):
             self._show_loading()
-            _after_reply(self._show_selection)
+            _after_reply(self._show_selection_and_resume)
+        elif defer:
+            self._show_selection_and_resume()
         else:
-            self._show_selection()
+            self._apply(self.view_of_selection())
 
-    def _show_selection(self) -> None:
+    def _show_selection_and_resume(self) -> None:
         self._apply(self.view_of_selection())
-        self._start_background(IDLE_SECONDS)
+        self.resume_background(IDLE_SECONDS)
+
+    @contextmanager
+    def _swapping(self) -> Iterator[None]:
+        """The header and every area below the controls are hidden while their updates go out, so that no frame
+        of the page shows some areas of one selection beside others of the previous one."""
+        for widget in (self.header, self.body):
+            widget.layout.visibility = "hidden"
+        try:
+            yield
+        finally:
+            for widget in (self.header, self.body):
+                widget.layout.visibility = "visible"
 
     def _show_loading(self) -> None:
         """Every area says the new selection is being computed, and names it: nothing of the previous one stays."""
         loading = loading_view(self.source.accounts[self.account.value], self.quarter.value)
         self.current = None
-        self.header.value = loading["header"]
-        self.cards.value = ""
-        for out in self.charts.values():
-            out.outputs = (note_output(loading["note"], loading["label"]),)
-        for key, panel in self.panels.items():
-            panel.value = loading["note"]
-            self.titles[key].value = ""
-        self.what_if.value = ""
         self._exceptions = None
-        self.audit_download.value = self.download.value = self.table.value = ""
+        with self._swapping():
+            self.header.value = loading["header"]
+            self.cards.value = ""
+            for out in self.charts.values():
+                out.outputs = (note_output(loading["note"], loading["label"]),)
+            for key, panel in self.panels.items():
+                panel.value = loading["note"]
+                self.titles[key].value = ""
+            self.what_if.value = ""
+            self.audit_download.value = self.download.value = self.table.value = ""
 
     def _apply(self, view: AccountView) -> None:
         """One update per area, every one from ``view``."""
         self.current = view
-        self.header.value = view.header
-        self.cards.value = view.cards
-        for name, out in self.charts.items():
-            out.outputs = (view.charts[name],)
-        for key, panel in self.panels.items():
-            self.titles[key].value = view.titles[key]
-            panel.value = view.panels[key]
-        self.what_if.value = (
-            view.what_if if self.rate_change() == 0 else what_if_html(self.what_if_result(), view.currency)
-        )
-        self.audit_download.value = self.download.value = ""
         self._exceptions = view.exceptions
-        self._render_table()
+        what_if = view.what_if if self.rate_change() == 0 else what_if_html(self.what_if_result(), view.currency)
+        with self._swapping():
+            self.header.value = view.header
+            self.cards.value = view.cards
+            for name, out in self.charts.items():
+                out.outputs = (view.charts[name],)
+            for key, panel in self.panels.items():
+                self.titles[key].value = view.titles[key]
+                panel.value = view.panels[key]
+            self.what_if.value = what_if
+            self.audit_download.value = self.download.value = ""
+            self._render_table()
 
     # -- background: the selections a KAM is likely to open next, computed while the page is idle
 
-    def _start_background(self, delay: float) -> None:
-        """Compute the nearest selections' views a step at a time (views.view_steps) on the kernel's event loop,
-        between the visitor's messages: a switch waits for one step at most. Not without a running loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._stop_background()
-        self._background = loop.call_later(delay, self._background_step)
-
-    def _stop_background(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-            self._background = None
-
-    def _background_step(self) -> None:
-        self._background = None
-        if self.precompute_step():
-            self._start_background(0.0)
-
-    def precompute_step(self) -> bool:
-        """One step of the next selections' views (at most PRECOMPUTE of them). → False when all are computed."""
+    def wanted(self, limit: int = PRECOMPUTE) -> list[tuple[str, str]]:
+        """The selections to compute in the background, nearest first (views.neighbours), at most ``limit``."""
         quarters = [v for _, v in self.quarter.options]
         i = quarters.index(self.quarter.value)
         prior = quarters[i + 1] if i + 1 < len(quarters) else None
-        wanted = neighbours(list(self.source.accounts), self.account.value, self.quarter.value, prior)
-        return self.views.advance(wanted[:PRECOMPUTE])
+        return neighbours(list(self.source.accounts), self.account.value, self.quarter.value, prior)[:limit]
 
-    def precompute(self, views: int) -> None:
-        """Compute the next ``views`` selections' views now (a preheated kernel, before its visitor arrives)."""
-        before = len(self.views)
-        while len(self.views) < before + views and self.precompute_step():
-            pass
+    def resume_background(self, delay: float, limit: int = PRECOMPUTE) -> None:
+        """In a kernel (an event loop runs), compute the ``limit`` nearest selections' views in the background
+        from ``delay`` seconds on; elsewhere (tests, scripts) nothing runs behind the caller's back."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.background.resume(self.wanted(limit), delay)
+
+    def precompute_step(self) -> bool:
+        """One step of the background work, here and now. → False when every wanted view is computed."""
+        return self.views.advance(self.wanted())
 
     def rate_change(self) -> float:
         """The slider's value as a float within [WHAT_IF_MIN, WHAT_IF_MAX] (0 for anything not a number)."""

@@ -10,6 +10,8 @@ the book's other accounts between a visitor's messages without holding one up fo
 from __future__ import annotations
 
 import html
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
@@ -117,19 +119,24 @@ class AccountSource:
         d0 = first["d"].iloc[0]
         self.first_quarter = Quarter.of(pd.Timestamp(d0).date()) if d0 is not None and not pd.isna(d0) else None
         self._data: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # the explorer's background thread reads accounts too
 
     def quarters(self) -> list[Quarter]:
         return quarters_of(self.last_quarter, self.first_quarter)
 
     def data(self, account_id: str) -> Any:
         """account_id (one of ``accounts``) → its AccountData (the last DATA_CACHE_SIZE kept)."""
-        if account_id not in self._data:
+        with self._lock:
+            data = self._data.get(account_id)
+        if data is None:
             with Workspace.open(self.folder) as ws:
-                self._data[account_id] = ws.account_data(account_id)
+                data = ws.account_data(account_id)
+        with self._lock:
+            self._data[account_id] = data
+            self._data.move_to_end(account_id)
             while len(self._data) > DATA_CACHE_SIZE:
                 self._data.popitem(last=False)
-        self._data.move_to_end(account_id)
-        return self._data[account_id]
+        return data
 
 
 @dataclass(frozen=True)
@@ -226,13 +233,16 @@ def loading_view(name: str, quarter: str) -> dict[str, str]:
 
 
 class ViewCache:
-    """AccountViews by (account, quarter, as-of), the ``size`` last used kept; views being computed in the
-    background are kept as their unfinished steps, so asking for one finishes it instead of starting again."""
+    """AccountViews by (account, quarter, as-of), the ``size`` last used kept. Views computed in the background
+    (:meth:`advance`, from another thread) are kept as their unfinished steps meanwhile, so asking for one
+    finishes it instead of starting again."""
 
     def __init__(self, source: AccountSource, size: int) -> None:
         self.source, self.size = source, size
         self._views: OrderedDict[ViewKey, AccountView] = OrderedDict()
         self._pending: dict[ViewKey, Generator[None, None, AccountView]] = {}
+        self._lock = threading.Condition()
+        self._stepping: ViewKey | None = None  # the pending view a background step is advancing right now
 
     def __len__(self) -> int:
         return len(self._views)
@@ -246,38 +256,99 @@ class ViewCache:
     def get(self, account_id: str, quarter: str) -> AccountView:
         """The view (computed now unless cached; a background computation of it is finished, not restarted)."""
         key = self.key(account_id, quarter)
-        if key not in self._views:
-            steps = self._pending.pop(key, None) or view_steps(self.source, account_id, quarter)
-            self._store(key, run_steps(steps))
-        self._views.move_to_end(key)
-        return self._views[key]
-
-    def _store(self, key: ViewKey, view: AccountView) -> None:
-        self._views[key] = view
-        while len(self._views) > self.size:
-            self._views.popitem(last=False)
+        with self._lock:
+            while self._stepping == key:  # the background is one step into this very view: take it from there
+                self._lock.wait()
+            if key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+            steps = self._pending.pop(key, None)
+        view = run_steps(steps or view_steps(self.source, account_id, quarter))
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+        return view
 
     def advance(self, wanted: Iterable[tuple[str, str]]) -> bool:
         """One step of the background work: the first of the ``wanted`` (account, quarter) selections that is not
         cached yet, one step further. → False when there is nothing left to do, or no room: background views
         only fill free places (stored as the least recently used), they never evict a view a visitor asked for."""
-        for account_id, quarter in wanted:
-            key = self.key(account_id, quarter)
-            if key in self._views:
-                continue
-            if key not in self._pending and len(self._views) + len(self._pending) >= self.size:
+        keys = [self.key(account_id, quarter) for account_id, quarter in wanted]
+        with self._lock:
+            for stale in set(self._pending) - set(keys):  # no longer wanted: the visitor moved on
+                del self._pending[stale]
+            key = next((k for k in keys if k not in self._views), None)
+            if key is None or (key not in self._pending and len(self._views) + len(self._pending) >= self.size):
                 return False
-            if key not in self._pending:
-                self._pending[key] = view_steps(self.source, account_id, quarter)
-            steps = self._pending[key]
-            try:
-                next(steps)
-            except StopIteration as done:
-                del self._pending[key]
-                self._store(key, done.value)
+            steps = self._pending.pop(key, None) or view_steps(self.source, key[0], key[1])
+            self._stepping = key
+        view: AccountView | None = None
+        try:
+            next(steps)
+        except StopIteration as done:
+            view = done.value
+        except BaseException:
+            self._settle(key, None, None)
+            raise
+        self._settle(key, view, None if view is not None else steps)
+        return True
+
+    def _settle(self, key: ViewKey, view: AccountView | None, steps: Generator[None, None, AccountView] | None) -> None:
+        """After a background step: keep the finished view (least recently used) or the unfinished steps."""
+        with self._lock:
+            self._stepping = None
+            if view is not None:
+                self._views[key] = view
                 self._views.move_to_end(key, last=False)
-            return True
-        return False
+            elif steps is not None:
+                self._pending[key] = steps
+            self._lock.notify_all()
+
+
+class Background:
+    """A daemon thread that computes the views a visitor is likely to ask for next (:meth:`ViewCache.advance`)
+    while the page is idle: :meth:`pause` when a request comes in (the step under way ends, no other starts),
+    :meth:`resume` after it, with the selections wanted then. The thread shares the kernel's interpreter, so a
+    request is served while a step runs instead of after it."""
+
+    def __init__(self, cache: ViewCache) -> None:
+        self.cache = cache
+        self._wanted: list[tuple[str, str]] = []
+        self._not_before = 0.0
+        self._go = threading.Event()
+        self._lock = threading.Lock()
+        self._resumed = 0  # resumptions so far: the thread stops only if none came while it looked for work
+        self._thread: threading.Thread | None = None
+
+    def pause(self) -> None:
+        self._go.clear()
+
+    def resume(self, wanted: list[tuple[str, str]], delay: float) -> None:
+        """Compute ``wanted`` (nearest first) from ``delay`` seconds on."""
+        with self._lock:
+            self._wanted, self._not_before = list(wanted), time.monotonic() + delay
+            self._resumed += 1
+            self._go.set()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kam-explorer-views", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._go.wait()
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, 0.1))
+                continue
+            resumed = self._resumed
+            try:
+                more = self.cache.advance(self._wanted)
+            except Exception:  # a view that fails here fails again, with its message, when it is asked for
+                more = False
+            with self._lock:
+                if not more and resumed == self._resumed:
+                    self._go.clear()
 
 
 def neighbours(ids: list[str], current: str, quarter: str, prior: str | None) -> list[tuple[str, str]]:
