@@ -322,31 +322,34 @@ def _areas(explorer) -> dict[str, str]:
 
 
 def test_a_switch_never_shows_two_accounts(book, acc002, monkeypatch) -> None:
-    """A switch to a selection not computed yet first shows a loading state naming only the new selection, then
-    its complete view; at no moment does an output area hold the previous account's name, and once done every
-    chart subtitle and panel title names the new selection."""
+    """A switch to a selection not computed yet first swaps in its header, cards and charts with panels that say
+    they are being computed for it, then its complete view: at no moment does an output area hold the previous
+    account's name, and once done every chart subtitle and panel title names the new selection."""
     explorer, _ = acc002
     deferred: list = []
     monkeypatch.setattr(explorer_page, "_after_reply", deferred.append)
     old, new = book.name("ACC-002"), book.name("ACC-003")
     explorer.account.value = "ACC-003"  # not cached yet
     label = views.selection_label(new, book.quarter)
-    loading = _areas(explorer)
-    assert not [k for k, v in loading.items() if old in v]
-    assert new in loading["header"] and len(deferred) == 1
+    first = _areas(explorer)
+    assert not [k for k, v in first.items() if old in v]
+    assert new in first["header"] and "kam-loading" in first["header"] and len(deferred) == 1
     assert all(f"Computing the analyses of {label}" in explorer.panels[k].value for k in explorer.panels)
-    assert all(f"Computing the analyses of {label}" in loading[f"chart {n}"] for n in explorer.charts)
+    assert all(
+        label in first[f"chart {n}"] and label in first[f"title {k}"] for n in explorer.charts for k in explorer.titles
+    )
     deferred[0]()
     done = _areas(explorer)
-    assert not [k for k, v in done.items() if old in v or "Computing" in v]
+    assert not [k for k, v in done.items() if old in v or "Computing" in v or "kam-loading" in v]
     assert all(label in done[f"title {k}"] for k in explorer.titles) and new in done["header"]
     for name, widget in explorer.charts.items():
         data = widget.outputs[0]["data"]
         subtitle = data[views.VEGALITE_MIME]["title"]["subtitle"] if views.VEGALITE_MIME in data else data["text/html"]
         assert label in subtitle, name
     assert "data-score=" in explorer.health.value
-    explorer.account.value = "ACC-002"  # cached: swapped in at once, no loading state
+    explorer.account.value = "ACC-002"  # cached: swapped in at once, complete
     assert len(deferred) == 1 and not [k for k, v in _areas(explorer).items() if new in v or "Computing" in v]
+    assert explorer.header.layout.visibility == explorer.body.layout.visibility == "visible"
 
 
 def test_the_next_selections_are_precomputed_without_evicting_visited_ones(book, monkeypatch) -> None:

@@ -5,6 +5,12 @@ Every value a widget sends back is matched against a fixed set of choices (accou
 names, sort columns) or used as plain text in a substring match: nothing a page sends is evaluated. Charts are
 drawn by Voilà's bundled Vega renderer: each chart sits in an ``ipywidgets.Output`` whose outputs are replaced
 in one state update when the account or quarter changes, so the page redraws in place.
+
+A switch is one consistent redraw: the selection's complete view (:mod:`kam_helpers.apps.views`) is computed
+before any of it is drawn (meanwhile a loading state names the new selection only) and swapped in with one
+update per area, the areas hidden while the updates go out. Views are cached per account, quarter and as-of,
+and those of the selections a KAM is likely to open next are computed by a background thread while the page
+is idle.
 """
 
 from __future__ import annotations
@@ -26,7 +32,15 @@ from kam_helpers.analyses import renewal as renewal_mod
 from kam_helpers.apps.downloads import activity_frame, audit_xlsx_bytes, file_link, to_csv_bytes, to_xlsx_bytes
 from kam_helpers.apps.drilldown import SHOW_CHOICES, SORT_CHOICES, exceptions_html, filter_exceptions
 from kam_helpers.apps.page import page_params, preheated
-from kam_helpers.apps.panels import WHAT_IF_MAX, WHAT_IF_MIN, WHAT_IF_STEP, Analyses, missing_note, what_if_html
+from kam_helpers.apps.panels import (
+    WHAT_IF_MAX,
+    WHAT_IF_MIN,
+    WHAT_IF_STEP,
+    Analyses,
+    loading_note,
+    missing_note,
+    what_if_html,
+)
 from kam_helpers.apps.views import (
     EXPLORER_CHARTS,
     PANELS,
@@ -34,10 +48,13 @@ from kam_helpers.apps.views import (
     AccountSource,
     AccountView,
     Background,
+    FirstLook,
+    Steps,
     ViewCache,
-    loading_view,
     neighbours,
-    note_output,
+    panel_title_of,
+    run_steps,
+    run_to_first_look,
 )
 from kam_helpers.core.errors import NoDataError
 from kam_helpers.core.formatting import fmt_quarter
@@ -167,7 +184,8 @@ class AccountExplorer:
             out.add_class("kam-x-chart")
             out.add_class(f"kam-chart-{name}")
         self.view = self._layout()
-        self._exceptions: pd.DataFrame | None = None
+        self._exceptions: pd.DataFrame | None = None  # the drill-down's rows of the shown selection
+        self._currency: str | None = None
         self.select(account_id or ids[0], quarter or str(quarters[0]))
         self.account.observe(self._on_change, names="value")
         self.quarter.observe(self._on_change, names="value")
@@ -289,20 +307,34 @@ class AccountExplorer:
         return self.views.get(self.account.value, self.quarter.value)
 
     def _show(self, defer: bool) -> None:
-        """Swap in the selection's view at once when it is cached; otherwise (a visitor's switch, ``defer``) first
-        a loading state that names the new selection only, and the complete view once it is computed. A
-        visitor's switch pauses the background work and resumes it, for the new neighbours, once drawn."""
+        """Swap in the selection's view at once when it is cached. Otherwise, on a visitor's switch (``defer``),
+        the previous view stays until the new one's FirstLook (header, cards, charts, drill-down) replaces it,
+        its analysis panels saying they are computed for the new selection, and the complete view follows. The
+        background work is paused meanwhile and resumed, for the new neighbours, once the view is drawn."""
         self.background.pause()
-        if defer and not self.views.cached(self.account.value, self.quarter.value):
-            self._show_loading()
-            _after_reply(self._show_selection_and_resume)
-        elif defer:
-            self._show_selection_and_resume()
-        else:
+        if not defer:
             self._apply(self.view_of_selection())
+            return
+        account_id, quarter = self.account.value, self.quarter.value
+        view, steps = self.views.take(account_id, quarter)
+        if view is None:
+            steps = steps or self.views.steps(account_id, quarter)
+            first = run_to_first_look(steps)
+            if isinstance(first, FirstLook):
+                self._apply_first_look(first)
+                _after_reply(lambda: self._finish(account_id, quarter, steps))
+                return
+            view = first
+            self.views.put(account_id, quarter, view)
+        self._apply(view)
+        self.resume_background(IDLE_SECONDS)
 
-    def _show_selection_and_resume(self) -> None:
-        self._apply(self.view_of_selection())
+    def _finish(self, account_id: str, quarter: str, steps: Steps) -> None:
+        """The rest of a view whose FirstLook is shown: computed, kept, swapped in if still selected."""
+        view = run_steps(steps)
+        self.views.put(account_id, quarter, view)
+        if (self.account.value, self.quarter.value) == (account_id, quarter):
+            self._apply(view)
         self.resume_background(IDLE_SECONDS)
 
     @contextmanager
@@ -317,26 +349,28 @@ class AccountExplorer:
             for widget in (self.header, self.body):
                 widget.layout.visibility = "visible"
 
-    def _show_loading(self) -> None:
-        """Every area says the new selection is being computed, and names it: nothing of the previous one stays."""
-        loading = loading_view(self.source.accounts[self.account.value], self.quarter.value)
+    def _apply_first_look(self, first: FirstLook) -> None:
+        """Header, cards, charts and drill-down of the new selection; its panels say they are being computed
+        and name it: nothing of the previous selection stays."""
         self.current = None
-        self._exceptions = None
+        self._exceptions, self._currency = first.exceptions, first.currency
+        note = loading_note(first.label)
         with self._swapping():
-            self.header.value = loading["header"]
-            self.cards.value = ""
-            for out in self.charts.values():
-                out.outputs = (note_output(loading["note"], loading["label"]),)
+            self.header.value = first.header
+            self.cards.value = first.cards
+            for name, out in self.charts.items():
+                out.outputs = (first.charts[name],)
             for key, panel in self.panels.items():
-                panel.value = loading["note"]
-                self.titles[key].value = ""
+                self.titles[key].value = panel_title_of(key, first.label)
+                panel.value = note
             self.what_if.value = ""
-            self.audit_download.value = self.download.value = self.table.value = ""
+            self.audit_download.value = self.download.value = ""
+            self._render_table()
 
     def _apply(self, view: AccountView) -> None:
         """One update per area, every one from ``view``."""
         self.current = view
-        self._exceptions = view.exceptions
+        self._exceptions, self._currency = view.exceptions, view.currency
         what_if = view.what_if if self.rate_change() == 0 else what_if_html(self.what_if_result(), view.currency)
         with self._swapping():
             self.header.value = view.header
@@ -435,9 +469,8 @@ class AccountExplorer:
         )
 
     def _render_table(self) -> None:
-        if self.current is None:  # the new selection is still being computed
-            return
-        self.table.value = exceptions_html(self.visible_exceptions(), self.current.currency)
+        if self._exceptions is not None:
+            self.table.value = exceptions_html(self.visible_exceptions(), self._currency)
 
     def prepare_download(self, kind: str) -> str:
         """'csv' or 'xlsx' → the download link for the account's shipment activity of the period (also shown)."""

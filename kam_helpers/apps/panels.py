@@ -44,11 +44,16 @@ _cards = jinja2.Environment(
 ).get_template("cards.html.j2")
 
 
-def header_html(sc: Scorecard, health: health_mod.HealthScore | None = None) -> str:
+def header_html(sc: Scorecard, health: health_mod.HealthScore | None = None, *, verdict: bool = True) -> str:
     """Scorecard (, its HealthScore) → the explorer's title block: client, quarter, tier, KAM, renewal, and the
-    account's verdict (assessment.assess: the same one as the health band, the index and the QBR's tone)."""
+    account's verdict (assessment.assess: the same one as the health band, the index and the QBR's tone), or
+    with ``verdict=False`` a chip that says the verdict is being computed."""
     a = sc.account
-    health_word = assess(sc, health).overall
+    chip = (
+        health_chip(assess(sc, health).overall)
+        if verdict
+        else '<span class="kam-rag kam-none kam-health kam-loading">verdict…</span>'
+    )
     days = days_to_renewal(sc)
     bits = [
         a.get("industry"),
@@ -61,7 +66,7 @@ def header_html(sc: Scorecard, health: health_mod.HealthScore | None = None) -> 
     sub = " · ".join(html.escape(str(b)) for b in bits if b)
     return (
         f'<header class="kam-header"><div class="kam-eyebrow">Account explorer · {html.escape(fmt_quarter(sc.quarter))}</div>'
-        f'<h1>{html.escape(sc.name)} {health_chip(health_word)}</h1><p class="kam-sub">{sub}</p></header>'
+        f'<h1>{html.escape(sc.name)} {chip}</h1><p class="kam-sub">{sub}</p></header>'
     )
 
 

@@ -32,7 +32,6 @@ from kam_helpers.apps.panels import (
     forecast_html,
     header_html,
     health_html,
-    loading_note,
     renewal_html,
     root_cause_html,
     what_if_html,
@@ -87,9 +86,9 @@ def chart_output(chart: charts.AnyChart | None, title: str, label: str = "this s
     }
 
 
-def note_output(text_html: str, text: str) -> dict:
-    """HTML → one Output-widget output (a chart area's loading note)."""
-    return {"output_type": "display_data", "data": {"text/html": text_html, "text/plain": text}, "metadata": {}}
+def panel_title_of(key: str, label: str) -> str:
+    """One of PANELS' keys, 'Name · Q3 2026' → that panel's heading naming the selection."""
+    return panel_title(next(title for k, title, _ in PANELS if k == key), label)
 
 
 def panel_title(title: str, label: str) -> str:
@@ -140,6 +139,19 @@ class AccountSource:
 
 
 @dataclass(frozen=True)
+class FirstLook:
+    """The part of a view drawn before its analyses are ready: the header (its verdict pending), KPI cards,
+    charts and the drill-down's rows; every area names the selection (``label``) or nothing."""
+
+    label: str
+    header: str
+    cards: str
+    charts: dict[str, dict]
+    exceptions: pd.DataFrame
+    currency: str | None
+
+
+@dataclass(frozen=True)
 class AccountView:
     """What the explorer shows for one account and quarter: header, KPI cards, chart outputs, the analyses and
     their panels (each under a title naming the selection), the drill-down's rows and the what-if at 0 %."""
@@ -165,27 +177,36 @@ class AccountView:
 ViewKey = tuple[str, str, Any]  # (account_id, quarter, as-of of the store)
 
 
-def view_steps(source: AccountSource, account_id: str, quarter: str) -> Generator[None, None, AccountView]:
+Steps = Generator[FirstLook | None, None, "AccountView"]
+
+
+def view_steps(source: AccountSource, account_id: str, quarter: str) -> Steps:
     """Compute the AccountView of ``account_id`` and ``quarter``, yielding between steps of at most a few tenths
-    of a second (load, scorecard, charts, each analysis): drive it with :func:`run_steps`. The account's frames
-    are prepared once for the scorecard and every analysis; the header's verdict is the health analysis's."""
+    of a second (load, scorecard, charts, each analysis), once with the FirstLook (after the charts), else None:
+    drive it with :func:`run_steps`. The account's frames are prepared once for the scorecard and every
+    analysis; the header's verdict is the health analysis's."""
     q = Quarter.parse(quarter)
     data = source.data(account_id)
-    yield
+    yield None
     prepared = prepare(data)
     sc = scorecard(prepared, q)
     label = selection_label(sc.name, q)
-    yield
-    chart_outputs = {
-        name: chart_output(getattr(charts, name)(sc), chart_title(name), label) for name in EXPLORER_CHARTS
-    }
-    yield
+    currency = sc.account.get("currency")
+    yield None
+    first = FirstLook(
+        label=label,
+        header=header_html(sc, verdict=False),
+        cards=cards_html(sc),
+        charts={name: chart_output(getattr(charts, name)(sc), chart_title(name), label) for name in EXPLORER_CHARTS},
+        exceptions=exceptions_table(data),
+        currency=currency,
+    )
+    yield first
     results: dict[str, Any] = {}
     for key in ANALYSES:
         results[key] = analysis_or_why(key, prepared, data, q)
-        yield
+        yield None
     a = Analyses(**results)
-    currency = sc.account.get("currency")
     try:
         what_if: Any = renewal_mod.rate_change_what_if(data, q, 0.0)
     except NoDataError as e:
@@ -203,17 +224,17 @@ def view_steps(source: AccountSource, account_id: str, quarter: str) -> Generato
         label=label,
         scorecard=sc,
         header=header_html(sc, a.health if not isinstance(a.health, str) else None),
-        cards=cards_html(sc),
-        charts=chart_outputs,
+        cards=first.cards,
+        charts=first.charts,
         analyses=a,
         panels=panel_html,
-        titles={key: panel_title(title, label) for key, title, _ in PANELS},
-        exceptions=exceptions_table(data),
+        titles={key: panel_title_of(key, label) for key, _, _ in PANELS},
+        exceptions=first.exceptions,
         what_if=what_if_html(what_if, currency),
     )
 
 
-def run_steps(steps: Generator[None, None, AccountView]) -> AccountView:
+def run_steps(steps: Steps) -> AccountView:
     """Drive :func:`view_steps` to its end → the view."""
     while True:
         try:
@@ -222,14 +243,15 @@ def run_steps(steps: Generator[None, None, AccountView]) -> AccountView:
             return done.value
 
 
-def loading_view(name: str, quarter: str) -> dict[str, str]:
-    """The note every area shows while the selection (``name``, ``quarter``) is computed, naming it only."""
-    label = selection_label(name, quarter)
-    header = (
-        f'<header class="kam-header"><div class="kam-eyebrow">Account explorer · {html.escape(fmt_quarter(quarter))}'
-        f'</div><h1>{html.escape(name)}</h1><p class="kam-sub kam-loading">Loading…</p></header>'
-    )
-    return {"header": header, "label": label, "note": loading_note(label)}
+def run_to_first_look(steps: Steps) -> FirstLook | AccountView:
+    """Drive :func:`view_steps` to its FirstLook (or to its end, when that was passed already)."""
+    while True:
+        try:
+            step = next(steps)
+        except StopIteration as done:
+            return done.value
+        if step is not None:
+            return step
 
 
 class ViewCache:
@@ -240,7 +262,7 @@ class ViewCache:
     def __init__(self, source: AccountSource, size: int) -> None:
         self.source, self.size = source, size
         self._views: OrderedDict[ViewKey, AccountView] = OrderedDict()
-        self._pending: dict[ViewKey, Generator[None, None, AccountView]] = {}
+        self._pending: dict[ViewKey, Steps] = {}
         self._lock = threading.Condition()
         self._stepping: ViewKey | None = None  # the pending view a background step is advancing right now
 
@@ -255,20 +277,34 @@ class ViewCache:
 
     def get(self, account_id: str, quarter: str) -> AccountView:
         """The view (computed now unless cached; a background computation of it is finished, not restarted)."""
+        view, steps = self.take(account_id, quarter)
+        if view is None:
+            view = run_steps(steps or self.steps(account_id, quarter))
+            self.put(account_id, quarter, view)
+        return view
+
+    def steps(self, account_id: str, quarter: str) -> Steps:
+        """The steps that compute the view from the start (:func:`view_steps`)."""
+        return view_steps(self.source, account_id, quarter)
+
+    def take(self, account_id: str, quarter: str) -> tuple[AccountView | None, Steps | None]:
+        """The cached view, else the steps computing it that the background started (None when it did not): the
+        caller finishes them and :meth:`put` s the view."""
         key = self.key(account_id, quarter)
         with self._lock:
             while self._stepping == key:  # the background is one step into this very view: take it from there
                 self._lock.wait()
             if key in self._views:
                 self._views.move_to_end(key)
-                return self._views[key]
-            steps = self._pending.pop(key, None)
-        view = run_steps(steps or view_steps(self.source, account_id, quarter))
+                return self._views[key], None
+            return None, self._pending.pop(key, None)
+
+    def put(self, account_id: str, quarter: str, view: AccountView) -> None:
+        """Keep ``view`` as the most recently used (the least recently used beyond ``size`` are dropped)."""
         with self._lock:
-            self._views[key] = view
+            self._views[self.key(account_id, quarter)] = view
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
-        return view
 
     def advance(self, wanted: Iterable[tuple[str, str]]) -> bool:
         """One step of the background work: the first of the ``wanted`` (account, quarter) selections that is not
@@ -281,7 +317,7 @@ class ViewCache:
             key = next((k for k in keys if k not in self._views), None)
             if key is None or (key not in self._pending and len(self._views) + len(self._pending) >= self.size):
                 return False
-            steps = self._pending.pop(key, None) or view_steps(self.source, key[0], key[1])
+            steps = self._pending.pop(key, None) or self.steps(key[0], key[1])
             self._stepping = key
         view: AccountView | None = None
         try:
@@ -294,7 +330,7 @@ class ViewCache:
         self._settle(key, view, None if view is not None else steps)
         return True
 
-    def _settle(self, key: ViewKey, view: AccountView | None, steps: Generator[None, None, AccountView] | None) -> None:
+    def _settle(self, key: ViewKey, view: AccountView | None, steps: Steps | None) -> None:
         """After a background step: keep the finished view (least recently used) or the unfinished steps."""
         with self._lock:
             self._stepping = None
