@@ -360,14 +360,17 @@ def test_the_next_selections_are_precomputed_without_evicting_visited_ones(book,
     calls: list[str] = []
     real = views.view_steps
     monkeypatch.setattr(views, "view_steps", lambda s, a, q: calls.append(a) or real(s, a, q))
+    assert explorer.wanted()[0] == ("ACC-002", str(book.quarter))  # the next account first
     assert explorer.precompute_step() and calls == ["ACC-002"]  # started: one step taken
     explorer.account.value = "ACC-002"  # finished, not restarted
     assert calls == ["ACC-002"] and "data-score=" in explorer.health.value
+    nearest = explorer.wanted()[:2]  # from ACC-002: ACC-003 and ACC-001 (cached)
+    assert nearest == [("ACC-003", str(book.quarter)), ("ACC-001", str(book.quarter))]
     while len(explorer.views) < 4:  # ACC-001, ACC-002 and two more
         explorer.precompute_step()
-    assert calls == ["ACC-002", "ACC-003", "ACC-004"]
-    explorer.account.value = "ACC-004"
-    assert calls[-1] == "ACC-004" and len(calls) == 3
+    assert calls == ["ACC-002", "ACC-003", "ACC-002"]  # the third: ACC-002 of the prior quarter
+    explorer.account.value = "ACC-003"
+    assert len(calls) == 3
     small = views.ViewCache(explorer.source, size=2)
     small.get("ACC-005", str(book.quarter))
     while small.advance([("ACC-006", str(book.quarter)), ("ACC-007", str(book.quarter))]):
@@ -466,13 +469,13 @@ def test_the_background_thread_computes_the_next_views_then_rests(book) -> None:
     import time
 
     explorer = explorer_page.AccountExplorer(book.workspace, "ACC-001", str(book.quarter))
-    explorer.background.resume(explorer.wanted(limit=2), delay=0.0)
+    wanted = explorer.wanted(limit=2)
+    explorer.background.resume(wanted, delay=0.0)
     deadline = time.monotonic() + 300  # a hang guard, not a speed check
     while explorer.background._go.is_set() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not explorer.background._go.is_set()
-    assert explorer.views.cached("ACC-002", str(book.quarter)) and explorer.views.cached("ACC-003", str(book.quarter))
-    assert len(explorer.views) == 3
-    explorer.account.value = "ACC-003"  # cached: swapped in at once
-    assert book.name("ACC-003") in explorer.header.value
+    assert all(explorer.views.cached(a, q) for a, q in wanted) and len(explorer.views) == 3
+    explorer.account.value = "ACC-002"  # cached: swapped in at once
+    assert book.name("ACC-002") in explorer.header.value
     assert explorer.header.layout.visibility == explorer.body.layout.visibility == "visible"

@@ -334,13 +334,16 @@ class AccountExplorer:
         view = run_steps(steps)
         self.views.put(account_id, quarter, view)
         if (self.account.value, self.quarter.value) == (account_id, quarter):
-            self._apply(view)
+            self._apply(view, hide=False)  # the same selection: nothing to hide
         self.resume_background(IDLE_SECONDS)
 
     @contextmanager
-    def _swapping(self) -> Iterator[None]:
+    def _swapping(self, hide: bool = True) -> Iterator[None]:
         """The header and every area below the controls are hidden while their updates go out, so that no frame
         of the page shows some areas of one selection beside others of the previous one."""
+        if not hide:
+            yield
+            return
         for widget in (self.header, self.body):
             widget.layout.visibility = "hidden"
         try:
@@ -367,12 +370,12 @@ class AccountExplorer:
             self.audit_download.value = self.download.value = ""
             self._render_table()
 
-    def _apply(self, view: AccountView) -> None:
-        """One update per area, every one from ``view``."""
+    def _apply(self, view: AccountView, hide: bool = True) -> None:
+        """One update per area, every one from ``view`` (hidden while they go out, unless not ``hide``)."""
         self.current = view
         self._exceptions, self._currency = view.exceptions, view.currency
         what_if = view.what_if if self.rate_change() == 0 else what_if_html(self.what_if_result(), view.currency)
-        with self._swapping():
+        with self._swapping(hide):
             self.header.value = view.header
             self.cards.value = view.cards
             for name, out in self.charts.items():

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -388,9 +389,16 @@ class Background:
 
 
 def neighbours(ids: list[str], current: str, quarter: str, prior: str | None) -> list[tuple[str, str]]:
-    """The selections a KAM is likely to ask for next, nearest first: the accounts after ``current`` in the
-    list (then those before it) for ``quarter``, then ``current`` for the ``prior`` quarter."""
+    """The selections a KAM is likely to ask for next, nearest first: the next and the previous account in the
+    list for ``quarter``, ``current`` for the ``prior`` quarter, then the others going outwards both ways.
+
+    >>> neighbours(["a", "b", "c", "d"], "b", "2026Q3", "2026Q2")
+    [('c', '2026Q3'), ('a', '2026Q3'), ('b', '2026Q2'), ('d', '2026Q3')]
+    """
     i = ids.index(current) if current in ids else -1
-    order = ids[i + 1 :] + ids[: max(i, 0)]
+    after, before = ids[i + 1 :], ids[: max(i, 0)][::-1]
+    order = [a for pair in zip_longest(after, before) for a in pair if a is not None]
     out = [(a, quarter) for a in order]
-    return out + ([(current, prior)] if prior else [])
+    if prior:
+        out.insert(min(2, len(out)), (current, prior))
+    return out
