@@ -1,5 +1,6 @@
 """Voilà apps in a real browser (`make bench`): seconds from a request to the last chart drawn, cold and with
-preheated kernels, and from changing the account to the chart redrawn; memory over many visits.
+preheated kernels, and from a change of account or quarter in the explorer to the complete page (every chart and
+panel of the new selection; ``--switch-only`` measures just that); memory over many visits.
 
 Baselines are measured in the same run: a `kam serve --pool-size 0` (every visit starts a kernel) against
 the default preheated pools. Needs Chromium (Debian's /usr/bin/chromium); prints a note and exits 0 without.

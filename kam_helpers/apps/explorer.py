@@ -64,7 +64,7 @@ from kam_helpers.metrics.scorecard import Scorecard
 __all__ = ["VEGALITE_MIME", "AccountExplorer"]
 
 CACHE_SIZE = 24  # (account, quarter) views kept, so switching back is instant
-PRECOMPUTE = 16  # the nearest selections computed in the background (views.neighbours), at most
+PRECOMPUTE = 8  # the nearest selections computed in the background (views.neighbours): a few, on 2 cores
 PREHEAT_VIEWS = 2  # of them, computed by a preheated kernel before its visitor arrives
 IDLE_SECONDS = 0.5  # background work starts this long after a switch was drawn,
 PAGE_LOAD_SECONDS = 2.0  # and this long after a page's request (its widgets' states are fetched first)
