@@ -17,11 +17,13 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # A changed lock or pyproject.toml gives a fresh .venv with exactly the locked packages (uv's cache keeps it fast).
+# Bytecode is compiled at install (as pip does, uv does not by default): where PYTHONDONTWRITEBYTECODE is set,
+# every process, batch worker and kernel would otherwise compile pandas, altair and statsmodels again.
 $(STAMP): pyproject.toml requirements.lock
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv==$(UV_VERSION)
-	$(UV) pip install -q --python $(PY) --require-hashes -r requirements.lock
+	$(UV) pip install -q --python $(PY) --require-hashes --compile-bytecode -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
