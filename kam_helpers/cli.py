@@ -74,7 +74,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_qbr(args: argparse.Namespace) -> int:
-    from kam_helpers.batch.driver import run_batch
+    from kam_helpers.batch.driver import run_batch, start_worker_parent
+
+    start_worker_parent()  # the workers' parent imports while this process checks and scans the workspace
     from kam_helpers.data.sources import refresh_if_stale
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()

@@ -338,7 +338,7 @@ def test_published_notebooks_hold_no_path_of_this_machine(batch: BatchResult, bo
     out = batch.manifest.parent
     for notebook in out.glob("*/qbr.ipynb"):
         text = notebook.read_text()
-        for path in (str(book.workspace.parent), str(out), str(notebooks_dir().parent)):
+        for path in (str(book.workspace.parent), str(out.parent), str(notebooks_dir().parent)):
             assert path not in text, f"{notebook} holds {path}"
         nb = nbformat.read(notebook, as_version=4)
         assert nb.metadata.papermill.parameters["account_id"] == notebook.parent.name
@@ -472,7 +472,9 @@ def test_a_worker_warms_its_kernel_and_its_first_notebook_runs_in_it(tmp_path: P
         nb = nbformat.v4.new_notebook(
             cells=[
                 nbformat.v4.new_code_cell(
-                    "import sys\nprint('kam_helpers.qbr.report' in sys.modules, [n for n in dir() if 'warm' in n or n == 'alt'])"
+                    "import sys\nprint('kam_helpers.qbr.report' in sys.modules,"
+                    " 'statsmodels.tsa.exponential_smoothing.ets' in sys.modules,"
+                    " [n for n in dir() if 'warm' in n or n in ('alt', 'charts', 'Image', 'ETSModel')])"
                 )
             ]
         )
@@ -482,7 +484,7 @@ def test_a_worker_warms_its_kernel_and_its_first_notebook_runs_in_it(tmp_path: P
             str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), engine_name=kernels.ENGINE_NAME, progress_bar=False
         )
         out = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0]
-        assert out.outputs == [nbformat.v4.new_output("stream", name="stdout", text="True []\n")]
+        assert out.outputs == [nbformat.v4.new_output("stream", name="stdout", text="True True []\n")]
         assert out.execution_count == 1
         assert kernels.WARM.kc is client
     finally:
@@ -497,3 +499,89 @@ def test_a_failed_warm_up_says_why_and_leaves_no_kernel() -> None:
     with pytest.raises(KernelWarmUpError, match="ZeroDivisionError"):
         kernels.WARM.warm_up(code="1 / 0")
     assert kernels.WARM.km is None and kernels.WARM.kc is None
+
+
+def _namespace_probe(folder: Path, engine: str) -> list:
+    """Run a one-cell notebook with ``engine`` → what its kernel's user namespace holds (names and history)."""
+    from kam_helpers.batch import kernels
+
+    code = "print(sorted(dir()), len(In), dict(Out))"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": kernels.KERNEL_NAME, "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / f"probe-{engine}.ipynb")
+    ran = pm.execute_notebook(
+        str(folder / f"probe-{engine}.ipynb"),
+        str(folder / f"probed-{engine}.ipynb"),
+        engine_name=engine,
+        progress_bar=False,
+    )
+    return [(c.outputs, c.execution_count) for c in ran.cells]
+
+
+@pytest.mark.batch
+def test_no_state_of_one_client_reaches_the_next_in_a_reused_kernel(book: Book, tmp_path: Path) -> None:
+    """Client isolation in the warm kernel that a worker reuses: after client A's QBR, B's QBR in the same kernel
+    equals B's QBR in a fresh kernel (every output and execution count, and its HTML), names nothing of A, and the
+    kernel's user namespace is that of a fresh kernel."""
+    from kam_helpers.batch import kernels
+    from kam_helpers.batch.jobs import Job
+    from kam_helpers.batch.worker import render_account
+
+    a, b, q = book.at_risk, book.healthy, str(book.quarter)
+    kernels.register()
+
+    def job(account_id: str, out: Path, engine: str) -> Job:
+        notebook = str(notebooks_dir() / "qbr.ipynb")
+        return Job(account_id, q, str(book.workspace.resolve()), notebook, str(out), "fp", engine, ("html",))
+
+    try:
+        kernels.WARM.warm_up()
+        assert render_account(job(a, tmp_path / "warm", kernels.ENGINE_NAME)).status == "ok"
+        client = kernels.WARM.kc
+        fresh_namespace = _namespace_probe(tmp_path, "nbclient")
+        assert _namespace_probe(tmp_path, kernels.ENGINE_NAME) == fresh_namespace  # after A: nothing of A's run
+        assert render_account(job(b, tmp_path / "warm", kernels.ENGINE_NAME)).status == "ok"
+        assert kernels.WARM.kc is client  # A, the probe and B all ran in the one kernel
+    finally:
+        kernels.WARM.shutdown()
+    assert render_account(job(b, tmp_path / "fresh", "nbclient")).status == "ok"
+
+    reused, fresh = (nbformat.read(tmp_path / run / b / "qbr.ipynb", as_version=4) for run in ("warm", "fresh"))
+    assert [(c.get("outputs"), c.get("execution_count")) for c in reused.cells] == [
+        (c.get("outputs"), c.get("execution_count")) for c in fresh.cells
+    ]
+    no_ids = lambda html: re.sub(r'id="cell-id=[0-9a-f-]+"', "", html)  # noqa: E731  (papermill draws them at random)
+    assert no_ids((tmp_path / "warm" / b / "qbr.html").read_text()) == no_ids(
+        (tmp_path / "fresh" / b / "qbr.html").read_text()
+    )
+    for text in _texts(tmp_path / "warm" / b).values():
+        assert a not in text and book.name(a) not in text
+
+
+@pytest.mark.batch
+def test_the_workers_parent_preloads_without_starting_a_thread_or_a_kernel() -> None:
+    """What workers fork from has papermill and a built, used HTML exporter, and no thread, kernel or event loop
+    (a fork of a process that has any can hang); local workers are forked from it where the platform allows."""
+    import subprocess
+    import sys
+
+    from kam_helpers.batch.driver import PRELOAD, worker_context
+
+    code = (
+        f"import sys, threading, {PRELOAD}\n"
+        "from kam_helpers.batch import kernels\n"
+        "from kam_helpers.exports.html import exporter\n"
+        "print(exporter.cache_info().currsize, 'papermill' in sys.modules, threading.active_count(),"
+        " kernels.WARM.km is None, 'kam-warm' in __import__('papermill').engines.papermill_engines._engines)"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["1", "True", "1", "True", "True"], ran.stderr
+    assert worker_context().get_start_method() == ("forkserver" if os.name == "posix" else "spawn")
+
+
+def test_each_result_names_its_worker_and_each_worker_renders_in_turn(batch: BatchResult) -> None:
+    runs: dict[int, list[int]] = {}
+    for r in batch.results:
+        assert r.worker is not None
+        runs.setdefault(r.worker[0], []).append(r.worker[1])
+    assert len(runs) <= 2 and all(sorted(n) == list(range(1, len(n) + 1)) for n in runs.values())

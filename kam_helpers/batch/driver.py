@@ -47,12 +47,35 @@ def recover_work(out: Path) -> list[str]:
     return restored
 
 
+PRELOAD = "kam_helpers.batch.preload"  # imported once by the parent that workers fork from
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How local workers start: forked from a forkserver that preloaded :mod:`kam_helpers.batch.preload` (its
+    imports and first HTML export paid once, not per worker) where the platform has one; spawned elsewhere.
+    Never forked from the driver: a fork of a process that has run papermill can hang."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([PRELOAD])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def start_worker_parent() -> None:
+    """Start the forkserver of :func:`worker_context` now and return at once: its preload then runs while the
+    driver imports and scans the workspace. Later calls (and batches) reuse the running one."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def local_executor(workers: int, warm_up: bool = True) -> cf.Executor:
-    """Worker processes on this machine, each starting its warm kernel as it starts (``warm_up``). They are
-    spawned, not forked: a fork of a process that has run papermill can hang."""
+    """Worker processes on this machine (see :func:`worker_context`), each starting its warm kernel as it
+    starts (``warm_up``)."""
     return cf.ProcessPoolExecutor(
         max_workers=max(1, workers),
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=worker_context(),
         initializer=worker_init,
         initargs=(warm_up,),
     )
@@ -108,10 +131,13 @@ def run_batch(
     """
     from tqdm.auto import tqdm
 
+    started = time.perf_counter()
+    if executor is None:
+        start_worker_parent()  # its imports overlap with the scan below
+
     from kam_helpers.data.store import Workspace
     from kam_helpers.metrics import parse_as_of
 
-    started = time.perf_counter()
     workspace_dir = Path(workspace) if workspace else paths.default_workspace()
     with Workspace.open(workspace_dir) as ws:
         given = parse_as_of(as_of)
@@ -173,7 +199,7 @@ def run_batch(
             and all((out_dir / o).exists() for o in before.get("outputs", []))
         )
         if current and before is not None and not force:
-            results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0}))
+            results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0, "worker": None}))
             continue
         jobs.append(
             Job(
@@ -181,7 +207,7 @@ def run_batch(
                 str(q),
                 str(workspace_dir.resolve()),
                 str(nb_path.resolve()),
-                str(out_dir),
+                str(out_dir.resolve()),  # absolute: a forked worker's working folder is the forkserver's
                 fp,
                 engine,
                 formats,

@@ -20,7 +20,7 @@ PACK = "pack"  # _work/<id>/pack: the new pack, complete before it is swapped in
 OLD = "old"  # _work/<id>/old: the previous pack, for the moment of the swap
 HEADLINE = "headline.json"  # _work/<id>/headline.json: the notebook's headline for the manifest, never published
 # Parameters that hold this machine's paths: the published notebook does not carry them.
-PATH_PARAMETERS = ("workspace", "pack_dir", "pack_template", "headline_path")
+PATH_PARAMETERS = ("workspace", "reports_dir", "pack_dir", "pack_template", "headline_path")
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class AccountResult:
     name: str | None = None
     fingerprint: str = ""
     skipped: bool = False  # True when the report was current and not rendered again
+    worker: tuple[int, int] | None = None  # (process id, n): the n-th account that worker process rendered
 
 
 @dataclass(frozen=True)

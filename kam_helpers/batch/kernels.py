@@ -25,27 +25,44 @@ from kam_helpers.core.errors import KernelWarmUpError
 
 ENGINE_NAME = "kam-warm"
 
-# Clears the user namespace (modules stay imported: that is the saving) and restarts the counter, so the
-# next notebook sees what a fresh kernel would show.
-RESET_CODE = "get_ipython().run_line_magic('reset', '-f'); get_ipython().execution_count = 1"
+# Run once in a new kernel, before any other code: the user namespace as a fresh kernel has it, for RESET_CODE.
+SNAPSHOT_CODE = "get_ipython().kam_fresh_namespace = dict(get_ipython().user_ns)"
+# Run before each notebook: the kernel as a fresh one started in ``cwd`` would be (modules stay imported: that
+# is the saving). A new history session clears the namespace, the output cache (``_``, ``Out``) and the input
+# history (``In``, which held the previous client's cells and parameters) and restarts the counter; the fresh
+# namespace's own names (``__doc__``, ``_`` ...) come back as they were. Not: what code changed inside modules.
+RESET_CODE = """
+def _kam_reset(cwd):
+    import os
+    shell = get_ipython()
+    shell.reset(new_session=True)
+    shell.user_ns.update(shell.kam_fresh_namespace)
+    os.chdir(cwd)
+    shell.history_manager.dir_hist[:] = [cwd]
+_kam_reset({cwd!r})
+"""
 KERNEL_NAME = "python3"  # the kernel the batch runs the QBR notebook in
 # No input history, however the kernel is started (warm-up or nbclient): a batch kernel needs none, and a kernel
 # started outside nbclient used the shared history file, whose "Session/line number was not unique" error was
 # printed into a notebook.
 KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False",)
-# What a worker's kernel pays once before its first account: the report's imports and vl-convert's first
-# conversion (its engine starts on first use). Run at worker start, so the first account costs what the next do.
-# Run silently and inside a function, it leaves no name, no output and no history: the first notebook then
-# runs as in a fresh kernel.
+# What a worker's kernel pays once before its first account: the report's imports, including those its code
+# makes on first use (statsmodels for the forecast: some 800 modules; Pillow's image plugins for the deck and
+# PDF), and vl-convert's first conversions (its engine starts on first use). Run as the worker starts, so the
+# first account costs what the next do. Run silently and inside a function, it leaves no name, no output and
+# no history: the first notebook then runs as in a fresh kernel. It touches no client's data.
 WARM_UP_CODE = """
 def _kam_warm_up():
     import altair as alt
     import pandas as pd
+    from PIL import Image
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
     import kam_helpers.apps.page
     import kam_helpers.exports.pack
     import kam_helpers.qbr.report
     from kam_helpers.qbr import charts
-    charts.to_svg(alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x="x"))
+    Image.init()
+    charts.svg_to_png(charts.to_svg(alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x="x")))
 _kam_warm_up()
 del _kam_warm_up
 """
@@ -97,7 +114,6 @@ class _WarmKernel:
         self.kernel_name: str | None = None
         self.runs = 0
         self.files: Path | None = None  # connection file and sockets of the current kernel
-        self.fresh = False  # True while the kernel has run only the silent warm-up: no reset needed
 
     def manager(self, kernel_name: str) -> AsyncKernelManager:
         alive = self.km is not None and run_sync(self.km.is_alive)()
@@ -119,26 +135,56 @@ class _WarmKernel:
         assert self.km is not None
         return self.km
 
-    def warm_up(self, kernel_name: str = KERNEL_NAME, code: str = WARM_UP_CODE, timeout: float = 120) -> None:
-        """Start the kernel now and run ``code`` in it; the engine then reuses this kernel and its client.
-        KernelWarmUpError (the kernel left shut down) when the code fails: the first notebook starts afresh."""
+    def start(self, kernel_name: str = KERNEL_NAME, timeout: float = 120) -> None:
+        """Start the kernel and its client unless they run, and note its fresh namespace (SNAPSHOT_CODE).
+        KernelWarmUpError, the kernel left shut down, when it cannot start."""
         km = self.manager(kernel_name)
+        if km.has_kernel and self.kc is not None:
+            return
+        if km.has_kernel:  # running without our client: not known to be fresh, so it is replaced
+            self.shutdown()
+            km = self.manager(kernel_name)
         try:
-            if not km.has_kernel:
-                run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
+            run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
             kc = km.client()
             kc.start_channels()
             self.kc = kc
             run_sync(kc.wait_for_ready)(timeout=timeout)
-            reply = run_sync(kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout)
-        except Exception as exc:  # a kernel that cannot start: the first account's run reports it
+        except Exception as exc:
             self.shutdown()
-            raise KernelWarmUpError(f"warm-up of the {kernel_name} kernel failed: {exc}") from exc
-        if reply["content"].get("status") != "ok":
+            raise KernelWarmUpError(f"the {kernel_name} kernel did not start: {exc}") from exc
+        self.run_silently(SNAPSHOT_CODE, timeout)
+
+    def run_silently(self, code: str, timeout: float = 120) -> None:
+        """Run ``code`` in the running kernel, leaving no output and no history; KernelWarmUpError, the kernel
+        shut down, when it fails."""
+        try:
+            reply = run_sync(self.kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout)
+        except Exception as exc:
             self.shutdown()
-            content = reply["content"]
-            raise KernelWarmUpError(f"warm-up code failed: {content.get('ename')}: {content.get('evalue')}")
-        self.fresh = True
+            raise KernelWarmUpError(f"the {self.kernel_name} kernel did not answer: {exc}") from exc
+        content = reply["content"]
+        if content.get("status") != "ok":
+            self.shutdown()
+            raise KernelWarmUpError(f"kernel code failed: {content.get('ename')}: {content.get('evalue')}")
+
+    def warm_up(self, kernel_name: str = KERNEL_NAME, code: str = WARM_UP_CODE, timeout: float = 120) -> None:
+        """Start the kernel now and run ``code`` in it; the engine then reuses this kernel and its client.
+        KernelWarmUpError (the kernel left shut down) when the code fails: the first notebook starts afresh."""
+        self.start(kernel_name, timeout)
+        self.run_silently(code, timeout)
+
+    def fresh(self, kernel_name: str, cwd: str, timeout: float = 120) -> Any:
+        """The kernel's client, the kernel started or reset (RESET_CODE) to what a fresh kernel started in ``cwd``
+        would show. A kernel that cannot be reset is replaced by a new one: a notebook never runs in a kernel that
+        may still hold the previous one's state."""
+        self.start(kernel_name, timeout)
+        try:
+            self.run_silently(RESET_CODE.format(cwd=cwd), timeout)
+        except KernelWarmUpError:  # shut down by run_silently
+            self.start(kernel_name, timeout)
+            self.run_silently(RESET_CODE.format(cwd=cwd), timeout)
+        return self.kc
 
     def shutdown(self) -> None:
         if self.kc is not None:
@@ -147,7 +193,6 @@ class _WarmKernel:
         if self.km is not None and self.km.has_kernel:
             run_sync(self.km.shutdown_kernel)(now=True)
         self.km = None
-        self.fresh = False
         if self.files is not None:
             shutil.rmtree(self.files, ignore_errors=True)
             self.files = None
@@ -184,16 +229,13 @@ class WarmKernelEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        km = WARM.manager(kernel_name)
-        client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
-        if km.has_kernel and WARM.kc is not None:
-            client.kc = WARM.kc
-            if not WARM.fresh:
-                client.wait_for_reply(WARM.kc.execute(RESET_CODE, silent=True, store_history=False))
+        kc = WARM.fresh(kernel_name, os.getcwd(), timeout=start_timeout)  # papermill ran chdir(cwd) around us
+        client = PapermillNotebookClient(nb_man, km=WARM.km, **final_kwargs)
+        client.kc = kc
         try:
             return client.execute()
         finally:
-            WARM.kc, WARM.fresh = client.kc, False
+            WARM.kc = client.kc
             WARM.runs += 1
 
 

@@ -10,6 +10,7 @@ untouched.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -36,11 +37,14 @@ from kam_helpers.core.errors import KamError, KernelWarmUpError, UnsafePathError
 from kam_helpers.core.files import write_atomic
 from kam_helpers.exports.formats import FILENAMES
 
+_ACCOUNT_NUMBER = itertools.count(1)  # accounts this process has rendered: AccountResult.worker
+
 
 def worker_init(warm_up: bool = True) -> None:
     """Runs once in each worker process: register the warm-kernel engine, shut the kernel down at exit, and
-    (``warm_up``) build the HTML exporter and start the kernel with the report's imports and a first chart, so
-    the first account costs what the next ones do."""
+    (``warm_up``) pay the worker side's fixed costs (:mod:`kam_helpers.batch.preload`: nothing left to do when
+    the worker was forked from a preloaded parent) and start the kernel with the report's imports and first
+    chart conversions, so the first account costs what the next ones do."""
     from multiprocessing import util
 
     from kam_helpers.batch import kernels
@@ -48,9 +52,8 @@ def worker_init(warm_up: bool = True) -> None:
     kernels.register()
     util.Finalize(None, kernels.WARM.shutdown, exitpriority=10)
     if warm_up:
-        from kam_helpers.exports.html import exporter
+        from kam_helpers.batch import preload  # noqa: F401
 
-        exporter()  # nbconvert's HTML exporter, built once per process
         try:
             kernels.WARM.warm_up()
         except KernelWarmUpError as exc:  # the first account starts its kernel itself and reports what fails
@@ -87,12 +90,18 @@ def render_account(job: Job) -> AccountResult:
 
         kernels.register()
     start = time.perf_counter()
+    worker = (os.getpid(), next(_ACCOUNT_NUMBER))
     out = Path(job.out_dir)
     try:
         final, work, failed = account_folders(out, job.account_id)
     except UnsafePathError as exc:
         return AccountResult(
-            job.account_id, "failed", time.perf_counter() - start, error=str(exc), fingerprint=job.fingerprint
+            job.account_id,
+            "failed",
+            time.perf_counter() - start,
+            error=str(exc),
+            fingerprint=job.fingerprint,
+            worker=worker,
         )
     shutil.rmtree(work, ignore_errors=True)  # what a killed run left
     pack = work / PACK
@@ -110,7 +119,7 @@ def render_account(job: Job) -> AccountResult:
     if office:
         parameters.update(pack_dir=str(pack), pack_formats=",".join(office), pack_template=job.template)
     try:
-        pm.execute_notebook(
+        executed = pm.execute_notebook(
             job.notebook,
             str(partial),
             parameters=parameters,
@@ -120,7 +129,7 @@ def render_account(job: Job) -> AccountResult:
             request_save_on_cell_execute=False,  # one write at the end, not a growing notebook per cell
             cwd=str(Path(job.notebook).parent),
         )
-        nb = published_notebook(nbformat.read(partial, as_version=4), parameters)
+        nb = published_notebook(executed, parameters)  # what papermill wrote to ``partial``, not read back
         published = read_headline(work / HEADLINE)
         kpis, name = published["kpis"], published["name"]
         written = [NOTEBOOK]
@@ -147,6 +156,7 @@ def render_account(job: Job) -> AccountResult:
             action_items=published["action_items"],
             name=name,
             fingerprint=job.fingerprint,
+            worker=worker,
         )
     except PapermillExecutionError as exc:
         cell = {
@@ -176,6 +186,7 @@ def render_account(job: Job) -> AccountResult:
         failed_cell=cell,
         outputs=[f"{FAILED_DIR}/{job.account_id}/{NOTEBOOK}"] if (failed / NOTEBOOK).exists() else [],
         fingerprint=job.fingerprint,
+        worker=worker,
     )
 
 
@@ -191,8 +202,8 @@ def swap_in(new: Path, final: Path, old: Path) -> None:
 
 def published_notebook(nb: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
     """The executed notebook → the one to publish: its injected parameters and papermill's metadata without
-    this machine's paths (workspace, pack folder, deck template, headline file; see PATH_PARAMETERS), so they
-    fall back to the notebook's defaults when it is run again elsewhere."""
+    this machine's paths (workspace, reports folder, pack folder, deck template, headline file; see
+    PATH_PARAMETERS), so they fall back to the notebook's defaults when it is run again elsewhere."""
     from papermill.translators import translate_parameters
 
     public = {k: v for k, v in parameters.items() if k not in PATH_PARAMETERS}
