@@ -1,15 +1,18 @@
-"""Benchmark: the QBR batch vs a plain papermill loop vs the same work in-process (the floor).
+"""Benchmark: the QBR batch vs a plain papermill loop vs the same work in-process (the floor), and issue 13's aims.
 
-    python benchmarks/bench_batch.py [--accounts 50] [--workers 2]
+    python benchmarks/bench_batch.py [--accounts 12] [--workers 2]
 
 Builds a sample book of ``--accounts`` accounts in a temporary folder, then times, over the same accounts:
   floor  – QbrReport built and every display method called in this process, no notebook (imports timed apart)
   plain  – a sequential loop of papermill.execute_notebook, one fresh kernel per account (what users write)
   batch  – kam's batch (warm kernels in worker processes), with HTML export, manifest and index
-           (--formats html, the like-for-like comparison), and once more with the whole pack (deck,
-           workbook, PDF) for what a quarterly run really costs
-and prints seconds per account with ratios. It also checks that the batch's notebooks carry exactly the
-outputs of the plain papermill runs.
+           (--formats html, the like-for-like comparison)
+  kam qbr – the command as a user runs it, in a new process, default formats (HTML, deck, workbook, PDF):
+           end to end, interpreter start and warm-up included
+  cold   – the same command's work with workers that do not warm up (the in-run baseline of the warm-up)
+and prints seconds per account with ratios, then the aims: each worker's first account against its second
+(≤ 2x), the whole batch end to end (≤ 20 s on 12 accounts), the batch against the plain loop (≤ 0.2). It also
+checks that the batch's notebooks carry exactly the outputs of the plain papermill runs.
 """
 
 from __future__ import annotations
@@ -64,6 +67,31 @@ def plain_loop(workspace: Path, ids: list[str], quarter: str, out: Path) -> floa
     return time.perf_counter() - start
 
 
+def kam_qbr(workspace: Path, quarter: str, out: Path, workers: int) -> float:
+    """Seconds of ``kam qbr`` (default formats) in a new process, as a user runs it: start to exit."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "kam_helpers.cli", "qbr", "--quarter", quarter, "--workspace", str(workspace)]
+        + ["--out", str(out), "--workers", str(workers), "--force", "--quiet"],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def first_and_second(manifest: Path) -> list[tuple[float, float]]:
+    """Per worker process, (seconds of its first account, of its second) from a batch's manifest."""
+    import json
+
+    runs: dict[int, dict[int, float]] = {}
+    for entry in json.loads(manifest.read_text())["accounts"]:
+        if entry.get("worker"):
+            pid, n = entry["worker"]
+            runs.setdefault(pid, {})[n] = entry["seconds"]
+    return [(r[1], r[2]) for r in runs.values() if 1 in r and 2 in r]
+
+
 def same_outputs(batch_dir: Path, plain_dir: Path, ids: list[str]) -> list[str]:
     import nbformat
 
@@ -80,11 +108,11 @@ def same_outputs(batch_dir: Path, plain_dir: Path, ids: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--accounts", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     args, _ = parser.parse_known_args()
 
-    from kam_helpers.batch.driver import run_batch
+    from kam_helpers.batch.driver import local_executor, run_batch
     from kam_helpers.core.quarters import Quarter
     from kam_helpers.data.sources import folder_loader
     from kam_helpers.data.store import Workspace, build_workspace
@@ -102,6 +130,7 @@ def main() -> None:
         print(f"Book: {n} accounts, {shipments:,} shipments, quarter {quarter}; {args.workers} workers\n")
 
         imports, work = floor_seconds(root / "ws", ids, str(quarter))
+        pack = kam_qbr(root / "ws", str(quarter), root / "pack", args.workers)  # first: nothing warm before it
         t0 = time.perf_counter()
         result = run_batch(
             quarter,
@@ -114,11 +143,16 @@ def main() -> None:
             progress=False,
         )
         batch = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        run_batch(
-            quarter, ids, workers=args.workers, workspace=root / "ws", out=root / "pack", force=True, progress=False
-        )
-        pack = time.perf_counter() - t0
+        with local_executor(args.workers, warm_up=False) as cold_workers:
+            run_batch(
+                quarter,
+                ids,
+                workspace=root / "ws",
+                out=root / "cold",
+                force=True,
+                executor=cold_workers,
+                progress=False,
+            )
         failed = [r.account_id for r in result.failed]
         (root / "plain").mkdir()
         plain = plain_loop(root / "ws", ids, str(quarter), root / "plain")
@@ -131,17 +165,26 @@ def main() -> None:
             ("floor incl. imports once", floor_all),
             (f"kam qbr batch ({args.workers} workers), html", batch / n),
             ("plain papermill loop", plain / n),
-            ("kam qbr batch, whole pack (+pptx/xlsx/pdf)", pack / n),
+            ("kam qbr, whole pack, new process end to end", pack / n),
         ]
         print(f"{'':44} {'s/account':>10} {'x floor':>8} {'x plain':>8}")
         for label, value in rows:
             print(f"{label:44} {value:10.3f} {value / floor:8.2f} {value / (plain / n):8.2f}")
-        print(
-            f"\nbatch vs floor incl. imports: {batch / n / floor_all:.2f}x; batch vs plain loop: {batch / plain:.2f}x"
-        )
-        print(f"outputs identical to plain papermill: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
+        print(f"\noutputs identical to plain papermill: {'yes' if not differ else 'NO: ' + ', '.join(differ)}")
         if failed:
             print(f"failed accounts: {', '.join(failed)}")
+
+        print("\nAims (issue 13), each with its baseline from this run:")
+        for label, folder in (("warm workers", root / "pack"), ("cold workers (baseline)", root / "cold")):
+            pairs = ", ".join(
+                f"{a:.2f} s vs {b:.2f} s ({a / b:.2f}x)" for a, b in first_and_second(folder / "manifest.json")
+            )
+            print(f"  first vs second account of each worker, {label}: {pairs}  [aim <= 2x]")
+        print(f"  kam qbr end to end, {n} accounts, whole pack: {pack:.1f} s  [aim <= 20 s on 12 accounts]")
+        print(
+            f"  batch vs plain papermill loop, html: {batch / n:.2f} vs {plain / n:.2f} s per account"
+            f" = {batch / plain:.2f}  [aim <= 0.2]"
+        )
 
 
 if __name__ == "__main__":
