@@ -53,7 +53,8 @@ PRELOAD = "kam_helpers.batch.preload"  # imported once by the parent that worker
 def worker_context() -> multiprocessing.context.BaseContext:
     """How local workers start: forked from a forkserver that preloaded :mod:`kam_helpers.batch.preload` (its
     imports and first HTML export paid once, not per worker) where the platform has one; spawned elsewhere.
-    Never forked from the driver: a fork of a process that has run papermill can hang."""
+    Never forked from the driver: a fork of a process that has run papermill can hang. Forked workers have the
+    environment and working folder the forkserver started with: jobs carry absolute paths and every setting."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([PRELOAD])
