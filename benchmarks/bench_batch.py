@@ -1,6 +1,6 @@
 """Benchmark: the QBR batch vs a plain papermill loop vs the same work in-process (the floor), and issue 13's aims.
 
-    python benchmarks/bench_batch.py [--accounts 12] [--workers 2]
+    python benchmarks/bench_batch.py [--accounts 12] [--workers 2] [--repeat 3]
 
 Builds a sample book of ``--accounts`` accounts in a temporary folder, then times, over the same accounts:
   floor  – QbrReport built and every display method called in this process, no notebook (imports timed apart)
@@ -12,12 +12,15 @@ Builds a sample book of ``--accounts`` accounts in a temporary folder, then time
   cold   – the same command's work with workers that do not warm up (the in-run baseline of the warm-up)
 and prints seconds per account with ratios, then the aims: each worker's first account against its second
 (≤ 2x), the whole batch end to end (≤ 20 s on 12 accounts), the batch against the plain loop (≤ 0.2). It also
-checks that the batch's notebooks carry exactly the outputs of the plain papermill runs.
+checks that the batch's notebooks carry exactly the outputs of the plain papermill runs. The batch runs are
+repeated (``--repeat``, interleaved with their baselines) and their medians printed: on a shared 2-core machine
+one run says little.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each batch (medians are printed)")
     args, _ = parser.parse_known_args()
 
     from kam_helpers.batch.driver import local_executor, run_batch
@@ -130,29 +134,34 @@ def main() -> None:
         print(f"Book: {n} accounts, {shipments:,} shipments, quarter {quarter}; {args.workers} workers\n")
 
         imports, work = floor_seconds(root / "ws", ids, str(quarter))
-        pack = kam_qbr(root / "ws", str(quarter), root / "pack", args.workers)  # first: nothing warm before it
-        t0 = time.perf_counter()
-        result = run_batch(
-            quarter,
-            ids,
-            workers=args.workers,
-            workspace=root / "ws",
-            out=root / "batch",
-            force=True,
-            formats="html",
-            progress=False,
-        )
-        batch = time.perf_counter() - t0
-        with local_executor(args.workers, warm_up=False) as cold_workers:
-            run_batch(
+        packs, batches, warm, cold = [], [], [], []
+        for r in range(max(1, args.repeat)):  # interleaved, so that a change of the machine's load hits all of them
+            packs.append(kam_qbr(root / "ws", str(quarter), root / f"pack{r}", args.workers))
+            warm += first_and_second(root / f"pack{r}" / "manifest.json")
+            t0 = time.perf_counter()
+            result = run_batch(
                 quarter,
                 ids,
+                workers=args.workers,
                 workspace=root / "ws",
-                out=root / "cold",
+                out=root / "batch",
                 force=True,
-                executor=cold_workers,
+                formats="html",
                 progress=False,
             )
+            batches.append(time.perf_counter() - t0)
+            with local_executor(args.workers, warm_up=False) as cold_workers:
+                run_batch(
+                    quarter,
+                    ids,
+                    workspace=root / "ws",
+                    out=root / f"cold{r}",
+                    force=True,
+                    executor=cold_workers,
+                    progress=False,
+                )
+            cold += first_and_second(root / f"cold{r}" / "manifest.json")
+        pack, batch = statistics.median(packs), statistics.median(batches)
         failed = [r.account_id for r in result.failed]
         (root / "plain").mkdir()
         plain = plain_loop(root / "ws", ids, str(quarter), root / "plain")
@@ -175,12 +184,14 @@ def main() -> None:
             print(f"failed accounts: {', '.join(failed)}")
 
         print("\nAims (issue 13), each with its baseline from this run:")
-        for label, folder in (("warm workers", root / "pack"), ("cold workers (baseline)", root / "cold")):
-            pairs = ", ".join(
-                f"{a:.2f} s vs {b:.2f} s ({a / b:.2f}x)" for a, b in first_and_second(folder / "manifest.json")
-            )
-            print(f"  first vs second account of each worker, {label}: {pairs}  [aim <= 2x]")
-        print(f"  kam qbr end to end, {n} accounts, whole pack: {pack:.1f} s  [aim <= 20 s on 12 accounts]")
+        for label, pairs in (("warm workers", warm), ("cold workers (baseline)", cold)):
+            ratios = ", ".join(f"{a / b:.2f}" for a, b in pairs)
+            median = statistics.median(a / b for a, b in pairs)
+            print(f"  each worker's first account / its second, {label}: median {median:.2f}x ({ratios})  [aim <= 2x]")
+        runs = ", ".join(f"{p:.1f}" for p in packs)
+        print(
+            f"  kam qbr end to end, {n} accounts, whole pack: median {pack:.1f} s ({runs})  [aim <= 20 s on 12 accounts]"
+        )
         print(
             f"  batch vs plain papermill loop, html: {batch / n:.2f} vs {plain / n:.2f} s per account"
             f" = {batch / plain:.2f}  [aim <= 0.2]"
