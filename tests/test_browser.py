@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from kam_helpers.apps.server import APPS
+from kam_helpers.apps.kernel_pools import POOLS_FULL
+from kam_helpers.apps.server import READY_PREFIX
 
 CHROMIUM = os.environ.get("KAM_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -62,8 +63,9 @@ def build_sample_workspace(root: Path) -> Path:
 
 @dataclass
 class Server:
-    """A `kam serve` subprocess in its own process group (so stopping it stops its kernels). ``token`` is the
-    access token it printed; :meth:`link` adds it to a path, as the URL `kam serve` prints carries it."""
+    """A `kam serve` subprocess in its own process group (so stopping it stops its kernels). :meth:`start`
+    returns once it printed its ready line; ``token`` is the access token that line carries, which :meth:`link`
+    adds to a path, as the URL `kam serve` prints does."""
 
     workspace: Path
     log: Path
@@ -83,7 +85,7 @@ class Server:
         return f"{self.url}{parts.path}?{query}"
 
     def _printed_token(self) -> str:
-        found = re.search(r"apps at (http://\S+)", self.log.read_text())
+        found = re.search(re.escape(READY_PREFIX) + r" (http://\S+)", self.log.read_text())
         return parse_qs(urlparse(found.group(1)).query)["token"][0] if found else ""
 
     def start(self, timeout: float = 600) -> Server:
@@ -120,11 +122,11 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"kam serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
 
-    def wait_for_pools(self, notebooks: int, timeout: float = 600) -> None:
-        """Wait until the log says every preheated pool is filled (``notebooks`` of them)."""
+    def wait_for_pools(self, timeout: float = 600) -> None:
+        """Wait until the log says every preheated pool is full and each of its kernels warm."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log.read_text().count("is filled with") >= notebooks:
+            if POOLS_FULL in self.log.read_text():
                 return
             time.sleep(0.2)
 
@@ -221,7 +223,7 @@ pytestmark = pytest.mark.skipif(not chromium_available(), reason=f"no Chromium a
 @pytest.fixture(scope="module")
 def server(book, tmp_path_factory: pytest.TempPathFactory):
     srv = Server(book.workspace, tmp_path_factory.mktemp("serve") / "kam-serve.log").start()
-    srv.wait_for_pools(len(APPS))
+    srv.wait_for_pools()
     yield srv
     srv.stop()
 

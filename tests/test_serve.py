@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_voila_command_is_local_preheated_culled_and_hides_code(tmp_path: Path) -> None:
     argv = serve.voila_command(serve.ServeOptions(port=9123, notebooks=tmp_path))
     joined = " ".join(argv)
-    assert argv[argv.index("voila") + 1] == str(tmp_path)
+    assert argv[argv.index(serve.VOILA_MAIN) + 1] == str(tmp_path)
     for flag in (
         "--Voila.ip=127.0.0.1",
         "--Voila.port=9123",
@@ -39,6 +39,15 @@ def test_voila_command_is_local_preheated_culled_and_hides_code(tmp_path: Path) 
     ):
         assert flag in argv, flag
     assert "'qbr.ipynb': {'pool_size': 2}" in joined and "'default': {'pool_size': 0}" in joined
+    order = [a.split("=", 1)[1] for a in argv if a.startswith("--KamKernelManager.fill_order=")]
+    assert order == ["account_explorer.ipynb", "qbr.ipynb", "portfolio.ipynb"] and set(order) == set(serve.APPS)
+    assert "--KamKernelManager.warm_slots=1" in argv
+
+
+def test_the_starting_line_names_the_pools_in_the_order_they_fill(tmp_path: Path) -> None:
+    line = serve.starting_line(serve.ServeOptions(port=9000), tmp_path)
+    assert line.index("account_explorer.ipynb (2 kernels)") < line.index("qbr.ipynb") < line.index("portfolio")
+    assert "9000" in line and "token" not in line
 
 
 def test_voila_command_requires_a_token_checks_the_host_and_keeps_xsrf_on(tmp_path: Path) -> None:
@@ -185,9 +194,12 @@ def _status(url: str, opener: urllib.request.OpenerDirector | None = None, **hea
 
 
 @pytest.mark.browser
-def test_the_printed_url_carries_a_fresh_token(locked: Server) -> None:
-    first = locked.log.read_text().splitlines()[0]
-    assert re.search(rf"apps at http://127\.0\.0\.1:{locked.port}/\?token={re.escape(locked.token)}\s", first)
+def test_it_says_it_starts_then_prints_the_url_with_a_fresh_token(locked: Server) -> None:
+    lines = locked.log.read_text().splitlines()
+    assert lines[0].startswith("KAM Workspace starting on 127.0.0.1:") and locked.token not in lines[0]
+    ready = [line for line in lines if line.startswith(serve.READY_PREFIX)]
+    assert len(ready) == 1
+    assert re.search(rf"ready at http://127\.0\.0\.1:{locked.port}/\?token={re.escape(locked.token)}\s", ready[0])
 
 
 @pytest.mark.parametrize(
@@ -232,3 +244,51 @@ def test_token_then_cookie_and_xsrf_guards_the_kernel_shutdown(locked: Server) -
     assert _status(kernel_url, browser) == 200
     assert post(urllib.request.quote(cookies["_xsrf"])) == 204  # what Voilà's page sends when it closes
     assert _status(kernel_url, browser) == 404
+
+
+# ------------------------------------------------------------------- `kam serve` with its pools: ready means ready
+
+
+@pytest.fixture(scope="module")
+def voila_server(book, tmp_path_factory: pytest.TempPathFactory):
+    """`kam serve` with its default pools, started: it printed its ready line."""
+    srv = Server(book.workspace, tmp_path_factory.mktemp("serve") / "kam-serve.log").start()
+    yield srv
+    srv.stop()
+
+
+def _pool_events(log: str) -> list[tuple[str, str, str]]:
+    """The log → (event, notebook, kernel id) for each kernel that started warming up or ended its warm-up."""
+    return [
+        (m["event"], m["notebook"], m["kernel"])
+        for m in re.finditer(
+            r"(?P<event>Warming|Warm|Not warmed) (?P<notebook>\S+\.ipynb)\W+kernel (?P<kernel>[0-9a-f-]{36})", log
+        )
+    ]
+
+
+@pytest.mark.browser
+def test_the_url_comes_once_the_first_kernel_of_every_pool_is_warm(voila_server: Server) -> None:
+    log = voila_server.log.read_text()
+    before_ready = log[: log.index(serve.READY_PREFIX)]
+    events = _pool_events(before_ready)
+    warm = {notebook: kernel for event, notebook, kernel in events if event == "Warm"}
+    assert set(warm) == set(serve.APPS)  # each app's first kernel waits for its visit...
+    started = [notebook for event, notebook, _ in events if event == "Warming"]
+    assert started[: len(serve.FILL_ORDER)] == list(serve.FILL_ORDER)  # ... filled in priority order
+    warming = 0
+    for event, _, _ in _pool_events(log):  # never more than the slots at a time, before and after the URL
+        warming += 1 if event == "Warming" else -1
+        assert warming <= serve.WARM_SLOTS
+
+
+@pytest.mark.browser
+def test_a_first_visit_after_ready_takes_a_warm_kernel(voila_server: Server) -> None:
+    log = voila_server.log.read_text()
+    warm_before_ready = {k for e, _, k in _pool_events(log[: log.index(serve.READY_PREFIX)]) if e == "Warm"}
+    with urllib.request.urlopen(voila_server.link("/voila/render/account_explorer.ipynb"), timeout=600) as r:
+        assert r.status == 200 and "widget-view" in r.read().decode()
+    used = re.findall(
+        r"Using pre-heated kernel: ([0-9a-f-]{36}) for account_explorer\.ipynb", voila_server.log.read_text()
+    )
+    assert len(used) == 1 and used[0] in warm_before_ready

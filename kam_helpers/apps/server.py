@@ -3,8 +3,9 @@ kernel, is :mod:`kam_helpers.apps.page`).
 
 :func:`voila_command`, :func:`voila_env`, :func:`serve`: Voilà in server mode on ``notebooks/`` with the
 workspace's own template (``templates/voila/templates/kam``: no CDN, no source code, a landing page listing the
-apps), pools of preheated kernels per app and idle-kernel culling. Kernels find the workspace store through
-``KAM_WORKSPACE``.
+apps), pools of preheated kernels per app that fill in :data:`FILL_ORDER` (:mod:`kam_helpers.apps.kernel_pools`,
+run through :mod:`kam_helpers.apps.voila_main`, which prints the URL once the first kernel of every pool is
+warm) and idle-kernel culling. Kernels find the workspace store through ``KAM_WORKSPACE``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ DEFAULT_PORT = 8866
 HOST = "127.0.0.1"
 # The apps `kam serve` lists and preheats, in landing-page order: file name → pool size of preheated kernels.
 APPS: dict[str, int] = {"portfolio.ipynb": 1, "account_explorer.ipynb": 2, "qbr.ipynb": 2}
+# The order pools fill in: every app's first kernel in this order, then the second kernels in the same order.
+FILL_ORDER = ("account_explorer.ipynb", "qbr.ipynb", "portfolio.ipynb")
+WARM_SLOTS = 1  # pool kernels warming up at the same time (the rest wait their turn)
+READY_PREFIX = "KAM Workspace apps ready at"  # the line with the URL, printed once the apps can serve
 LOCAL_HOSTNAMES = ("localhost",)  # Host names always accepted; loopback addresses (127.0.0.1, ::1) are too
 IDENTITY_PROVIDER = "kam_helpers.apps.auth.TokenOnlyIdentityProvider"
+VOILA_MAIN = "kam_helpers.apps.voila_main"  # Voilà with the workspace's pool manager
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,23 @@ class ServeOptions:
     cull_idle_timeout: int = 60  # seconds a kernel without a page may sit idle before it is shut down
     cull_interval: int = 10  # seconds between checks for idle kernels
     fill_delay: float = 0.5  # seconds before a used pool slot is refilled (lets the visit's render go first)
+    warm_slots: int = WARM_SLOTS
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)  # new for every start
     allow_hosts: tuple[str, ...] = ()  # more Host names to accept (a proxy's), besides localhost and loopback
 
     @property
     def url(self) -> str:
         """The address to open: the landing page with the access token."""
-        return f"http://{HOST}:{int(self.port)}/?token={self.token}"
+        return landing_url(self.port, self.token)
+
+
+def landing_url(port: int, token: str) -> str:
+    """The landing page's address with the access token.
+
+    >>> landing_url(9000, "abc")
+    'http://127.0.0.1:9000/?token=abc'
+    """
+    return f"http://{HOST}:{int(port)}/?token={token}"
 
 
 def check_host_name(name: str) -> str:
@@ -70,8 +86,8 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
     sources stripped, preheated pools, culling). The token itself goes in the environment (:func:`voila_env`),
     not on the command line other users can read.
 
-    >>> voila_command(ServeOptions(port=9000))[:3]  # doctest: +ELLIPSIS
-    ['...', '-m', 'voila']
+    >>> voila_command(ServeOptions(port=9000))[3:5]
+    ['-m', 'kam_helpers.apps.voila_main']
     """
     pools = {name: {"pool_size": int(size)} for name, size in opts.pools.items()}
     pools["default"] = {"pool_size": 0}  # other notebooks in the folder start a kernel on demand
@@ -80,7 +96,7 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
         "-W",
         "ignore::DeprecationWarning",
         "-m",
-        "voila",
+        VOILA_MAIN,
         str(opts.notebooks),
         "--no-browser",
         f"--Voila.ip={HOST}",
@@ -95,6 +111,8 @@ def voila_command(opts: ServeOptions, python: str = sys.executable) -> list[str]
         f"--pool_size={max(opts.pools.values(), default=0)}",
         f"--VoilaKernelManager.kernel_pools_config={_literal(pools)}",
         f"--VoilaKernelManager.fill_delay={opts.fill_delay}",
+        *(f"--KamKernelManager.fill_order={name}" for name in FILL_ORDER),  # a list: one item per option
+        f"--KamKernelManager.warm_slots={int(opts.warm_slots)}",
         f"--MappingKernelManager.cull_idle_timeout={int(opts.cull_idle_timeout)}",
         f"--MappingKernelManager.cull_interval={int(opts.cull_interval)}",
         "--MappingKernelManager.cull_connected=False",
@@ -154,12 +172,30 @@ def check_workspace(opts: ServeOptions) -> Path:
     return folder
 
 
+def starting_line(opts: ServeOptions, workspace: Path) -> str:
+    """What `kam serve` says as it starts: where, which pools warm up (in the order they fill), that the URL follows.
+
+    >>> starting_line(ServeOptions(port=9000, pools={"qbr.ipynb": 2}), Path("ws"))  # doctest: +ELLIPSIS
+    'KAM Workspace starting on 127.0.0.1:9000 (workspace ws): warming qbr.ipynb (2 kernels); the URL follows...'
+    """
+    pools = sorted(
+        ((name, size) for name, size in opts.pools.items() if size > 0),
+        key=lambda pool: FILL_ORDER.index(pool[0]) if pool[0] in FILL_ORDER else len(FILL_ORDER),
+    )
+    warming = ", ".join(f"{name} ({size} kernel{'s' if size > 1 else ''})" for name, size in pools) or "no kernels"
+    return (
+        f"KAM Workspace starting on {HOST}:{int(opts.port)} (workspace {workspace}): warming {warming}; "
+        "the URL follows when the first kernel of each app can serve"
+    )
+
+
 def serve(opts: ServeOptions) -> int:
     """Run Voilà in the foreground until interrupted. Replaces this process on POSIX, so stopping `kam serve`
-    stops Voilà, which shuts its kernels down."""
+    stops Voilà, which shuts its kernels down. Says first that it starts; Voilà prints the URL
+    (:data:`READY_PREFIX`) once the first kernel of every pool is warm."""
     folder = check_workspace(opts)
     argv, env = voila_command(opts), voila_env(opts)
-    print(f"KAM Workspace apps at {opts.url}  (workspace {folder}; Ctrl-C stops)", flush=True)
+    print(starting_line(opts, folder), flush=True)
     if os.name == "posix":
         os.execve(argv[0], argv, env)  # no return
     import subprocess
