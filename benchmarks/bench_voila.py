@@ -1,9 +1,12 @@
 """Voilà apps in a real browser (`make bench`): seconds from a request to the last chart drawn, cold and with
 preheated kernels, and from a change of account or quarter in the explorer to the complete page (every chart and
-panel of the new selection; ``--switch-only`` measures just that); memory over many visits.
+panel of the new selection; ``--switch-only`` measures just that); memory over many visits; the first visits
+once `kam serve` says it is ready (``--first-visits-only`` measures just those).
 
 Baselines are measured in the same run: a `kam serve --pool-size 0` (every visit starts a kernel) against
-the default preheated pools. Needs Chromium (Debian's /usr/bin/chromium); prints a note and exits 0 without.
+the default preheated pools, and the first visits after the ready line against the same visits on the same
+server once its pools are full again. Needs Chromium (Debian's /usr/bin/chromium); prints a note and exits 0
+without.
 """
 
 from __future__ import annotations
@@ -136,8 +139,7 @@ def switch_main() -> int:
         browser = launch(p)
         hot = Server(workspace, root / "hot.log").start()
         try:
-            hot.wait_for_pools(3)
-            time.sleep(2)
+            hot.wait_for_pools()
             rows = switch_rows(browser, hot, names)
         finally:
             hot.stop()
@@ -147,11 +149,49 @@ def switch_main() -> int:
     return 0
 
 
+def first_visits_after_ready(
+    browser, workspace: Path, folder: Path, starts: int, extra: tuple[str, ...] = ()
+) -> dict[str, list[float]]:
+    """`kam serve` (with ``extra`` options) started ``starts`` times → seconds from the start to its ready line
+    ("ready"), of the first explorer and QBR page visits after it ("explorer", "QBR"; to the last chart drawn),
+    and of the same visits once every pool is full and warm again ("explorer full", "QBR full": the baseline,
+    measured on the same server right after)."""
+    times: dict[str, list[float]] = {"ready": [], "explorer": [], "QBR": [], "explorer full": [], "QBR full": []}
+    for i in range(starts):
+        start = time.perf_counter()
+        server = Server(workspace, folder / f"ready-{i}.log", extra=list(extra)).start()
+        times["ready"].append(time.perf_counter() - start)
+        try:
+            for suffix in ("", " full"):
+                for app, (path, charts) in (("explorer", EXPLORER), ("QBR", QBR)):
+                    if suffix:
+                        server.wait_for_pools()
+                    times[app + suffix].append(visit(browser, server, path, charts))
+        finally:
+            server.stop()
+    return times
+
+
+def print_first_visits(times: dict[str, list[float]]) -> None:
+    """The first visits after the ready line against the same visits with full pools (medians of the starts;
+    the ratio is the median of each start's ratio)."""
+    print(f"{'first visits after the ready line (median)':<58} {'seconds':>8} {'vs full':>8}")
+    print(f"{'kam serve: start → ready line':<58} {statistics.median(times['ready']):8.2f}")
+    for app in ("explorer", "QBR"):
+        ratio = statistics.median(a / b for a, b in zip(times[app], times[app + " full"], strict=True))
+        print(f"{app + ': first visit after ready':<58} {statistics.median(times[app]):8.2f} {ratio:8.2f}")
+        print(f"{app + ': the same visit with full pools':<58} {statistics.median(times[app + ' full']):8.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visits", type=int, default=50, help="visits for the memory check (default 50)")
     parser.add_argument("--repeat", type=int, default=3, help="visits per timing (median; default 3)")
     parser.add_argument("--switch-only", action="store_true", help="only the explorer's switches (preheated server)")
+    parser.add_argument("--starts", type=int, default=3, help="starts of `kam serve` for the first visits (default 3)")
+    parser.add_argument(
+        "--first-visits-only", action="store_true", help="only the first visits after ready and their baseline"
+    )
     args, _ = parser.parse_known_args(argv)
     if not chromium_available():
         print("bench_voila: no Chromium, skipped")
@@ -168,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         with Workspace.open(workspace) as ws:
             names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=False))
         rows: list[tuple[str, float]] = []
+        if args.first_visits_only:
+            with sync_playwright() as p:
+                browser = launch(p)
+                first_visits = first_visits_after_ready(browser, workspace, root, args.starts)
+                browser.close()
+            print_first_visits(first_visits)
+            return 0
         with sync_playwright() as p:
             browser = launch(p)
             cold = Server(workspace, root / "cold.log", extra=["--pool-size", "0"]).start()
@@ -184,13 +231,11 @@ def main(argv: list[str] | None = None) -> int:
                 cold.stop()
             hot = Server(workspace, root / "hot.log").start()
             try:
-                hot.wait_for_pools(3)
-                time.sleep(2)
                 for label, (path, n) in (("QBR", QBR), ("explorer", EXPLORER)):
                     times = []
                     for _ in range(args.repeat):
+                        hot.wait_for_pools()  # every kernel warm again after the last visit
                         times.append(visit(browser, hot, path, n))
-                        time.sleep(6)  # let the pool refill
                     rows.append((f"{label}: preheated kernel", statistics.median(times)))
                 burst = [visit(browser, hot, QBR[0], QBR[1]) for _ in range(3)]
                 rows.append(("QBR: 3rd of 3 back-to-back visits (pool of 2 used up)", burst[-1]))
@@ -204,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                         memory.append(hot.memory_mb())
             finally:
                 hot.stop()
+            first_visits = first_visits_after_ready(browser, workspace, root, args.starts)
             browser.close()
     base = {"QBR": rows[0][1], "explorer": rows[1][1]}
     print(f"{'measure':<58} {'seconds':>8} {'vs cold':>8}")
@@ -215,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         f"memory of server + kernels after 10 and {args.visits} explorer visits: "
         f"{memory[0]:.0f} MB → {memory[-1]:.0f} MB ({memory[-1] / memory[0]:.2f}×)"
     )
+    print_first_visits(first_visits)
     return 0
 
 

@@ -123,10 +123,12 @@ class Server:
         raise RuntimeError(f"kam serve did not answer within {timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def wait_for_pools(self, timeout: float = 600) -> None:
-        """Wait until the log says every preheated pool is full and each of its kernels warm."""
+        """Wait until the log says every preheated pool is full and each of its kernels warm (again, after the
+        last visit that took a pool kernel)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if POOLS_FULL in self.log.read_text():
+            log = self.log.read_text()
+            if log.rfind(POOLS_FULL) > log.rfind("Using pre-heated kernel"):
                 return
             time.sleep(0.2)
 
