@@ -180,7 +180,7 @@ def _cmd_where(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from kam_helpers.apps.server import APPS, ServeOptions, check_host_name, serve
+    from kam_helpers.apps.server import APPS, WARM_SLOTS, ServeOptions, check_host_name, serve
 
     pools = {name: args.pool_size for name in APPS} if args.pool_size is not None else dict(APPS)
     return serve(
@@ -189,6 +189,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             workspace=Path(args.workspace) if args.workspace else None,
             pools=pools,
             cull_idle_timeout=args.cull_idle,
+            warm_slots=args.warm_slots if args.warm_slots is not None else WARM_SLOTS,
             allow_hosts=tuple(check_host_name(h) for h in args.allow_host),
         )
     )
@@ -267,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8866, help="port on 127.0.0.1 (default 8866)")
     p.add_argument("--pool-size", type=int, default=None, help="preheated kernels per app (default: 1-2 per app)")
+    p.add_argument(
+        "--warm-slots",
+        type=int,
+        default=None,
+        help="preheated kernels that warm up at the same time (default 1: the others wait their turn)",
+    )
     p.add_argument(
         "--cull-idle",
         type=int,

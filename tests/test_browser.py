@@ -113,9 +113,12 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"kam serve exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             self.token = self.token or self._printed_token()
+            if not self.token:  # not ready yet: no request before the URL is printed
+                time.sleep(0.2)
+                continue
             try:
                 with urllib.request.urlopen(self.link("/"), timeout=2) as r:
-                    if self.token and r.status == 200:
+                    if r.status == 200:
                         return self
             except OSError:
                 pass

@@ -147,6 +147,32 @@ def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: 
         page.kpi_card()
 
 
+def test_a_qbr_page_sends_its_charts_as_vega_lite_without_making_svg(monkeypatch: pytest.MonkeyPatch) -> None:
+    import altair as alt
+    import pandas as pd
+
+    class Report:
+        title = "kept"
+
+        def chart_object(self, name: str):
+            return None if name == "missing" else alt.Chart(pd.DataFrame({"x": [1]})).mark_bar().encode(x="x:Q")
+
+        def chart_svg(self, name: str) -> str:
+            raise AssertionError("a page does not need the SVG")
+
+        def chart(self, name: str) -> str:
+            assert self.chart_object(name) is None
+            return "note"
+
+    monkeypatch.setenv("VOILA_SERVER_URL", "/")
+    page = voila_page.report_or_notice(lambda *args: Report(), "ACC-1", "")
+    bundle = page.chart("otd_vs_sla")._repr_mimebundle_()
+    assert any(m.startswith("application/vnd.vegalite.") for m in bundle) and "image/svg+xml" not in bundle
+    assert page.chart("missing") == "note" and page.title == "kept"
+    monkeypatch.delenv("VOILA_SERVER_URL")
+    assert isinstance(voila_page.report_or_notice(lambda *args: Report(), "ACC-1", ""), Report)
+
+
 def test_the_notice_answers_every_report_method_the_qbr_notebook_calls() -> None:
     """PageNotice is strict, so it must know each QbrReport method that qbr.ipynb calls after loading."""
     import re

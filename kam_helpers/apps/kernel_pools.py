@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kam_helpers.apps.page import VISIT_WAITING
+
 Rank = tuple[int, int]  # (place in its pool: 0 for the first kernel, app's place in the fill order)
 
 WAITING, WARMING, WARM, TAKEN, FAILED = "waiting", "warming", "warm", "taken", "failed"
@@ -218,6 +220,8 @@ def kam_kernel_manager_class(base: type, on_ready: Callable[[Any, list[Ticket]],
             await self.gate.wait(ticket)
             if self.gate.closed:
                 raise RuntimeError("the server is stopping")
+            if ticket.promoted:  # a visit took this entry before its kernel started
+                kwargs["env"] = {**kwargs.get("env", {}), VISIT_WAITING: "1"}
             try:
                 content = await super()._initialize(notebook_path, None, **kwargs)
             except Exception:
@@ -255,8 +259,8 @@ def kam_kernel_manager_class(base: type, on_ready: Callable[[Any, list[Ticket]],
             )
 
         async def _watch(self, ticket: Ticket, render: asyncio.Future) -> None:
-            """Hold the gate until the kernel waits for its request (warm), its notebook ended or its kernel
-            died (failed), or warm_timeout passed."""
+            """Hold the gate until the kernel waits for its request or its notebook was rendered to the end (warm),
+            its kernel died or its render failed or warm_timeout passed (failed), or a visit took it (taken)."""
             deadline = time.monotonic() + self.warm_timeout
             while not ticket.settled.is_set():
                 if ticket.kernel_id in RequestInfoSocketHandler._waiters:
@@ -311,11 +315,14 @@ def kam_kernel_manager_class(base: type, on_ready: Callable[[Any, list[Ticket]],
             return (order, ticket.admitted_at if order == 1 else float(ticket.seq))
 
         async def shutdown_all(self, *args: Any, **kwargs: Any) -> None:
+            """Voilà's shutdown of every kernel, queued pool entries included."""
             self.gate.close()  # queued pool entries end now instead of starting kernels
             await super().shutdown_all(*args, **kwargs)
 
         async def _announce_when_ready(self, first: list[Ticket]) -> None:
+            """Once the first kernel of every pool settled: log their states and call ``on_ready``."""
             started = time.monotonic()
+            first = sorted(first, key=lambda t: t.rank)
             for ticket in first:
                 await ticket.settled.wait()
             self.log.info(

@@ -22,6 +22,9 @@ from urllib.parse import parse_qs, quote
 from kam_helpers.core.errors import ConfigError, DataValidationError, KamError, UnknownAccountError, WorkspaceError
 
 MAX_PARAM_CHARS = 64  # longer query values are ignored (ids and quarters are short)
+# Set to "1" in a pool kernel that a visit took before it started (kernel_pools): warming it up would only delay
+# that visit, whose own page pays the same first-call costs once.
+VISIT_WAITING = "KAM_VISIT_WAITING"
 
 
 def in_voila(environ: Mapping[str, str] | None = None) -> bool:
@@ -53,26 +56,24 @@ def parse_params(query: str | None, defaults: Mapping[str, str]) -> dict[str, st
 
 
 def warm_up(workspace: str | Path = "") -> None:
-    """Pay the one-time costs of a QBR in a preheated kernel before its visitor arrives: the chart renderer's
-    first SVG (≈0.5 s) and a first report of one account, whose lazy imports and first calls cost ≈1.3 s more
-    than any later one. Best effort: the page itself reports real problems."""
-    import altair as alt
-    import pandas as pd
-
-    from kam_helpers.qbr import charts
+    """Pay the one-time costs of a QBR page in a preheated kernel before its visitor arrives: a first report of
+    one account, whose lazy imports and first calls cost ≈1.3 s more than any later one, with its charts as the
+    page sends them (Vega-Lite: :class:`PageReport`), and statsmodels' first fits. Best effort: the page itself
+    reports real problems."""
+    from kam_helpers.qbr.outline import part
     from kam_helpers.qbr.report import QbrReport
 
-    charts.to_svg(alt.Chart(pd.DataFrame({"x": [1, 2]})).mark_bar().encode(x="x:Q"))
     try:
-        report = QbrReport.load("", "", workspace)
-        report.chart_svg("otd_vs_sla")
+        page = PageReport(QbrReport.load("", "", workspace))
+        for name in (chart.name for key in ("volume", "service") for chart in part(key).charts):
+            page.chart(name)._repr_mimebundle_()
         # statsmodels' first fits in a process cost ~1 s each: take them here, not on a visitor's first switch
         from kam_helpers.analyses import forecast
         from kam_helpers.data.store import Workspace
 
         with Workspace.open(workspace or None) as ws:
             for account_id in ws.account_ids()[1:3]:
-                forecast.forecast(ws.account_data(account_id), report.scorecard.quarter)
+                forecast.forecast(ws.account_data(account_id), page.scorecard.quarter)
     except Exception:
         pass
 
@@ -80,14 +81,15 @@ def warm_up(workspace: str | Path = "") -> None:
 def page_params(warm: Callable[[], Any] | None = warm_up, **defaults: str) -> dict[str, str]:
     """The notebook's parameters, overridden by the Voilà request's ``?key=value`` for the same keys.
 
-    In a preheated Voilà kernel: runs ``warm`` first (default :func:`warm_up`, for the QBR), then blocks in
-    ``voila.utils.get_query_string()`` until the page request arrives. In a Voilà kernel started for the
-    request: reads QUERY_STRING at once. Elsewhere (papermill, JupyterLab): returns ``defaults``.
+    In a preheated Voilà kernel: runs ``warm`` first (default :func:`warm_up`, for the QBR) unless a visit
+    already waits for this kernel (:data:`VISIT_WAITING`), then blocks in ``voila.utils.get_query_string()``
+    until the page request arrives. In a Voilà kernel started for the request: reads QUERY_STRING at once.
+    Elsewhere (papermill, JupyterLab): returns ``defaults``.
     """
     if not in_voila():
         return dict(defaults)
     if preheated():
-        if warm is not None:
+        if warm is not None and os.environ.get(VISIT_WAITING) != "1":
             try:
                 if warm is warm_up:
                     warm_up(os.environ.get("KAM_WORKSPACE", ""))
@@ -160,11 +162,54 @@ class PageNotice:
 def report_or_notice(
     load: Callable[..., Any], account_id: str, quarter: str, workspace: str | Path = "", *more: Any
 ) -> Any:
-    """``load(account_id, quarter, workspace, *more)``; on a KamError under Voilà a :class:`PageNotice` instead.
-    Outside Voilà the error propagates (papermill records the failing cell)."""
+    """``load(account_id, quarter, workspace, *more)``; under Voilà wrapped in a :class:`PageReport`, or on a
+    KamError a :class:`PageNotice` instead. Outside Voilà the report itself, and an error propagates (papermill
+    records the failing cell)."""
     try:
-        return load(account_id, quarter, workspace, *more)
+        report = load(account_id, quarter, workspace, *more)
     except KamError as exc:
         if not in_voila():
             raise
         return PageNotice(notice_html(exc, account_id, quarter))
+    return PageReport(report) if in_voila() else report
+
+
+class PageReport:
+    """A QBR on a Voilà page: its charts go out as Vega-Lite only, which the browser draws. The SVG copy that the
+    exported report needs is not made (≈40 ms and ≈25 KB of page per chart). Everything else is the report's."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.report, name)
+
+    def chart(self, name: str) -> Any:
+        """Chart ``name`` as Vega-Lite, or the report's note saying why there is none."""
+        from kam_helpers.qbr.outline import chart_title
+        from kam_helpers.qbr.report import ChartView
+
+        chart = self.report.chart_object(name)
+        if chart is None:
+            return self.report.chart(name)  # a note: no chart, so no SVG is made either
+        bundle = ChartView(chart, "", chart_title(name))._repr_mimebundle_()
+        return _MimeBundle({mime: data for mime, data in bundle.items() if mime != "image/svg+xml"})
+
+    def charts(self, key: str) -> None:
+        """Display the charts of the outline's part ``key``, as the report's ``charts`` does."""
+        from IPython.display import display
+
+        from kam_helpers.qbr.outline import part
+
+        for chart in part(key).charts:
+            display(self.chart(chart.name))
+
+
+class _MimeBundle:
+    """An output given as its mime bundle."""
+
+    def __init__(self, bundle: dict[str, Any]) -> None:
+        self.bundle = bundle
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, Any]:
+        return self.bundle

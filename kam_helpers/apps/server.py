@@ -28,7 +28,7 @@ HOST = "127.0.0.1"
 APPS: dict[str, int] = {"portfolio.ipynb": 1, "account_explorer.ipynb": 2, "qbr.ipynb": 2}
 # The order pools fill in: every app's first kernel in this order, then the second kernels in the same order.
 FILL_ORDER = ("account_explorer.ipynb", "qbr.ipynb", "portfolio.ipynb")
-WARM_SLOTS = 1  # pool kernels warming up at the same time (the rest wait their turn)
+WARM_SLOTS = 1  # pool kernels warming up at the same time (the rest wait their turn; kam serve --warm-slots)
 READY_PREFIX = "KAM Workspace apps ready at"  # the line with the URL, printed once the apps can serve
 LOCAL_HOSTNAMES = ("localhost",)  # Host names always accepted; loopback addresses (127.0.0.1, ::1) are too
 IDENTITY_PROVIDER = "kam_helpers.apps.auth.TokenOnlyIdentityProvider"
