@@ -130,6 +130,20 @@ def test_page_params_in_a_request_kernel_reads_the_query(monkeypatch: pytest.Mon
     assert voila_page.page_params(account_id="", quarter="") == {"account_id": "ACC-002", "quarter": ""}
 
 
+@pytest.mark.parametrize(("visit_waiting", "warmed"), [("", True), ("1", False)])
+def test_a_preheated_kernel_warms_up_unless_a_visit_already_waits(
+    monkeypatch: pytest.MonkeyPatch, visit_waiting: str, warmed: bool
+) -> None:
+    import voila.utils
+
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    monkeypatch.setenv(voila_page.VISIT_WAITING, visit_waiting)
+    monkeypatch.setattr(voila.utils, "get_query_string", lambda: "account_id=ACC-002")
+    calls: list[str] = []
+    params = voila_page.page_params(warm=lambda: calls.append("warm"), account_id="", quarter="")
+    assert params == {"account_id": "ACC-002", "quarter": ""} and (calls == ["warm"]) is warmed
+
+
 def test_report_or_notice_raises_outside_voila_and_explains_inside(monkeypatch: pytest.MonkeyPatch) -> None:
     def load(account_id: str, quarter: str, workspace: str) -> None:
         raise UnknownAccountError(f"account {account_id!r} is not in the workspace /some/path")
