@@ -20,7 +20,7 @@ def announce_ready(manager: Any, first: list[kernel_pools.Ticket]) -> None:
     """Print the line `kam serve` promises once its apps can serve: the URL with the access token."""
     not_warm = [t.notebook for t in first if t.state != kernel_pools.WARM]
     if not_warm:
-        print(f"Not warmed (their first visit starts a kernel): {', '.join(not_warm)}", flush=True)
+        print(f"Not warm (the log above says why): {', '.join(not_warm)}", flush=True)
     url = landing_url(int(manager.parent.port), os.environ.get("JUPYTER_TOKEN", ""))
     print(f"{READY_PREFIX} {url}  (Ctrl-C stops)", flush=True)
 
