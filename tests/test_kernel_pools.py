@@ -164,3 +164,22 @@ def test_leave_settles_a_ticket_once_and_close_lets_waiting_tickets_go() -> None
         assert gate.closed
 
     asyncio.run(scenario())
+
+
+def test_a_hold_keeps_new_warm_ups_back_but_not_a_promoted_ticket() -> None:
+    async def scenario() -> None:
+        gate = WarmupGate(slots=1)
+        warmups = Warmups(gate)
+        gate.hold(0.3)  # a visit is being served
+        warmups.start("explorer refill", (1, 0))
+        urgent = warmups.start("qbr #1", (0, 1))
+        await asyncio.sleep(0.1)
+        assert warmups.admitted == []
+        gate.promote(urgent)  # a visit waits for this one: the hold does not apply
+        await settle()
+        assert warmups.admitted == ["qbr #1"]
+        await asyncio.sleep(0.4)
+        assert warmups.admitted == ["qbr #1", "explorer refill"]
+        await warmups.finish_all_in_turn()
+
+    asyncio.run(scenario())

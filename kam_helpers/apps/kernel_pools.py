@@ -55,7 +55,8 @@ class WarmupGate:
 
     Pure asyncio: :meth:`enter` → ``await`` :meth:`wait` → the warm-up → :meth:`leave`. Admission runs on the
     event loop's next turn after any change, so tickets entered together (a server's first fill) are admitted by
-    rank, not in the order they were entered.
+    rank, not in the order they were entered. :meth:`hold` keeps new warm-ups back for a while (a visit is being
+    served: its refill must not take the CPU from it).
     """
 
     def __init__(self, slots: int = 1) -> None:
@@ -65,6 +66,7 @@ class WarmupGate:
         self._running: set[Ticket] = set()
         self._seq = itertools.count()
         self._admission_due = False
+        self._held_until = 0.0  # event loop time before which no waiting ticket is admitted
 
     def enter(self, notebook: str, rank: Rank) -> Ticket:
         """A new ticket, queued until its turn comes."""
@@ -88,6 +90,12 @@ class WarmupGate:
         """A waiting ticket's new place (its pool's kernels ahead of it were taken)."""
         ticket.rank = rank
         self._schedule_admission()
+
+    def hold(self, seconds: float) -> None:
+        """Admit no waiting ticket for ``seconds`` from now (promoted tickets still start at once)."""
+        loop = event_loop()
+        self._held_until = max(self._held_until, loop.time() + seconds)
+        loop.call_at(self._held_until, self._schedule_admission)
 
     def leave(self, ticket: Ticket, state: str) -> None:
         """``ticket``'s warm-up is over (``state``: warm, taken, failed): its slot goes to the next in line."""
@@ -126,6 +134,8 @@ class WarmupGate:
 
     def _admit(self) -> None:
         self._admission_due = False
+        if event_loop().time() < self._held_until:
+            return  # hold() scheduled the next admission
         while self._waiting and not self.closed and self.warming() < self.slots:
             nxt = self.queued()[0]
             self._waiting.remove(nxt)
@@ -174,6 +184,7 @@ def kam_kernel_manager_class(base: type, on_ready: Callable[[Any, list[Ticket]],
         fill_order = List(Unicode(), config=True, help="Notebooks whose pools fill first, in this order.")
         warm_slots = Int(1, config=True, help="Pool kernels that warm up at the same time.")
         warm_timeout = Float(240.0, config=True, help="Seconds after which a warm-up no longer holds its slot.")
+        visit_quiet = Float(4.0, config=True, help="Seconds after a visit took a kernel before a warm-up starts.")
 
         def __init__(self, **kwargs: Any) -> None:
             self._gate: WarmupGate | None = None
@@ -296,6 +307,7 @@ def kam_kernel_manager_class(base: type, on_ready: Callable[[Any, list[Ticket]],
             if ticket is not None and not ticket.settled.is_set():
                 self.log.info("A visit takes a %s kernel before its warm-up ended (%s)", notebook_name, ticket.state)
                 self.gate.promote(ticket)
+            self.gate.hold(self.visit_quiet)  # the refill below, and any queued warm-up, start after the visit
             result = await super().get_rendered_notebook(notebook_name, *args, **kwargs)
             if ticket is not None:
                 self.gate.leave(ticket, TAKEN)
