@@ -9,7 +9,7 @@ Without ``KAM_BENCH_SCALE`` in the environment (``make bench SCALE=10m`` sets it
   sample – ``kam sample`` (generate the CSV exports and build the store): wall seconds and peak memory
   load   – one account's rows read from the store (the book's largest account; median of 3)
   batch  – ``kam qbr`` on ``--qbr-accounts`` accounts (the largest ones; the whole pack, 2 workers): seconds
-           per account after each worker's first, and the peak memory of any process of the batch
+           per account after each worker's first, and the peak memory of any process of the batch (sampled)
 and prints them with the ratio big / sample. ``--readme`` writes the table into README.md between
 ``<!-- scale -->`` and ``<!-- /scale -->``.
 """
@@ -49,18 +49,37 @@ class Book:
     batch_peak_gb: float = 0.0
 
 
+def _rss_by_process() -> dict[int, tuple[int, int]]:
+    """Every process of this machine → (parent pid, resident memory in bytes), from /proc (Linux)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        out[int(stat.parent.name)] = (int(fields[1]), int(fields[21]) * page)
+    return out
+
+
 def run_measured(argv: list[str]) -> tuple[float, float]:
-    """Run a command in a child that reports its process tree's peak memory → (wall seconds, peak GB of the
-    largest process). RUSAGE_CHILDREN covers every descendant that was waited for (workers and kernels too)."""
-    probe = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter()\n"
-        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True, cwd=ROOT)
-    seconds, kb = out.stdout.split()[-2:]
-    return float(seconds), int(kb) / 1024**2
+    """Run a command → (wall seconds, peak resident memory in GB of the largest process of its tree), sampling
+    every 0.2 s the command and all its descendants (a batch's forkserver, workers and kernels)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        table = _rss_by_process()
+        tree, grew = {proc.pid}, True
+        while grew:
+            found = {pid for pid, (parent, _) in table.items() if parent in tree} - tree
+            tree |= found
+            grew = bool(found)
+        peak = max([peak] + [table[pid][1] for pid in tree if pid in table])
+        time.sleep(0.2)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed with exit code {proc.returncode}")
+    return time.perf_counter() - start, peak / 1024**3
 
 
 def largest_accounts(workspace: Path, n: int) -> list[str]:
