@@ -8,6 +8,8 @@ Without ``KAM_BENCH_SCALE`` in the environment (``make bench SCALE=10m`` sets it
 1-million-shipment book) or ``--force`` it only says how to run it. For the big book and, as the baseline, the 12-account sample book:
   sample – ``kam sample`` (generate the CSV exports and build the store): wall seconds and peak memory
   load   – one account's rows read from the store (the book's largest account; median of 3)
+  voila  – `kam serve`: the first explorer and QBR page visits after its ready line, the explorer's switches
+           (benchmarks/bench_voila.py's measures; skipped without Chromium)
   batch  – ``kam qbr`` on ``--qbr-accounts`` accounts (the largest ones; the whole pack, 2 workers): seconds
            per account after each worker's first, and the peak memory of any process of the batch (sampled)
 and prints them with the ratio big / sample. ``--readme`` writes the table into README.md between
@@ -47,6 +49,9 @@ class Book:
     batch_per_account: float = 0.0
     batch_first: float = 0.0
     batch_peak_gb: float = 0.0
+    explorer_first: float = float("nan")  # Voilà: first visits after `kam serve` is ready, to the last chart
+    qbr_first: float = float("nan")
+    switch: float = float("nan")  # explorer: median seconds from a switch to the complete page (8 s apart)
 
 
 def _rss_by_process() -> dict[int, tuple[int, int]]:
@@ -133,13 +138,49 @@ def measure(book: Book, folder: Path, sample_args: list[str], qbr_accounts: int)
     # each of the 2 workers' first account carries its warm-up: the rest are the steady state
     book.batch_first = statistics.median(seconds[-2:])
     book.batch_per_account = statistics.median(seconds[:-2] or seconds)
+    voila_figures(book, workspace, folder)
+
+
+def voila_figures(book: Book, workspace: Path, folder: Path) -> None:
+    """`kam serve` on ``workspace``: the first explorer and QBR page visits after its ready line, and the
+    explorer's switches read 8 s apart (bench_voila's own measures) → ``book``'s Voilà figures; none without
+    Chromium."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_voila
+
+    if not bench_voila.chromium_available():
+        return
+    from playwright.sync_api import sync_playwright
+
+    from kam_helpers.data.store import Workspace
+
+    with Workspace.open(workspace) as ws:
+        names = dict(zip(ws.accounts()["account_id"], ws.accounts()["name"], strict=True))
+    with sync_playwright() as p:
+        browser = bench_voila.launch(p)
+        try:
+            first = bench_voila.first_visits_after_ready(browser, workspace, folder, starts=1)
+            server = bench_voila.Server(workspace, folder / "switch.log").start()
+            try:
+                server.wait_for_pools()
+                switches = bench_voila.switch_times(browser, server, names, look=8.0)
+            finally:
+                server.stop()
+        finally:
+            browser.close()
+    book.explorer_first, book.qbr_first = first["explorer"][0], first["QBR"][0]
+    book.switch = statistics.median(t[1] for t in switches)
 
 
 def table(big: Book, base: Book) -> str:
     """The figures as a Markdown table with the ratio big / sample."""
 
     def row(label: str, a: float, b: float, unit: str) -> str:
-        return f"| {label} | {b:,.2f} {unit} | {a:,.2f} {unit} | {a / b if b else float('nan'):.1f}x |"
+        def shown(x: float) -> str:
+            return "–" if x != x else f"{x:,.2f} {unit}"  # NaN: not measured (no Chromium)
+
+        ratio = f"{a / b:.1f}x" if b and a == a and b == b else ""
+        return f"| {label} | {shown(b)} | {shown(a)} | {ratio} |"
 
     return "\n".join(
         [
@@ -156,6 +197,11 @@ def table(big: Book, base: Book) -> str:
             ),
             row("`kam qbr`, a worker's first account", big.batch_first, base.batch_first, "s"),
             row("`kam qbr` peak memory of a process", big.batch_peak_gb, base.batch_peak_gb, "GB"),
+            row(
+                "Voilà: explorer, first visit after `kam serve` is ready", big.explorer_first, base.explorer_first, "s"
+            ),
+            row("Voilà: QBR page, first visit after ready", big.qbr_first, base.qbr_first, "s"),
+            row("Voilà: explorer switch → complete page (median)", big.switch, base.switch, "s"),
         ]  # fmt: skip
     )
 
