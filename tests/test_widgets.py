@@ -479,3 +479,14 @@ def test_the_background_thread_computes_the_next_views_then_rests(book) -> None:
     explorer.account.value = "ACC-002"  # cached: swapped in at once
     assert book.name("ACC-002") in explorer.header.value
     assert explorer.header.layout.visibility == explorer.body.layout.visibility == "visible"
+
+
+def test_panel_titles_and_no_data_notes_escape_the_account_name() -> None:
+    """The titles and notes that name the selection take the account's name from the data: markup stays text."""
+    from kam_helpers.apps.views import chart_output, panel_title
+
+    hostile = '<script>alert(1)</script> "../x" =HYPERLINK("http://evil")'
+    title = panel_title("Health", hostile)
+    note = chart_output(None, "Monthly volume", hostile)["data"]["text/html"]
+    for text in (title, note):
+        assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
