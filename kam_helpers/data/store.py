@@ -317,6 +317,14 @@ class Workspace:
         self.meta = dict(self._con.execute("SELECT key, value FROM _meta").fetchall())
         self.tables: set[str] = set(json.loads(self.meta["tables"]))
         self._stored = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        # a store built before invoice lines kept their account reads them through the invoices
+        self._lines_keep_account = bool(
+            scalar(
+                self._con,
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'invoice_lines' AND column_name = ?",
+                [LINE_ACCOUNT],
+            )
+        )
 
     @classmethod
     def open(cls, folder: str | Path | None = None) -> Workspace:
@@ -405,9 +413,9 @@ class Workspace:
             if "invoices" not in self.tables:
                 return None
             model = ", ".join(f"l.{_sql_name(c)}" for c in TABLES[table].columns)
-            by_account = (  # a store built before lines kept their account: through the invoices
+            by_account = (
                 f"l.{LINE_ACCOUNT} = ?"
-                if self._has_column("invoice_lines", LINE_ACCOUNT)
+                if self._lines_keep_account
                 else "l.invoice_id IN (SELECT invoice_id FROM invoices WHERE account_id = ?)"
             )
             sql = f"SELECT {model} FROM invoice_lines l WHERE {by_account} ORDER BY l.invoice_id, l.line_no"
@@ -435,15 +443,6 @@ class Workspace:
 
     def _has(self, table: str) -> bool:
         return table in self._stored
-
-    def _has_column(self, table: str, column: str) -> bool:
-        return bool(
-            scalar(
-                self._con,
-                "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-                [table, column],
-            )
-        )
 
     def blocking_problems(self, account_id: str, quarter: Quarter | str | None = None) -> list[Problem]:
         """The problems of the account's rows that block its reports for ``quarter`` (policy ``block``: rows
