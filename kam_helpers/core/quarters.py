@@ -1,4 +1,5 @@
-"""Calendar quarters: parsing '2026Q3', their date bounds, neighbours, and the last complete quarter."""
+"""Calendar quarters: parsing '2026Q3' (or a date, to its quarter), their date bounds, neighbours, and the last
+complete quarter."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from kam_helpers.core.errors import ConfigError
 
 _PATTERN = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
+ACCEPTED = "a quarter like 2026Q3, 2026-Q3 or 2026q3, or a date like 2026-08-15 (which stands for its quarter)"
 
 
 @dataclass(frozen=True, order=True)
@@ -27,6 +29,28 @@ class Quarter:
         if not m:
             raise ConfigError(f"quarter {text!r}: expected a quarter like 2026Q3")
         return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def coerce(cls, value: str | dt.date | Quarter) -> Quarter:
+        """A quarter in any form an analyst types → Quarter: '2026Q3', '2026-Q3', '2026q3', a Quarter, or a date
+        (``datetime.date``, ``datetime``, ``pandas.Timestamp``, '2026-08-15') for the quarter it falls in.
+        Anything else raises ConfigError naming the value and these forms.
+
+        >>> [str(Quarter.coerce(v)) for v in ("2026Q3", "2026-q3", dt.date(2026, 8, 15), "2026-08-15 10:30")]
+        ['2026Q3', '2026Q3', '2026Q3', '2026Q3']
+        """
+        if isinstance(value, Quarter):
+            return value
+        if isinstance(value, dt.date) and value == value:  # NaT is a datetime that equals nothing
+            return cls.of(value)
+        if isinstance(value, str):
+            if _PATTERN.match(value):
+                return cls.parse(value)
+            try:
+                return cls.of(dt.datetime.fromisoformat(value.strip()))
+            except ValueError:
+                pass
+        raise ConfigError(f"quarter {value!r}: expected {ACCEPTED}")
 
     @classmethod
     def of(cls, day: dt.date) -> Quarter:

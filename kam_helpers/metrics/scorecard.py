@@ -17,6 +17,7 @@ from kam_helpers.core.quarters import Quarter
 # What a client never sees: our cost of serving them and the margin we make on them.
 INTERNAL_KPIS = ("cost", "gross_margin_pct")
 INTERNAL_COLUMNS = ("cost", "gross_margin_pct")
+_FRAME_COLUMNS = ("kpi", "label", "unit", "value", "prior", "change", "last_year", "target", "target_source", "rag")
 
 Unit = Literal["money", "pct", "count", "days", "hours", "kg"]
 Rag = Literal["green", "amber", "red"]
@@ -159,6 +160,34 @@ class Scorecard:
             quarterly=drop(self.quarterly),
             monthly=drop(self.monthly),
         )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The KPIs as a table, one row per KPI in the scorecard's order: kpi, label, unit, value, prior,
+        change (value − prior; percentage points for pct units), last_year, target, target_source, rag.
+        Numbers are floats (NaN: no data, no prior, no target); rag and target_source are None without a target.
+        """
+        rows = [
+            {
+                "kpi": k.key,
+                "label": k.label,
+                "unit": k.unit,
+                "value": k.value,
+                "prior": k.prior,
+                "change": k.change_qoq,
+                "last_year": k.last_year,
+                "target": k.target,
+                "target_source": k.target_source,
+                "rag": k.rag,
+            }
+            for k in self.kpis.values()
+        ]
+        frame = pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
+        numbers = ["value", "prior", "change", "last_year", "target"]
+        return frame.astype(dict.fromkeys(numbers, "float64"))
+
+    def _repr_html_(self) -> str:
+        """In a notebook a scorecard shows as its :meth:`to_frame` table."""
+        return str(self.to_frame()._repr_html_())
 
     def headline(self) -> dict[str, float | None]:
         """The manifest's ``kpis``: revenue, shipments, otd_pct, gross_margin_pct, invoice_accuracy_pct,

@@ -32,7 +32,7 @@ from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
-from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
+from kam_helpers.qbr.outline import CARD_KPIS, PARTS, chart_title, part
 
 AUDIENCES = ("client", "internal")
 _env = jinja2.Environment(
@@ -159,6 +159,28 @@ class QbrReport:
         report.health_score = score
         report._rendered[("prior",)] = before
         return report
+
+    def __repr__(self) -> str:
+        audience = "the client" if self.internal is not None and self.scorecard is not self.internal else "the KAM"
+        return f"<QbrReport {self.data.account_id} {self.scorecard.quarter} for {audience}>"
+
+    def _ipython_display_(self) -> None:
+        """A notebook cell ending with the report shows all of it, in the order of notebooks/qbr.ipynb: header,
+        health (internal only), then the outline's parts (narrative, KPI cards, charts), then the scorecard."""
+        from IPython.display import display
+
+        shown = {"last_qbr": self.last_qbr, "scorecard": self.kpi_cards, "action_items": self.action_items}
+        display(self.header())
+        if self.health() is not None:
+            display(self.health())
+        for p in PARTS:
+            if p.key in shown:
+                display(shown[p.key]())
+                continue
+            display(self.section(p.key))
+            if p.charts:
+                self.charts(p.key)
+        display(self.scorecard_table())
 
     @property
     def currency(self) -> str | None:

@@ -1,0 +1,42 @@
+"""The analyst's own Excel files, written by the product's safe writer: values only, never a formula."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from kam_helpers.core.files import write_atomic
+from kam_helpers.core.safe_output import ExcelBook
+
+MAX_WIDTH = 40  # characters: wider columns are cut to this on screen (the cell keeps its whole text)
+
+
+def write_excel(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
+    """Sheet name → DataFrame, written as one .xlsx at ``path`` (replaced whole, never half-written) → the path.
+    Each sheet has a bold header row, frozen, with a filter; text stays text (formula-like text included: no
+    cell is ever a formula), numbers and dates stay numbers and dates. A frame's index is written as columns
+    when it is named (``compare``'s ``kpi``), left out when it is the default 0, 1, 2, ...
+
+    >>> import tempfile, openpyxl
+    >>> ws = kam.open()
+    >>> out = kam.write_excel(Path(tempfile.mkdtemp()) / "a1.xlsx", {"Accounts": ws.accounts(),
+    ...                       "Compare": ws.compare(["A1", "A2"], "2026Q3", kpis=["shipments"])})
+    >>> openpyxl.load_workbook(out)["Compare"]["A2"].value, openpyxl.load_workbook(out).sheetnames
+    ('shipments', ['Accounts', 'Compare'])
+    """
+    book = ExcelBook()
+    for name, frame in sheets.items():
+        named_index = any(n is not None for n in frame.index.names)
+        table = frame.reset_index() if named_index else frame
+        sheet = book.add_sheet(name)
+        widths = book.write_frame(sheet, table)
+        for j, width in enumerate(widths):
+            sheet.set_column(j, j, min(max(width, 6) + 2, MAX_WIDTH))
+        sheet.freeze_panes(1, 0)
+        if len(table.columns):
+            sheet.autofilter(0, 0, max(len(table), 1), len(table.columns) - 1)
+    target = Path(path)
+    write_atomic(target, book.close())
+    return target

@@ -1,0 +1,65 @@
+"""Where the analyst's workspace store is: a path given, else $KAM_WORKSPACE, else the project around the
+current folder (so a notebook whose kernel starts in ``notebooks/`` finds ``data/workspace``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kam_helpers.core import paths
+from kam_helpers.core.errors import WorkspaceError
+from kam_helpers.data.store import STORE_FILE
+
+PROJECT_MARKER = "pyproject.toml"  # the project root: the walk up from the current folder stops there
+WORKSPACE_IN_PROJECT = Path("data") / "workspace"
+
+
+def candidates(start: Path) -> list[Path]:
+    """A folder → the workspace folders to try, in order: ``data/workspace`` of ``start`` and of each folder
+    above it up to the project root (the first holding pyproject.toml), then that of the project this package
+    is installed from ($KAM_HOME), for a notebook kept outside the project.
+
+    >>> [p.as_posix() for p in candidates(Path("/nowhere/project/notebooks"))][:2]
+    ['/nowhere/project/notebooks/data/workspace', '/nowhere/project/data/workspace']
+    """
+    found: list[Path] = []
+    for folder in (start, *start.parents):
+        found.append(folder / WORKSPACE_IN_PROJECT)
+        if (folder / PROJECT_MARKER).exists():
+            break
+    installed = paths.data_dir() / "workspace"
+    if installed not in found:
+        found.append(installed)
+    return found
+
+
+def find_workspace(path: str | Path | None = None, start: Path | None = None) -> Path:
+    """The workspace folder to open: ``path`` when given (the folder, or its kam.duckdb file), else
+    $KAM_WORKSPACE, else the first of :func:`candidates` from ``start`` (default: the current folder) that holds
+    a store. WorkspaceError saying where it looked, and how to make a workspace, when there is none.
+
+    >>> find_workspace("/nowhere")
+    Traceback (most recent call last):
+    ...
+    kam_helpers.core.errors.WorkspaceError: no workspace store (kam.duckdb) at /nowhere (the path given): run `kam sample` for the sample book or `kam import` to load your own data
+    """
+    if path is not None and str(path):
+        given = Path(path).expanduser()
+        folder = given.parent if given.name == STORE_FILE else given
+        return _existing([folder], "the path given")
+    if os.environ.get("KAM_WORKSPACE"):
+        return _existing([Path(os.environ["KAM_WORKSPACE"])], "$KAM_WORKSPACE")
+    here = (start or Path.cwd()).resolve()
+    return _existing(candidates(here), f"from {here} up to the project root, then this package's project")
+
+
+def _existing(folders: list[Path], how: str) -> Path:
+    """The first folder holding a store; WorkspaceError listing them all (and ``how`` they were chosen)."""
+    for folder in folders:
+        if (folder / STORE_FILE).is_file():
+            return folder
+    looked = ", ".join(str(f) for f in folders)
+    raise WorkspaceError(
+        f"no workspace store ({STORE_FILE}) at {looked} ({how}): run `kam sample` for the sample book or "
+        "`kam import` to load your own data"
+    )
