@@ -55,8 +55,9 @@ test: lint ## Set up, lint and run every test
 test-fast: setup ## Every test but the slow kinds (browser, office, postgres, batch, slow), on every core: under a minute
 	$(PY) -m pytest -m "not (browser or office or postgres or batch or slow)" -n auto $(PYTEST_ARGS)
 
-docs: setup ## Regenerate the generated documents (data model, forecast accuracy and its README summary)
+docs: setup ## Regenerate the generated documents (data model, Python API reference, forecast accuracy and its README summary)
 	$(KAM) schema > docs/DATA_MODEL.md
+	$(PY) -m kam_helpers.devtools.api_docs
 	$(PY) -m kam_helpers.devtools.forecast_docs
 
 bench: setup ## Run the benchmarks in benchmarks/ (ratios against baselines of the same run); SCALE=10m: the 10M-shipment tier

@@ -24,6 +24,7 @@ from kam_helpers.data.store import build_workspace
 TINY = Path(__file__).parent / "fixtures" / "tiny"
 API_MODULES = ["kam_helpers.api.workspace", "kam_helpers.api.account", "kam_helpers.api.series"]
 API_MODULES += ["kam_helpers.api.excel", "kam_helpers.api.locate", "kam_helpers.core.quarters"]
+API_MODULES += ["kam_helpers.metrics.scorecard", "kam_helpers.devtools.api_docs"]
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,23 @@ def test_from_notebooks_shipments_are_the_batch_manifests_count(
             a = ws.account(account_id)
             counted = len(a.shipments(book.quarter))
             assert counted == batch.get(account_id, 0) == a.scorecard(book.quarter).value("shipments"), account_id
+
+
+def test_the_reference_page_is_current_and_lists_every_public_name() -> None:
+    """docs/API.md is what `make docs` writes from the docstrings, and lists every public function, class,
+    method and property of the API, each with a runnable example."""
+    from kam_helpers.devtools import api_docs
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / api_docs.PAGE).read_text(encoding="utf-8")
+    assert page == api_docs.render(), "docs/API.md is out of date: run `make docs`"
+    names = [name for name, _ in api_docs.documented()]
+    for name in api.__all__:
+        assert f"kam.{name}" in names
+    for cls in (api.Workspace, api.Account):
+        for member, _ in api_docs.public_members(cls):
+            assert f"{cls.__name__}.{member}" in names
+    for name, obj in api_docs.documented():
+        assert f"### `{name}" in page or f"### `class {name}" in page
+        doc = (obj.fget if isinstance(obj, property) else obj).__doc__ or ""
+        assert ">>> " in doc, f"{name} has no example"

@@ -35,7 +35,11 @@ class Workspace:
         return f"<Workspace {self.folder}: {len(self.account_ids())} accounts, data to {self.as_of}>"
 
     def close(self) -> None:
-        """Close the store (an open workspace keeps a read-only connection)."""
+        """Close the store (an open workspace keeps a read-only connection); ``with kam.open() as ws:`` does it.
+
+        >>> ws = kam.open()
+        >>> ws.close()
+        """
         self.store.close()
 
     def __enter__(self) -> Workspace:

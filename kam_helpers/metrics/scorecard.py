@@ -165,6 +165,10 @@ class Scorecard:
         """The KPIs as a table, one row per KPI in the scorecard's order: kpi, label, unit, value, prior,
         change (value − prior; percentage points for pct units), last_year, target, target_source, rag.
         Numbers are floats (NaN: no data, no prior, no target); rag and target_source are None without a target.
+
+        >>> frame = kam.open().account("A1").scorecard("2026Q3").to_frame()
+        >>> frame.loc[frame.kpi == "otd_pct", ["label", "value", "prior", "target", "rag"]].to_dict("records")
+        [{'label': 'On-time delivery', 'value': 50.0, 'prior': nan, 'target': 95.0, 'rag': 'red'}]
         """
         rows = [
             {
