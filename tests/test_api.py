@@ -231,3 +231,22 @@ def test_the_reference_page_is_current_and_lists_every_public_name() -> None:
         assert f"### `{name}" in page or f"### `class {name}" in page
         doc = (obj.fget if isinstance(obj, property) else obj).__doc__ or ""
         assert ">>> " in doc, f"{name} has no example"
+
+
+def test_a_qbr_displays_itself_in_the_order_of_the_notebook(ws: api.Workspace, monkeypatch) -> None:
+    """A cell ending with ``a.qbr(q)`` shows the whole report: header, the outline's parts, the scorecard table."""
+    import IPython.display
+
+    from kam_helpers.qbr.report import ChartView
+
+    shown: list[object] = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    report = ws.account("A1").qbr("2026Q3")
+    assert ws.account("A1").qbr("2026-07-01") is report  # computed once per quarter and audience
+    report._ipython_display_()
+    html = [o.data for o in shown if isinstance(o, IPython.display.HTML)]
+    assert "Alpha Foods" in html[0] and html[-1] == report.scorecard_table().data
+    assert report.kpi_cards().data in html and report.action_items().data in html
+    assert any(isinstance(o, ChartView) for o in shown)
+    sections = [o.markdown.splitlines()[0] for o in shown if hasattr(o, "markdown")]
+    assert sections[0].startswith("## ") and len(sections) == 7
