@@ -250,3 +250,15 @@ def test_a_qbr_displays_itself_in_the_order_of_the_notebook(ws: api.Workspace, m
     assert any(isinstance(o, ChartView) for o in shown)
     sections = [o.markdown.splitlines()[0] for o in shown if hasattr(o, "markdown")]
     assert sections[0].startswith("## ") and len(sections) == 7
+
+
+def test_one_kpi_of_a_period_is_the_value_every_kpi_computes(book: Book) -> None:
+    """period_values(..., keys=(kpi,)), which a series asks for, equals the full computation, for every KPI,
+    on a few periods of an account with every table."""
+    with kam.open(book.workspace) as ws:
+        prep = ws.account(book.at_risk).prepared(book.quarter)
+        for span in api.series.periods("M", book.quarter, 2, ws.as_of)[:4]:
+            every = metrics.period_values(prep, span)
+            prep.memo.clear()
+            for kpi in metrics.KPI_SPECS:
+                assert metrics.period_values(prep, span, keys=(kpi,))[kpi] == every[kpi], (span, kpi)

@@ -86,7 +86,7 @@ def kpi_series(prep: metrics.PreparedAccount, kpi: str, spans: list[metrics.Span
     for span in spans:
         quarter = Quarter.of(span.start.date())
         target = metrics.target_with_source(prep.targets, kpi, quarter)[0]
-        value = metrics.period_values(prep, span)[kpi]
+        value = metrics.period_values(prep, span, keys=(kpi,))[kpi]
         rows.append((span.start, span.last_day, str(quarter), kpi, value, target))
     frame = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
     return frame.astype({"value": "float64", "target": "float64"})

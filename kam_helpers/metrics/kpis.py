@@ -33,6 +33,9 @@ The areas: :mod:`.shipments`, :mod:`.service`, :mod:`.billing`, :mod:`.cases`, :
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from functools import cache
+
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.data import rules
 from kam_helpers.data.account_data import AccountData
@@ -81,59 +84,72 @@ AVAILABLE_TABLES = ("shipments", "invoices", "invoice_lines", "rate_cards", "cas
 
 
 def period_values(
-    prep: PreparedAccount, period: Period | None, billing_lag_days: int = DEFAULT_BILLING_LAG_DAYS
+    prep: PreparedAccount,
+    period: Period | None,
+    billing_lag_days: int = DEFAULT_BILLING_LAG_DAYS,
+    keys: Collection[str] | None = None,
 ) -> dict[str, float | None]:
     """Prepared frames, period → every KPI value of the period, keyed as in KPI_SPECS (the same small
     functions as above, fed with frames derived once). Every value is None when the data does not reach the
-    period (:func:`covered`); a shipment measure no shipment records (revenue, cost, …) is None."""
+    period (:func:`covered`); a shipment measure no shipment records (revenue, cost, …) is None. ``keys`` limits
+    the work to those KPIs (the others stay None): a series over many short periods asks for one."""
     out: dict[str, float | None] = dict.fromkeys(KPI_SPECS)
     span = covered(prep, None if period is None else Span.of(period))
     if span is None:
         return out
     key = ("period_values", span, billing_lag_days)
-    if key not in prep.memo:
-        prep.memo[key] = _period_values(prep, span, billing_lag_days, out)
-    return dict(prep.memo[key])
+    if key in prep.memo:
+        return dict(prep.memo[key])
+    wanted = KPI_SPECS.keys() if keys is None else keys
+    computed = {k: value() for k, value in _kpi_values(prep, span, billing_lag_days).items() if k in wanted}
+    values = {**out, **computed}
+    if keys is None:
+        prep.memo[key] = values
+    return dict(values)
 
 
-def _period_values(
-    prep: PreparedAccount, span: Span, billing_lag_days: int, out: dict[str, float | None]
-) -> dict[str, float | None]:
-    """:func:`period_values` of a period the data covers, computed (``out`` holds every key, None)."""
-    cases = prep.cases
+def _kpi_values(prep: PreparedAccount, span: Span, billing_lag_days: int) -> dict[str, Callable[[], float | None]]:
+    """KPI key → how to compute its value for a period the data covers (only the KPIs the data allows: the
+    others stay None). Frames shared by several KPIs (the period's shipments, its revenue) are filtered once,
+    when the first KPI that needs them is computed."""
+    cases, has = prep.cases, prep.recorded
+    values: dict[str, Callable[[], float | None]] = {}
     if prep.active is not None:
-        ships = in_period(prep.active, "ship_date", span)
-        has = prep.recorded
-        billed = revenue(ships) if "revenue" in has else None
-        out.update(
+        active = prep.active
+        ships = cache(lambda: in_period(active, "ship_date", span))
+        billed = cache(lambda: revenue(ships()) if "revenue" in has else None)
+        values.update(
             revenue=billed,
-            cost=cost(ships) if "cost" in has else None,
-            gross_margin_pct=gross_margin_pct(ships) if {"revenue", "cost"} <= has else None,
-            shipments=len(ships),
-            weight_kg=weight_kg(ships) if "weight_kg" in has else None,
-            pallets=pallets(ships) if "pallets" in has else None,
-            otd_pct=otd_pct(prep.deliveries, span),
-            otp_pct=otp_pct(prep.pickups, span),
-            otif_pct=otif_pct(prep.deliveries, span),
-            damage_ratio_pct=damage_ratio_pct(prep.active, cases, span),
-            claims_cost_pct=claims_cost_pct(cases, billed, span),
+            cost=lambda: cost(ships()) if "cost" in has else None,
+            gross_margin_pct=lambda: gross_margin_pct(ships()) if {"revenue", "cost"} <= has else None,
+            shipments=lambda: len(ships()),
+            weight_kg=lambda: weight_kg(ships()) if "weight_kg" in has else None,
+            pallets=lambda: pallets(ships()) if "pallets" in has else None,
+            otd_pct=lambda: otd_pct(prep.deliveries, span),
+            otp_pct=lambda: otp_pct(prep.pickups, span),
+            otif_pct=lambda: otif_pct(prep.deliveries, span),
+            damage_ratio_pct=lambda: damage_ratio_pct(active, cases, span),
+            claims_cost_pct=lambda: claims_cost_pct(cases, billed(), span),
         )
         if prep.rated and "revenue" in has:
-            out.update(billing_variance=billing_variance(ships), billing_variance_pct=billing_variance_pct(ships))
+            values.update(
+                billing_variance=lambda: billing_variance(ships()),
+                billing_variance_pct=lambda: billing_variance_pct(ships()),
+            )
         if prep.invoiced:
-            out["unbilled_shipments"] = count_unbilled(prep.active, span, billing_lag_days)
+            values["unbilled_shipments"] = lambda: count_unbilled(active, span, billing_lag_days)
         if cases is not None:
-            out["repeat_complaints"] = int(in_period(cases, "opened", span)["repeat"].sum())
-    out.update(
-        invoice_accuracy_pct=invoice_accuracy_pct(prep.invoices, span),
-        days_to_pay=days_to_pay(prep.invoices, span),
-        overdue_amount=overdue_amount(prep.invoices, span),
-        cases_opened=cases_opened(cases, span),
-        cases_closed=cases_closed(cases, span),
-        cases_backlog=cases_backlog(cases, span),
-        median_hours_to_resolve=median_hours_to_resolve(cases, span),
+            values["repeat_complaints"] = lambda: int(in_period(cases, "opened", span)["repeat"].sum())
+    values.update(
+        invoice_accuracy_pct=lambda: invoice_accuracy_pct(prep.invoices, span),
+        days_to_pay=lambda: days_to_pay(prep.invoices, span),
+        overdue_amount=lambda: overdue_amount(prep.invoices, span),
+        cases_opened=lambda: cases_opened(cases, span),
+        cases_closed=lambda: cases_closed(cases, span),
+        cases_backlog=lambda: cases_backlog(cases, span),
+        median_hours_to_resolve=lambda: median_hours_to_resolve(cases, span),
     )
-    return out
+    return values
 
 
 def build_kpis(
