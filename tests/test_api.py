@@ -262,3 +262,17 @@ def test_one_kpi_of_a_period_is_the_value_every_kpi_computes(book: Book) -> None
             prep.memo.clear()
             for kpi in metrics.KPI_SPECS:
                 assert metrics.period_values(prep, span, keys=(kpi,))[kpi] == every[kpi], (span, kpi)
+
+
+def test_on_the_sample_book_a_quarter_in_a_series_is_its_scorecard(book: Book) -> None:
+    """A whole quarter of the sample book: the "Q" value is the scorecard's for an additive KPI and ratios, and
+    the months' shipments add up to the quarter's."""
+    with kam.open(book.workspace) as ws:
+        a = ws.account(book.at_risk)
+        sc = a.scorecard(book.quarter)
+        for kpi in ("shipments", "revenue", "otd_pct", "invoice_accuracy_pct"):
+            assert a.series(kpi, freq="Q", quarters=1, quarter=book.quarter)["value"].iloc[0] == pytest.approx(
+                sc.value(kpi)
+            ), kpi
+        assert a.series("shipments", freq="M", quarters=1, quarter=book.quarter)["value"].sum() == sc.value("shipments")
+        assert len(a.series("otd_pct", freq="W", quarters=4, quarter=book.quarter)) in (53, 54)
