@@ -19,12 +19,13 @@ def write_excel(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
     cell is ever a formula), numbers and dates stay numbers and dates. A frame's index is written as columns
     when it is named (``compare``'s ``kpi``), left out when it is the default 0, 1, 2, ...
 
-    >>> import tempfile, openpyxl
+    >>> import openpyxl, tempfile
     >>> ws = kam.open()
-    >>> out = kam.write_excel(Path(tempfile.mkdtemp()) / "a1.xlsx", {"Accounts": ws.accounts(),
-    ...                       "Compare": ws.compare(["A1", "A2"], "2026Q3", kpis=["shipments"])})
-    >>> openpyxl.load_workbook(out)["Compare"]["A2"].value, openpyxl.load_workbook(out).sheetnames
-    ('shipments', ['Accounts', 'Compare'])
+    >>> compared = ws.compare(["A1", "A2"], "2026Q3", kpis=["shipments", "otd_pct"])
+    >>> path = kam.write_excel(tempfile.mkdtemp() + "/a1.xlsx", {"Accounts": ws.accounts(), "Compare": compared})
+    >>> book = openpyxl.load_workbook(path)
+    >>> book.sheetnames, [[cell.value for cell in row] for row in book["Compare"].iter_rows()]
+    (['Accounts', 'Compare'], [['kpi', 'A1', 'A2'], ['shipments', 2, 2], ['otd_pct', 50, 100]])
     """
     book = ExcelBook()
     for name, frame in sheets.items():

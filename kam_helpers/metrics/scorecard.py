@@ -164,7 +164,7 @@ class Scorecard:
     def to_frame(self) -> pd.DataFrame:
         """The KPIs as a table, one row per KPI in the scorecard's order: kpi, label, unit, value, prior,
         change (value − prior; percentage points for pct units), last_year, target, target_source, rag.
-        Numbers are floats (NaN: no data, no prior, no target); rag and target_source are None without a target.
+        Numbers are floats (NaN: no data, no prior, no target); rag and target_source are missing without a target.
 
         >>> frame = kam.open().account("A1").scorecard("2026Q3").to_frame()
         >>> frame.loc[frame.kpi == "otd_pct", ["label", "value", "prior", "target", "rag"]].to_dict("records")
