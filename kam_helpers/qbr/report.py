@@ -32,7 +32,7 @@ from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
-from kam_helpers.qbr.outline import CARD_KPIS, PARTS, chart_title, part
+from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
 
 AUDIENCES = ("client", "internal")
 _env = jinja2.Environment(
@@ -169,10 +169,13 @@ class QbrReport:
         health (internal only), then the outline's parts (narrative, KPI cards, charts), then the scorecard."""
         from IPython.display import display
 
+        from kam_helpers.qbr.outline import PARTS
+
         shown = {"last_qbr": self.last_qbr, "scorecard": self.kpi_cards, "action_items": self.action_items}
         display(self.header())
-        if self.health() is not None:
-            display(self.health())
+        health = self.health()
+        if health is not None:
+            display(health)
         for p in PARTS:
             if p.key in shown:
                 display(shown[p.key]())
