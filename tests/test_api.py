@@ -150,6 +150,9 @@ def test_open_finds_the_project_workspace_from_any_folder_inside_it(
             assert ws.folder == project / "data" / "workspace"
     with kam.open(tiny / "kam.duckdb") as ws:  # the store file itself also names it
         assert ws.account_ids() == ["A1", "A2"]
+    monkeypatch.chdir(project / "notebooks")
+    with kam.open("..") as ws:  # and so does the project's folder
+        assert ws.folder == project / "data" / "workspace"
 
 
 def test_open_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

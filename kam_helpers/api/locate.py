@@ -34,21 +34,23 @@ def candidates(start: Path) -> list[Path]:
 
 
 def find_workspace(path: str | Path | None = None, start: Path | None = None) -> Path:
-    """The workspace folder to open: ``path`` when given (the folder, or its kam.duckdb file), else
-    $KAM_WORKSPACE, else the first of :func:`candidates` from ``start`` (default: the current folder) that holds
-    a store. WorkspaceError saying where it looked, and how to make a workspace, when there is none.
+    """The workspace folder to open: ``path`` when given (the workspace folder, its kam.duckdb file, or a
+    project holding data/workspace), else $KAM_WORKSPACE, else the first of :func:`candidates` from ``start``
+    (default: the current folder) that holds a store. WorkspaceError saying where it looked, and how to make a
+    workspace, when there is none.
 
     >>> find_workspace("/nowhere")
     Traceback (most recent call last):
     ...
-    kam_helpers.core.errors.WorkspaceError: no workspace store (kam.duckdb) at /nowhere (the path given): run `kam sample` for the sample book or `kam import` to load your own data
+    kam_helpers.core.errors.WorkspaceError: no workspace store (kam.duckdb) at /nowhere, /nowhere/data/workspace (the path given): run `kam sample` for the sample book or `kam import` to load your own data
     """
     if path is not None and str(path):
-        given = Path(path).expanduser()
-        folder = given.parent if given.name == STORE_FILE else given
-        return _existing([folder], "the path given")
+        given = Path(os.path.abspath(Path(path).expanduser()))  # absolute: the folder may change later
+        if given.name == STORE_FILE:
+            return _existing([given.parent], "the path given")
+        return _existing([given, given / WORKSPACE_IN_PROJECT], "the path given")
     if os.environ.get("KAM_WORKSPACE"):
-        return _existing([Path(os.environ["KAM_WORKSPACE"])], "$KAM_WORKSPACE")
+        return _existing([Path(os.path.abspath(os.environ["KAM_WORKSPACE"]))], "$KAM_WORKSPACE")
     here = (start or Path.cwd()).resolve()
     return _existing(candidates(here), f"from {here} up to the project root, then this package's project")
 
