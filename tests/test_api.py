@@ -130,6 +130,7 @@ def test_an_account_is_read_and_prepared_once(ws: api.Workspace, monkeypatch: py
     monkeypatch.setattr(ws.store, "account_data", lambda *args: reads.append(args[0]) or account_data(*args))
     a = ws.account("A1")
     a.scorecard("2026Q3"), a.shipments("2026Q3"), a.series("otd_pct", "W"), a.scorecard("2026Q2")
+    assert a.qbr("2026Q3").prepared is a.prepared("2026Q3")
     assert reads == ["A1"]
     assert ws.account("A1") is a
 

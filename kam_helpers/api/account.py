@@ -160,5 +160,6 @@ class Account:
         """
         q = self._quarter(quarter)
         if (q, audience) not in self._reports:
-            self._reports[(q, audience)] = QbrReport.load(self.id, str(q), self.workspace.folder, audience=audience)
+            prepared = self.prepared(q)  # this account as read and prepared once, shared with its scorecards
+            self._reports[(q, audience)] = QbrReport.from_prepared(prepared, q, self.workspace.store, audience=audience)
         return self._reports[(q, audience)]

@@ -63,6 +63,12 @@ def kpi_row(kpi: Kpi, currency: str | None) -> dict:
     }
 
 
+def _check_audience(audience: str) -> None:
+    """Nothing for an audience of AUDIENCES; ConfigError naming them for any other."""
+    if audience not in AUDIENCES:
+        raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
+
+
 class ChartView:
     """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
     interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
@@ -130,25 +136,39 @@ class QbrReport:
         judged at ('' = the data's newest event; docs/PERIODS.md). The account is prepared once
         (metrics.prepare): both scorecards, the health score, the analyses and the exports share it.
         """
-        if audience not in AUDIENCES:
-            raise ConfigError(f"audience {audience!r}: expected one of {', '.join(AUDIENCES)}")
+        _check_audience(audience)
         with Workspace.open(workspace or None) as ws:
             given = metrics.parse_as_of(as_of)
             q = ws.report_quarter(quarter, given)
             data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
-            prepared = metrics.prepare(data)
-            full = metrics.scorecard(prepared, q)
-            view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
-            sc, before = view(full), view(metrics.scorecard(prepared, q.prior))
-            internal = audience == "internal"
-            score = insights.health_or_none(prepared, q, with_history=internal)
-            found = insights.gather(
-                prepared, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
-            )
+            return cls.from_prepared(metrics.prepare(data), q, ws, audience, reports_dir)
+
+    @classmethod
+    def from_prepared(
+        cls,
+        prepared: metrics.PreparedAccount,
+        quarter: Quarter,
+        ws: Workspace,
+        audience: str = "client",
+        reports_dir: str | Path = "",
+    ) -> QbrReport:
+        """An account prepared as :meth:`load` reads it for ``quarter``, and the open workspace it comes from (the
+        analyses set it beside the book) → its QbrReport: :meth:`load` after the reading, for a caller holding
+        the prepared account already (the analyst's API)."""
+        _check_audience(audience)
+        q = quarter
+        full = metrics.scorecard(prepared, q)
+        view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
+        sc, before = view(full), view(metrics.scorecard(prepared, q.prior))
+        internal = audience == "internal"
+        score = insights.health_or_none(prepared, q, with_history=internal)
+        found = insights.gather(
+            prepared, q, ws, now=sc, before=before, internal=internal, health=score, reports=Path(reports_dir or "")
+        )
         # One verdict for every audience and page: judged on the full scorecard and the health score.
         assessment = assess(full, score)
         report = cls(
-            data,
+            prepared.data,
             sc,
             narrative.build_narrative(sc, insights=found, assessment=assessment),
             internal=full,
