@@ -280,3 +280,11 @@ def test_on_the_sample_book_a_quarter_in_a_series_is_its_scorecard(book: Book) -
             ), kpi
         assert a.series("shipments", freq="M", quarters=1, quarter=book.quarter)["value"].sum() == sc.value("shipments")
         assert len(a.series("otd_pct", freq="W", quarters=4, quarter=book.quarter)) in (53, 54)
+
+
+def test_the_workspace_is_read_only(ws: api.Workspace) -> None:
+    import duckdb
+
+    with pytest.raises(duckdb.Error, match="read-only"):
+        ws.query("DELETE FROM shipments")
+    assert len(ws.query("SELECT * FROM shipments")) == 4
