@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,52 @@ def test_column_writers_store_what_the_cell_writers_store() -> None:
         assert (row[1].value, row[1].number_format) == (row[3].value, row[3].number_format)
     assert sheet["A2"].quotePrefix and sheet["A2"].data_type == "s"
     assert sheet["B1"].value == dt.datetime(2026, 7, 1, 12, 34, 56, 789000) and sheet["B2"].value is None
+
+
+def _sheet_files(book: ExcelBook) -> dict[str, bytes]:
+    """A closed book → its parts but the document properties (which carry the time of writing)."""
+    with zipfile.ZipFile(io.BytesIO(book.close())) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n != "docProps/core.xml"}
+
+
+def test_column_sheets_write_the_bytes_xlsxwriter_writes() -> None:
+    """A sheet filled a column at a time (ColumnSheet, the book's column writers) is byte for byte the file
+    XlsxWriter's own per-cell writers make: numbers, shared strings in the same order, hostile text with its
+    quote prefix, blanks with a format, booleans, dates, cells without a format under a row or column format,
+    a row format on a row without cells, a formula-free rich mix on one row, and text beyond Excel's limit."""
+    numbers = [1.5, None, -0.0, 1e-300, 123456789.125, 7.0]
+    texts = ["Rotterdam → Milan", None, "=1+1", "Rotterdam → Milan", "a & <b>", "x" * 40_000]
+    flags = [True, None, False, True, None, False]
+    stamps = pd.Series(
+        pd.to_datetime(["2026-07-01 12:34", None, "1900-02-10", "1999-12-31", None, "2026-01-01"], format="ISO8601")
+    )
+
+    def fill(book: ExcelBook, by_column: bool) -> None:
+        fmt, date = book.format({"num_format": "#,##0.00"}), book.format({"num_format": "yyyy-mm-dd"})
+        ws = book.add_sheet("Mix") if by_column else book.workbook.add_worksheet("Mix")  # XlsxWriter's own
+        book.write(ws, 0, 0, "Header", book.header)
+        ws.set_row(9, None, book.format({"bold": True}))  # a row with a format and no cell
+        ws.set_row(3, None, fmt)  # a row whose format applies to its cells without one
+        ws.set_column(6, 6, 12, date)
+        if by_column:
+            book.write_numbers(ws, 1, 0, numbers, fmt)
+            book.write_strings(ws, 1, 1, texts, book.header)
+            book.write_booleans(ws, 1, 2, flags, fmt)
+            book.write_datetimes(ws, 1, 3, stamps, date)
+        else:
+            for row, (n, t, f, s) in enumerate(zip(numbers, texts, flags, stamps, strict=True), start=1):
+                ws.write_blank(row, 0, None, fmt) if n is None else ws.write_number(row, 0, n, fmt)
+                book.write(ws, row, 1, t, book.header)
+                ws.write_blank(row, 2, None, fmt) if f is None else ws.write_boolean(row, 2, f, fmt)
+                book.write(ws, row, 3, None if pd.isna(s) else s, date)
+        for row in range(1, 7):  # cells without a format: the row's or the column's applies
+            ws.write_number(row, 5, row)
+            ws.write_number(row, 6, row)
+        ws.write_string(4, 4, "rich?")
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, 6, 6)
+
+    plain, columns = ExcelBook(), ExcelBook()
+    fill(plain, by_column=False)
+    fill(columns, by_column=True)
+    assert _sheet_files(columns) == _sheet_files(plain)

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from xlsxwriter.worksheet import Worksheet
 
@@ -195,21 +196,15 @@ class _Writer:
             self.book.write_datetimes(ws, first_row, col, values, fmt)
             return 0 if all(missing) else 16 if kind == "datetime" else 10
         if kind == "bool":
-            for r, flag, m in zip(rows, values.tolist(), missing, strict=True):
-                if m:
-                    ws.write_blank(r, col, None, fmt)
-                else:
-                    ws.write_boolean(r, col, bool(flag), fmt)
+            flags = [None if m else bool(f) for f, m in zip(values.tolist(), missing, strict=True)]
+            self.book.write_booleans(ws, first_row, col, flags, fmt)
             return 0 if all(missing) else 5
         if kind not in ("datetime", "date", "bool", "text") and pd.api.types.is_numeric_dtype(values.dtype):
-            shown = [float(v) for v, m in zip(values.tolist(), missing, strict=True) if not m]
+            floats = values.astype("float64")
             scale = 100.0 if kind == "pct" else 1.0
-            for r, v, m in zip(rows, values.astype("float64").tolist(), missing, strict=True):
-                if m:
-                    ws.write_blank(r, col, None, fmt)
-                else:
-                    ws.write_number(r, col, v / scale, fmt)
-            return max((len(f"{v:,.2f}") + 2 for v in shown), default=0)
+            numbers = [None if m else v / scale for v, m in zip(floats.tolist(), missing, strict=True)]
+            self.book.write_numbers(ws, first_row, col, numbers, fmt)
+            return _widest_number(floats.to_numpy()[~values.isna().to_numpy()])
         return max((self.cell(ws, r, col, v, kind) for r, v in zip(rows, values.tolist(), strict=True)), default=0)
 
     def table(self, ws: Worksheet, frame: pd.DataFrame, columns: Sequence[tuple[str, str, str]]) -> None:
@@ -224,6 +219,15 @@ class _Writer:
             ws.set_column(j, j, max(MIN_WIDTH, min(MAX_WIDTH, w + 2)))
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(1, len(frame)), len(columns) - 1)
+
+
+def _widest_number(values: np.ndarray) -> int:
+    """Finite numbers → the widest of their displays as '1,234.50' plus 2 (0 when there are none): the display
+    grows with the size of the number, and with a minus sign, so the largest and the smallest decide."""
+    if not len(values):
+        return 0
+    ends = [values.max(), values.min()] + ([-0.0] if bool(np.any((values == 0) & np.signbit(values))) else [])
+    return max(len(f"{float(v):,.2f}") + 2 for v in ends)
 
 
 def _no_data(w: _Writer, ws: Worksheet) -> None:
