@@ -54,3 +54,36 @@ def test_no_other_client_anywhere(written: list[Path], book) -> None:
     for where, text in texts.items():
         for needle in needles:
             assert needle not in text, f"{needle!r} in {where}"
+
+
+def test_each_chart_is_converted_once_for_the_whole_pack(book, tmp_path: Path, monkeypatch) -> None:
+    """The page's SVG, the deck's and the PDF's PNG: one Vega-Lite spec, one SVG and one PNG per chart (at
+    PNG_SCALE) for the notebook's charts and every file of the pack; the same charts again (another report of the
+    same figures) are not converted again."""
+    from kam_helpers.qbr import charts
+    from kam_helpers.qbr.outline import PARTS
+
+    calls: dict[str, int] = {"spec": 0, "svg": 0, "png": 0}
+
+    def counted(name: str, convert):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return convert(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(charts, "spec", counted("spec", charts.spec))
+    monkeypatch.setattr(charts.vlc, "vegalite_to_svg", counted("svg", charts.vlc.vegalite_to_svg))
+    monkeypatch.setattr(charts.vlc, "svg_to_png", counted("png", charts.vlc.svg_to_png))
+    monkeypatch.setattr(charts, "_CONVERTED", charts._Converted())
+    report = QbrReport.load(book.at_risk, QUARTER, book.workspace)
+    drawn = [c.name for p in PARTS for c in p.charts if report.chart_object(c.name) is not None]
+    views = [report.chart(name) for name in drawn]  # what the notebook displays: Vega-Lite and SVG
+    bundles = [v._repr_mimebundle_() for v in views]
+    pack.write_pack(report, tmp_path)
+    assert len(drawn) >= 4 and all(any("vegalite" in k for k in b) for b in bundles)
+    assert calls == {"spec": len(drawn), "svg": len(drawn), "png": len(drawn)}
+    again = QbrReport.load(book.at_risk, QUARTER, book.workspace)
+    pack.write_pack(again, tmp_path)
+    assert calls == {"spec": 2 * len(drawn), "svg": len(drawn), "png": len(drawn)}
+    assert {k[2] for k in report._rendered if k[0] == "png"} == {charts.PNG_SCALE}

@@ -60,8 +60,9 @@ def _section(report: QbrReport, key: str) -> tuple[list[Para], str]:
 
 
 def _chart_png(report: QbrReport, name: str) -> bytes | None:
-    """The chart as the HTML report draws it, as a PNG (vl-convert, offline); None without data."""
-    return report.chart_png(name, scale=2)
+    """The chart as the HTML report draws it, as the PNG the PDF shows too (vl-convert, offline); None without
+    data."""
+    return report.chart_png(name)
 
 
 def _split(deck: SlideDeck, ratio: float = 0.62) -> tuple[Box, Box]:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from kam_helpers.core.formatting import fmt_date, fmt_quarter
 from kam_helpers.exports.typeset import RAG_FILL, font_file, markdown_lines
+from kam_helpers.qbr.charts import PNG_SCALE
 from kam_helpers.qbr.outline import PARTS, RAG_WORDS, Part
 from kam_helpers.qbr.report import QbrReport, kpi_row
 
@@ -70,7 +71,7 @@ def _paragraphs(pdf: _Doc, markdown: str) -> None:
 
 
 def _chart(pdf: _Doc, report: QbrReport, name: str) -> None:
-    png = report.chart_png(name, scale=2)
+    png = report.chart_png(name)  # the deck's PNG, at PNG_SCALE
     if png is None:
         pdf.set_font(FONT, "", 9)
         pdf.set_text_color(*MUTED)
@@ -78,7 +79,7 @@ def _chart(pdf: _Doc, report: QbrReport, name: str) -> None:
         return
     with Image.open(io.BytesIO(png)) as img:
         px_w, px_h = img.size
-    width = min(pdf.epw, px_w / 2 * 0.2646)  # 1 CSS px = 0.2646 mm; scale 2 → half the pixels
+    width = min(pdf.epw, px_w / PNG_SCALE * 0.2646)  # 1 CSS px = 0.2646 mm, drawn at PNG_SCALE pixels
     height = width * px_h / px_w
     if pdf.get_y() + height > pdf.h - pdf.b_margin:
         pdf.add_page()

@@ -2,8 +2,9 @@
 
 Each builder takes one account's Scorecard and returns a chart object (never displays it), or ``None``
 when the frame it needs is empty, so the caller can say "no data". Every chart uses the registered
-Altair theme ``'kam'``, enabled when this module is imported. ``to_svg`` / ``to_png`` render through
-vl-convert in-process with network access disabled.
+Altair theme ``'kam'`` (:mod:`kam_helpers.qbr.chart_theme`), enabled when this module is imported. ``to_svg`` /
+``to_png`` render through vl-convert in-process with network access disabled; each conversion is kept by its
+input for the next time the same chart is asked for.
 
 Only the columns a chart draws are put into its data, so a spec never carries more than the account's
 own figures.
@@ -12,7 +13,11 @@ own figures.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -20,85 +25,35 @@ import vl_convert as vlc
 
 from kam_helpers.core.formatting import currency_symbol, fmt_quarter
 from kam_helpers.metrics.scorecard import Scorecard
+from kam_helpers.qbr.chart_theme import (  # noqa: F401  (the theme's names, also read through this module)
+    AMBER,
+    BRAND,
+    FONT,
+    GREEN,
+    GRID,
+    HEIGHT,
+    INK,
+    MUTED,
+    MUTED_DARK,
+    PALETTE,
+    RED,
+    SECOND,
+    THEME_NAME,
+    WIDTH,
+    kam_theme,
+)
 
 AnyChart = alt.Chart | alt.LayerChart | alt.VConcatChart | alt.HConcatChart
-
-THEME_NAME = "kam"
-FONT = "Inter, 'Segoe UI', Helvetica, Arial, 'DejaVu Sans', sans-serif"
-WIDTH = 640
-HEIGHT = 260
-
-BRAND = "#1f4e79"  # accent: the current quarter, the line that matters
-MUTED = "#9fb3c8"  # context bars
-MUTED_DARK = "#52667a"
-INK = "#1f2933"
-GRID = "#e4e7eb"
-GREEN, AMBER, RED = "#2e7d32", "#f9a825", "#c62828"
-SECOND = "#3d7c74"  # a second measure on a dual-axis chart (never a RAG colour)
-PALETTE = [BRAND, "#5b8db8", "#8fb8de", "#7a8b99", "#b9c4cc", "#d9a441", "#6d9f71"]
 
 LABEL_CHARS = 30  # axis labels longer than this are cut and end in an ellipsis
 TOP_N = 10
 
+# The deck's and the PDF's charts: one PNG each, shared. 1.5 × the chart's CSS pixels is ~1,000 pixels across
+# a slide's chart box (62 % of 13.3 in) and ~150 dpi on the PDF's A4 page; 2 looked the same and cost more to
+# convert and to compress into the PDF.
+PNG_SCALE = 1.5
+
 _SVG_URLS_ALLOWED = ("http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink")
-
-
-def kam_theme() -> alt.theme.ThemeConfig:
-    """The one look of every workspace chart: sans font, muted palette, no border, readable axes."""
-    return {
-        "config": {
-            "font": FONT,
-            "background": "white",
-            "padding": 8,
-            "view": {"stroke": None, "continuousWidth": WIDTH, "continuousHeight": HEIGHT},
-            "title": {
-                "font": FONT,
-                "fontSize": 15,
-                "fontWeight": 600,
-                "color": INK,
-                "anchor": "start",
-                "offset": 12,
-                "subtitleFont": FONT,
-                "subtitleFontSize": 12,
-                "subtitleColor": MUTED_DARK,
-            },
-            "axis": {
-                "labelFont": FONT,
-                "titleFont": FONT,
-                "labelFontSize": 12,
-                "titleFontSize": 12,
-                "titleFontWeight": 500,
-                "labelColor": INK,
-                "titleColor": MUTED_DARK,
-                "gridColor": GRID,
-                "domainColor": "#cbd2d9",
-                "tickColor": "#cbd2d9",
-                "labelPadding": 4,
-            },
-            "axisX": {"grid": False},
-            "axisBand": {"grid": False, "ticks": False, "domain": False},
-            "legend": {
-                "labelFont": FONT,
-                "titleFont": FONT,
-                "labelFontSize": 12,
-                "titleFontSize": 12,
-                "labelColor": INK,
-                "titleColor": MUTED_DARK,
-                "orient": "top",
-                "symbolType": "circle",
-            },
-            "range": {"category": PALETTE},
-            "bar": {"color": MUTED, "cornerRadiusEnd": 2},
-            "line": {"color": BRAND, "strokeWidth": 2.5},
-            "point": {"color": BRAND, "filled": True, "size": 60},
-            "text": {"font": FONT, "fontSize": 11, "color": INK},
-            "rule": {"color": MUTED_DARK},
-            "concat": {"spacing": 24},
-        }
-    }
-
-
-alt.theme.register(THEME_NAME, enable=True)(kam_theme)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -569,8 +524,40 @@ def external_references(svg: str) -> list[str]:
 
 def to_svg(chart: AnyChart) -> str:
     """Chart → standalone SVG text, rendered in-process by vl-convert with no network access."""
-    svg = vlc.vegalite_to_svg(spec(chart), vl_version=_vl_version(), allowed_base_urls=[])
-    return _stable_ids(svg)
+    return spec_to_svg(spec(chart))
+
+
+class _Converted:
+    """The last conversions of this process by their input (vl-convert costs 40–100 ms a chart, most of it fixed
+    per call): a chart converted again, by a second report or page of the same figures, costs a lookup."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size, self.items = size, OrderedDict[tuple, Any]()
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = self.items[key] = make()
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_CONVERTED = _Converted()
+
+
+def spec_to_svg(vega_lite: dict) -> str:
+    """A Vega-Lite spec (:func:`spec`) → standalone SVG text, rendered in-process by vl-convert with no network
+    access; the same spec again (cached by its JSON text) → the same text without rendering."""
+    key = ("svg", json.dumps(vega_lite, sort_keys=True, default=str))
+
+    def render() -> str:
+        svg = vlc.vegalite_to_svg(vega_lite, vl_version=_vl_version(), allowed_base_urls=[])
+        return _stable_ids(svg)
+
+    text: str = _CONVERTED.get(key, render)
+    return text
 
 
 _CLIP_ID = re.compile(r"\bclip(\d+)\b")
@@ -591,8 +578,10 @@ def _stable_ids(svg: str) -> str:
 
 
 def svg_to_png(svg: str, scale: float = 2) -> bytes:
-    """SVG text from :func:`to_svg` → PNG bytes at ``scale`` (vl-convert, offline; cheaper than re-rendering)."""
-    return vlc.svg_to_png(svg, scale=scale)
+    """SVG text from :func:`to_svg` → PNG bytes at ``scale`` (vl-convert, offline; cheaper than re-rendering;
+    cached like :func:`spec_to_svg`)."""
+    png: bytes = _CONVERTED.get(("png", svg, scale), lambda: vlc.svg_to_png(svg, scale=scale))
+    return png
 
 
 def to_png(chart: AnyChart, scale: float = 2) -> bytes:

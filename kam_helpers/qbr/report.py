@@ -71,15 +71,16 @@ def _check_audience(audience: str) -> None:
 
 class ChartView:
     """An Altair chart for display: Vega-Lite for JupyterLab and Voilà (drawn by their bundled renderer,
-    interactive), with the same chart as SVG for exports, which pick the SVG (no script needed)."""
+    interactive), with the same chart as SVG for exports, which pick the SVG (no script needed). ``spec`` is the
+    chart's Vega-Lite when the caller has it already (None: made from the chart)."""
 
-    def __init__(self, chart: charts.AnyChart, svg: str, title: str) -> None:
-        self.chart, self.svg, self.title = chart, svg, title
+    def __init__(self, chart: charts.AnyChart, svg: str, title: str, spec: dict | None = None) -> None:
+        self.chart, self.svg, self.title, self.spec = chart, svg, title, spec
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         return {
-            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": charts.spec(
-                self.chart
+            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": (
+                self.spec if self.spec is not None else charts.spec(self.chart)
             ),
             "image/svg+xml": self.svg,
             "text/plain": f"<chart: {self.title}>",
@@ -240,12 +241,19 @@ class QbrReport:
         """The Altair chart ``name`` of :mod:`kam_helpers.qbr.charts` for this scorecard (None without data)."""
         return self._memo(("chart", name), lambda: getattr(charts, name)(self.scorecard))
 
-    def chart_svg(self, name: str) -> str | None:
+    def chart_spec(self, name: str) -> dict | None:
+        """Chart ``name`` as Vega-Lite (made once: the page shows it, the SVG is rendered from it)."""
         chart = self.chart_object(name)
-        return None if chart is None else self._memo(("svg", name), lambda: charts.to_svg(chart))
+        return None if chart is None else self._memo(("spec", name), lambda: charts.spec(chart))
 
-    def chart_png(self, name: str, scale: float = 2) -> bytes | None:
-        """The chart as PNG (for decks and PDFs), converted from the same SVG the page shows."""
+    def chart_svg(self, name: str) -> str | None:
+        """Chart ``name`` as SVG (rendered once, shared by the HTML report and the PNG for the deck and PDF)."""
+        spec = self.chart_spec(name)
+        return None if spec is None else self._memo(("svg", name), lambda: charts.spec_to_svg(spec))
+
+    def chart_png(self, name: str, scale: float = charts.PNG_SCALE) -> bytes | None:
+        """The chart as PNG (for decks and PDFs, which share it at PNG_SCALE), converted from the same SVG the
+        page shows."""
         svg = self.chart_svg(name)
         return None if svg is None else self._memo(("png", name, scale), lambda: charts.svg_to_png(svg, scale))
 
@@ -280,7 +288,7 @@ class QbrReport:
         svg, chart = self.chart_svg(name), self.chart_object(name)
         if svg is None or chart is None:
             return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
-        return ChartView(chart, svg, title)
+        return ChartView(chart, svg, title, self.chart_spec(name))
 
     def scorecard_table(self) -> HTML:
         """Every KPI with prior quarter, last year, target and RAG."""
