@@ -49,9 +49,16 @@ def _font(bold: bool) -> ImageFont.FreeTypeFont:
 WIDTH_SLACK = 1.06  # renderers differ in hinting and kerning: measure a little wide
 
 
+@lru_cache(maxsize=16384)
+def _length_at_100(text: str, bold: bool) -> float:
+    # Measured once per text: fitting a deck's text tries each size from the largest down, and word wrap
+    # measures the same lines again at each one.
+    return _font(bold).getlength(text)
+
+
 def text_width_pt(text: str, size: float, bold: bool = False) -> float:
     """Text, font size in pt → its width in pt on one line (with WIDTH_SLACK)."""
-    return _font(bold).getlength(text) * size / 100 * WIDTH_SLACK
+    return _length_at_100(text, bold) * size / 100 * WIDTH_SLACK
 
 
 def lines_needed(text: str, width_pt: float, size: float, bold: bool = False) -> int:
