@@ -203,7 +203,7 @@ def test_column_sheets_write_the_bytes_xlsxwriter_writes() -> None:
     """A sheet filled a column at a time (ColumnSheet, the book's column writers) is byte for byte the file
     XlsxWriter's own per-cell writers make: numbers, shared strings in the same order, hostile text with its
     quote prefix, blanks with a format, booleans, dates, cells without a format under a row or column format,
-    a row format on a row without cells, a formula-free rich mix on one row, and text beyond Excel's limit."""
+    a row format on a row without cells, text beyond Excel's limit, and empty columns."""
     numbers = [1.5, None, -0.0, 1e-300, 123456789.125, 7.0]
     texts = ["Rotterdam → Milan", None, "=1+1", "Rotterdam → Milan", "a & <b>", "x" * 40_000]
     flags = [True, None, False, True, None, False]
@@ -223,6 +223,8 @@ def test_column_sheets_write_the_bytes_xlsxwriter_writes() -> None:
             book.write_strings(ws, 1, 1, texts, book.header)
             book.write_booleans(ws, 1, 2, flags, fmt)
             book.write_datetimes(ws, 1, 3, stamps, date)
+            book.write_strings(ws, 1, 7, [], fmt)  # an empty frame's column, blanks without a format: no cell
+            book.write_numbers(ws, 1, 8, [None, None])
         else:
             for row, (n, t, f, s) in enumerate(zip(numbers, texts, flags, stamps, strict=True), start=1):
                 ws.write_blank(row, 0, None, fmt) if n is None else ws.write_number(row, 0, n, fmt)

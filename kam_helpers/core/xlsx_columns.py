@@ -45,7 +45,7 @@ class ColumnSheet(Worksheet):
         CellBooleanTuple; None: no cell) stored down column ``col`` from ``first_row``, as the ``write_*``
         methods store them; cells beyond the sheet's last row are dropped, as XlsxWriter drops them."""
         cells = cells[: max(0, self.xls_rowmax - first_row)]
-        filled = [i for i in (0, len(cells) - 1) if i >= 0 and cells[i] is not None]
+        filled = [i for i in ((0, len(cells) - 1) if cells else ()) if cells[i] is not None]
         if len(filled) < 2:  # a blank end: look for the first and last cells
             filled = [i for i, cell in enumerate(cells) if cell is not None]
         if not filled or self._check_dimensions(first_row + filled[0], col):
