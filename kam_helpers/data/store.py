@@ -54,9 +54,11 @@ SCHEMA_VERSION = "2"  # 2: invoice_lines keep their invoice's account; _account_
 BUILD_MEMORY_LIMIT = "3GB"
 POLICIES = ("exclude", "block")  # what a row with a problem costs its account (see the module docstring)
 
-# Raw loader: fills raw_<table> tables (all VARCHAR + _row, _file) in the connection; returns the tables
-# it filled and a description of its sources (recorded so a changed source can be detected).
-RawLoader = Callable[[duckdb.DuckDBPyConnection], "tuple[set[str], dict]"]
+# Raw loader: fills raw_<table> tables (VARCHAR, or a field's own type, + _row, _file) in the connection;
+# returns the tables it filled and a description of its sources (recorded so a changed source can be detected),
+# or a function giving it, called once the tables are validated (the loader may still be writing those sources).
+Sources = dict | Callable[[], dict]
+RawLoader = Callable[[duckdb.DuckDBPyConnection], "tuple[set[str], Sources]"]
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def build_workspace(
                 con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
             if "shipments" in present:
                 con.execute(create_activity_sql())
-            _write_meta(con, present, sources, as_of)
+            _write_meta(con, present, sources() if callable(sources) else sources, as_of)
             _write_fingerprints(con, present)
             report = BuildReport(workspace, rows, rejected, found, dry_run=dry_run)
             if check is not None:
