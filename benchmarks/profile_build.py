@@ -99,19 +99,19 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
-    wall, cpu = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if args.from_files:
         _timed("generate_book", generate_book)(exports, accounts=args.accounts, shipments=args.shipments)
         _timed("build_workspace", build_workspace)(workspace, folder_loader(exports))
     else:
         sample_workspace(exports, workspace, accounts=args.accounts, shipments=args.shipments)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    total_wall, total_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if profiler:
         profiler.disable()
     print(f"{'phase':<52} {'wall s':>8} {'CPU s':>8}")
     for depth, label, wall, cpu in _rows:
         print(f"{'  ' * depth + label:<52} {wall:8.2f} {cpu:8.2f}")
-    print(f"{'total':<52} {wall:8.2f} {cpu:8.2f}")
+    print(f"{'total':<52} {total_wall:8.2f} {total_cpu:8.2f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak memory (this process): {peak:.2f} GB")
     if profiler:

@@ -144,8 +144,9 @@ def build_workspace(
                     rejected[table.name] = scalar(
                         con, 'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
                     )
-            for name in present:
-                con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
+            for name in present:  # a loader's raw table may be a view over what it holds in memory
+                kind = "VIEW" if _is_view(con, "raw_" + name) else "TABLE"
+                con.execute(f"DROP {kind} {_sql_name('raw_' + name)}")
             if "shipments" in present:
                 con.execute(create_activity_sql())
             _write_meta(con, present, sources() if callable(sources) else sources, as_of)
@@ -200,6 +201,10 @@ def stored_digest(store: Path) -> str | None:
     finally:
         con.close()
     return row[0] if row else None
+
+
+def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]))
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

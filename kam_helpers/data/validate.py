@@ -193,7 +193,15 @@ def _labels(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
+    """Whether the connection has a table or a view (a loader's raw table may be one) called ``name``."""
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views()) WHERE n = ?",
+            [name],
+        )
+    )
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -317,8 +325,7 @@ def _check_keys(con: duckdb.DuckDBPyConnection, table: Table) -> None:
         FROM (
           SELECT *, first_value(_row) OVER (PARTITION BY {key} ORDER BY _file, _row) AS first_row,
                  row_number() OVER (PARTITION BY {key} ORDER BY _file, _row) AS n
-          FROM _typed
-          WHERE {filled} AND ({key}) IN (SELECT ({key}) FROM _typed WHERE {filled} GROUP BY ALL HAVING count(*) > 1)
+          FROM _typed SEMI JOIN (SELECT {key} FROM _typed WHERE {filled} GROUP BY ALL HAVING count(*) > 1) USING ({key})
         ) WHERE n > 1
         """,
         [table.name, _labels(con, table.name).get(shown, shown), " + ".join(table.key)],

@@ -27,8 +27,9 @@ from kam_helpers.devtools.sample_book import SampleSummary, draw_book, summarize
 
 
 def tables_loader(tables: dict[str, pa.Table], sources: Sources) -> RawLoader:
-    """Generated tables (model columns) → loader for :func:`build_workspace`: raw_<table> with each field in
-    its model type, ``_row`` as in the table's CSV export (header = row 1) and ``_file`` = ``<table>.csv``."""
+    """Generated tables (model columns) → loader for :func:`build_workspace`: raw_<table> views over them (no
+    copy: the tables must stay alive during the build) with each field in its model type, ``_row`` as in the
+    table's CSV export (header = row 1) and ``_file`` = ``<table>.csv``."""
 
     def load(con: duckdb.DuckDBPyConnection) -> tuple[set[str], Sources]:
         for name, table in tables.items():
@@ -38,16 +39,16 @@ def tables_loader(tables: dict[str, pa.Table], sources: Sources) -> RawLoader:
                     [Problem(label, None, None, None, "data rows after the header (the file has only a header)", name)]
                 )
             rows = pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
-            con.register("_generated", table.append_column("_row", rows))
+            generated = f"_generated_{name}"
+            con.register(generated, table.append_column("_row", rows))
             columns = ", ".join(
                 f"CAST({quote_identifier(f.name)} AS {f.sql_type}) AS {quote_identifier(f.name)}"
                 for f in TABLES[name].fields
             )
             con.execute(
-                f"CREATE TEMP TABLE {quote_identifier('raw_' + name)} AS "
-                f"SELECT {columns}, _row, {quote_literal(label)} AS _file FROM _generated"
+                f"CREATE TEMP VIEW {quote_identifier('raw_' + name)} AS "
+                f"SELECT {columns}, _row, {quote_literal(label)} AS _file FROM {quote_identifier(generated)}"
             )
-            con.unregister("_generated")
         return set(tables), sources
 
     return load
