@@ -132,6 +132,9 @@ def build_workspace(
                 if table.name in present:
                     rejected[table.name] = validate_table(con, table, formats or Formats())
             check_references(con, present)
+            for name in present:  # read no more: freed before the sorts (a loader's raw table may be a view)
+                kind = "VIEW" if _is_view(con, "raw_" + name) else "TABLE"
+                con.execute(f"DROP {kind} {_sql_name('raw_' + name)}")
             found = problems(con)
             if strict and found:
                 raise DataValidationError(found, "import refused (--strict)")
@@ -144,9 +147,6 @@ def build_workspace(
                     rejected[table.name] = scalar(
                         con, 'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
                     )
-            for name in present:  # a loader's raw table may be a view over what it holds in memory
-                kind = "VIEW" if _is_view(con, "raw_" + name) else "TABLE"
-                con.execute(f"DROP {kind} {_sql_name('raw_' + name)}")
             if "shipments" in present:
                 con.execute(create_activity_sql())
             _write_meta(con, present, sources() if callable(sources) else sources, as_of)
