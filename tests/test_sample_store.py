@@ -74,3 +74,18 @@ def test_a_failed_export_leaves_neither_the_exports_nor_the_store(tmp_path: Path
         sample_workspace(tmp_path / "book", tmp_path / "ws", **ARGS)
     assert not (tmp_path / "book").exists()
     assert not (tmp_path / "ws" / STORE_FILE).exists()
+
+
+def test_kam_sample_writes_the_exports_and_loads_them_or_only_writes_them(tmp_path: Path, capsys) -> None:
+    from kam_helpers.cli import main
+    from kam_helpers.data.store import Workspace
+
+    args = ["sample", "--accounts", "3", "--quarters", "2", "--shipments", "600", "--end-quarter", "2026Q3"]
+    assert main([*args, "--out", str(tmp_path / "book"), "--workspace", str(tmp_path / "ws")]) == 0
+    out = capsys.readouterr().out
+    assert "Sample book of business written to" in out and "600 shipments" in out and "Workspace" in out
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert len(ws.account_ids()) == 3
+        assert ws.sources["kind"] == "csv_folder" and len(ws.sources["files"]) == 8
+    assert main([*args, "--out", str(tmp_path / "only"), "--workspace", str(tmp_path / "none"), "--no-load"]) == 0
+    assert (tmp_path / "only" / "shipments.csv").exists() and not (tmp_path / "none").exists()
