@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class Book:
     label: str
     shipments: int = 0
     sample_seconds: float = 0.0
+    sample_cpu_seconds: float = 0.0  # user + system, of the process and its children
     sample_peak_gb: float = 0.0
     load_seconds: float = 0.0
     load_rows: int = 0
@@ -67,10 +69,12 @@ def _rss_by_process() -> dict[int, tuple[int, int]]:
     return out
 
 
-def run_measured(argv: list[str]) -> tuple[float, float]:
-    """Run a command → (wall seconds, peak resident memory in GB of the largest process of its tree), sampling
-    every 0.2 s the command and all its descendants (a batch's forkserver, workers and kernels)."""
+def run_measured(argv: list[str]) -> tuple[float, float, float]:
+    """Run a command → (wall seconds, peak resident memory in GB of the largest process of its tree, CPU seconds),
+    sampling every 0.2 s the command and all its descendants (a batch's forkserver, workers and kernels); CPU
+    seconds are user + system of the command and the descendants it waited for."""
     start = time.perf_counter()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
     peak = 0
     while proc.poll() is None:
@@ -84,7 +88,9 @@ def run_measured(argv: list[str]) -> tuple[float, float]:
         time.sleep(0.2)
     if proc.returncode:
         raise SystemExit(f"{' '.join(argv)} failed with exit code {proc.returncode}")
-    return time.perf_counter() - start, peak / 1024**3
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - used.ru_utime - used.ru_stime
+    return time.perf_counter() - start, peak / 1024**3, cpu
 
 
 def largest_accounts(workspace: Path, n: int) -> list[str]:
@@ -122,7 +128,7 @@ print(statistics.median(times), len(data.shipments) + len(data.invoice_lines))
 def measure(book: Book, folder: Path, sample_args: list[str], qbr_accounts: int) -> None:
     """Build ``book`` in ``folder`` and fill its figures."""
     exports, workspace, reports = folder / "sample", folder / "workspace", folder / "reports"
-    book.sample_seconds, book.sample_peak_gb = run_measured(
+    book.sample_seconds, book.sample_peak_gb, book.sample_cpu_seconds = run_measured(
         [*KAM, "sample", *sample_args, "--out", str(exports), "--workspace", str(workspace)]
     )
     from kam_helpers.data.store import Workspace
@@ -131,7 +137,7 @@ def measure(book: Book, folder: Path, sample_args: list[str], qbr_accounts: int)
         book.shipments = int(ws.query("SELECT count(*) AS n FROM shipments")["n"].item())
     ids = largest_accounts(workspace, qbr_accounts)
     book.load_seconds, book.load_rows = load_seconds(workspace, ids[0])
-    _, book.batch_peak_gb = run_measured(
+    _, book.batch_peak_gb, _ = run_measured(
         [*KAM, "qbr", "--accounts", ",".join(ids), "--workspace", str(workspace), "--out", str(reports), "--quiet"]
     )
     seconds = sorted(a["seconds"] for a in json.loads((reports / "manifest.json").read_text())["accounts"])
@@ -187,6 +193,7 @@ def table(big: Book, base: Book) -> str:
             f"| | {base.label} ({base.shipments:,} shipments) | {big.label} ({big.shipments:,} shipments) | ratio |",
             "|---|---|---|---|",
             row("`kam sample` (generate + build the store)", big.sample_seconds, base.sample_seconds, "s"),
+            row("`kam sample` CPU time (user + system, 2 cores)", big.sample_cpu_seconds, base.sample_cpu_seconds, "s"),
             row("`kam sample` peak memory", big.sample_peak_gb, base.sample_peak_gb, "GB"),
             row(f"one account read from the store ({big.load_rows:,} rows)", big.load_seconds, base.load_seconds, "s"),
             row(

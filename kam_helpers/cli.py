@@ -17,25 +17,27 @@ if TYPE_CHECKING:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from kam_helpers.data.sources import folder_loader
-    from kam_helpers.data.store import build_workspace
     from kam_helpers.devtools.sample_book import generate_book
+    from kam_helpers.devtools.sample_store import sample_workspace
 
     end = Quarter.parse(args.end_quarter) if args.end_quarter else None
     out = Path(args.out) if args.out else paths.sample_dir()
-    summary = generate_book(
-        out, accounts=args.accounts, end_quarter=end, quarters=args.quarters, shipments=args.shipments, seed=args.seed
+    book = dict(
+        accounts=args.accounts, end_quarter=end, quarters=args.quarters, shipments=args.shipments, seed=args.seed
     )
+    report = None
+    if args.no_load:
+        summary = generate_book(out, **book)
+    else:  # the store is built from the generated tables while their exports are written
+        workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
+        summary, report = sample_workspace(out, workspace, **book)
     rows = ", ".join(f"{n:,} {t}" for t, n in summary.rows.items())
     print(
         f"Sample book of business written to {out}: {summary.accounts} accounts, "
         f"{summary.quarters[0]}–{summary.quarters[-1]}; {rows}"
     )
-    if args.no_load:
-        return 0
-    workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
-    report = build_workspace(workspace, folder_loader(out))
-    print(report.summary())
+    if report is not None:
+        print(report.summary())
     return 0
 
 

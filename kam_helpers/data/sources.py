@@ -82,7 +82,7 @@ def load_csv(con: duckdb.DuckDBPyConnection, table: Table, path: Path, label: st
     ]
     raw = _q("raw_" + table.name)
     try:  # one pass over the file (rel: DuckDB reads this frame's variable); rows keep the file's order
-        con.execute(f"CREATE TABLE {raw} AS SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS _row, "
+        con.execute(f"CREATE TEMP TABLE {raw} AS SELECT {', '.join(cols)}, CAST(NULL AS BIGINT) AS _row, "
                     f"{quote_literal(label)} AS _file FROM rel")  # fmt: skip
     except duckdb.Error as exc:
         raise _diagnose(path, label, table, exc) from None
@@ -105,21 +105,26 @@ def folder_loader(folder: Path, on_problem: str = "exclude") -> RawLoader:
             raise DataValidationError([Problem(str(folder), None, None, None, "a folder of CSV exports")])
         con.execute("CREATE TEMP TABLE _on_problem AS SELECT unnest(?::VARCHAR[]) AS table_name, ? AS policy",
                     [list(TABLES), on_problem])  # fmt: skip
-        present, files = set(), []
+        present = set()
         for table in TABLES.values():
             path = folder / f"{table.name}.csv"
             if path.exists():
                 load_csv(con, table, path, path.name)
                 present.add(table.name)
-                files.append(file_signature(path))
-        return present, {
-            "kind": "csv_folder",
-            "folder": str(folder.resolve()),
-            "files": files,
-            **({"on_problem": on_problem} if on_problem != "exclude" else {}),
-        }
+        return present, folder_sources(folder, present, on_problem)
 
     return load
+
+
+def folder_sources(folder: Path, present: set[str], on_problem: str = "exclude") -> dict:
+    """What a store built from a folder of exports records of it: the folder, the signature of each table's
+    file (in the model's order) and the policy, so that a changed file is reloaded the same way."""
+    return {
+        "kind": "csv_folder",
+        "folder": str(Path(folder).resolve()),
+        "files": [file_signature(Path(folder) / f"{name}.csv") for name in TABLES if name in present],
+        **({"on_problem": on_problem} if on_problem != "exclude" else {}),
+    }
 
 
 def changed_sources(sources: dict) -> list[str]:

@@ -390,7 +390,7 @@ def _stage_table(
 
 def _create_raw(con: duckdb.DuckDBPyConnection, name: str) -> None:
     cols = ", ".join(f"{quote(f.name)} VARCHAR" for f in TABLES[name].fields)
-    con.execute(f"CREATE TABLE {quote('raw_' + name)} ({cols}, _row BIGINT, _file VARCHAR)")
+    con.execute(f"CREATE TEMP TABLE {quote('raw_' + name)} ({cols}, _row BIGINT, _file VARCHAR)")
 
 
 def _keep_existing(

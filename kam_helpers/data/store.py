@@ -54,9 +54,11 @@ SCHEMA_VERSION = "2"  # 2: invoice_lines keep their invoice's account; _account_
 BUILD_MEMORY_LIMIT = "3GB"
 POLICIES = ("exclude", "block")  # what a row with a problem costs its account (see the module docstring)
 
-# Raw loader: fills raw_<table> tables (all VARCHAR + _row, _file) in the connection; returns the tables
-# it filled and a description of its sources (recorded so a changed source can be detected).
-RawLoader = Callable[[duckdb.DuckDBPyConnection], "tuple[set[str], dict]"]
+# Raw loader: fills raw_<table> tables (VARCHAR, or a field's own type, + _row, _file) in the connection;
+# returns the tables it filled and a description of its sources (recorded so a changed source can be detected),
+# or a function giving it, called once the tables are validated (the loader may still be writing those sources).
+Sources = dict | Callable[[], dict]
+RawLoader = Callable[[duckdb.DuckDBPyConnection], "tuple[set[str], Sources]"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ def build_workspace(
                 if table.name in present:
                     rejected[table.name] = validate_table(con, table, formats or Formats())
             check_references(con, present)
+            for name in present:  # read no more: freed before the sorts (a loader's raw table may be a view)
+                kind = "VIEW" if _is_view(con, "raw_" + name) else "TABLE"
+                con.execute(f"DROP {kind} {_sql_name('raw_' + name)}")
             found = problems(con)
             if strict and found:
                 raise DataValidationError(found, "import refused (--strict)")
@@ -142,11 +147,9 @@ def build_workspace(
                     rejected[table.name] = scalar(
                         con, 'SELECT count(DISTINCT (file, "row")) FROM _problems WHERE table_name = ?', [table.name]
                     )
-            for name in present:
-                con.execute(f"DROP TABLE {_sql_name('raw_' + name)}")
             if "shipments" in present:
                 con.execute(create_activity_sql())
-            _write_meta(con, present, sources, as_of)
+            _write_meta(con, present, sources() if callable(sources) else sources, as_of)
             _write_fingerprints(con, present)
             report = BuildReport(workspace, rows, rejected, found, dry_run=dry_run)
             if check is not None:
@@ -198,6 +201,10 @@ def stored_digest(store: Path) -> str | None:
     finally:
         con.close()
     return row[0] if row else None
+
+
+def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]))
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:

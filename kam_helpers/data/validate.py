@@ -2,13 +2,15 @@
 
 Input: a raw table per model table whose columns are the model's field names, every value text, plus
 ``_row`` (the row number in the source file, header = row 1) and ``_file`` (the source file's name).
-Output: a typed table ``typed_<table>`` with only the rows that passed (published as ``<table>`` once every
+Output: a typed temp table ``typed_<table>`` with only the rows that passed (published as ``<table>`` once every
 table is checked), and every problem found in ``_problems`` (table, file, row, column, value, expected,
 account_id). The SQL is generated from
 :mod:`kam_helpers.data.schema`, so the same checks can run in a company's warehouse.
 
 A loader whose raw columns come from differently named source columns (``kam import``) may create the temp
 table ``_column_labels (table_name, field, label)``: problems then name ``label``, the source's column.
+A raw column that already has its field's SQL type (a loader handing over values it generated, not text) is
+taken as it is: nothing to parse, every other check runs; a problem shows its value as text.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _clean(col: str, fmt: Formats) -> str:
-    """SQL: the trimmed text of ``col``, NULL when it is one of the 'missing' words."""
+def _clean(col: str, fmt: Formats, text_type: bool = True) -> str:
+    """SQL: the trimmed text of ``col`` (cast to text unless ``text_type``), NULL when it is one of the 'missing'
+    words."""
     words = sorted({m.lower() for m in fmt.missing})
-    text = f"trim({_q(col)})"
+    text = f"trim({_q(col)})" if text_type else f"trim(CAST({_q(col)} AS VARCHAR))"
     if words == [""]:  # the default: only an empty value is missing
         return f"nullif({text}, '')"
     probe = text if all(w.lower() == w.upper() for w in words) else f"lower({text})"  # no letters: no case to fold
@@ -190,11 +193,25 @@ def _labels(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]))
+    """Whether the connection has a table or a view (a loader's raw table may be one) called ``name``."""
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views()) WHERE n = ?",
+            [name],
+        )
+    )
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """A table's name → its columns' SQL types."""
+    return {r[0]: r[1] for r in con.execute(f"DESCRIBE {_q(relation)}").fetchall()}
 
 
 def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = Formats()) -> int:
-    """raw_<table> (text) → typed_<table> with the good rows; problems appended to _problems.
+    """raw_<table> (text, or columns already of their field's type) → typed_<table> with the good rows;
+    problems appended to _problems.
 
     Returns the number of rows rejected. Reference checks to other tables run later, in
     :func:`check_references`, once every table is typed.
@@ -202,23 +219,33 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
     raw = f"raw_{table.name}"
     con.execute(PROBLEMS_DDL)
     account = _account_expr(table, con)
+    types = _column_types(con, raw)
+    # a problem shows the value as the source wrote it: its cleaned text; a column already of the field's type
+    # (or a text field, whose value is that text) shows the value itself
+    read_as_is = {f.name for f in table.fields if f.kind == "text" or types.get(f.name) == f.sql_type}
+    shown = {f.name: _q(f.name) if f.name in read_as_is else _q("_raw_" + f.name) for f in table.fields}
     select = ["r._row AS _row", "r._file AS _file", f"{account} AS _account"]
     for f in table.fields:
         ff = _formats_for(table, f, fmt)
-        clean = _clean(f.name, ff)
+        if f.name in read_as_is:
+            value = _clean(f.name, ff, types.get(f.name) == "VARCHAR") if f.kind == "text" else f"r.{_q(f.name)}"
+            select.append(f"{value} AS {_q(f.name)}")
+            continue
+        clean = _clean(f.name, ff, types.get(f.name) == "VARCHAR")
         if f.kind == "date":
             ff = replace(ff, date_formats=likely_first(con, raw, clean, ff.date_formats))
         elif f.kind == "timestamp":
             ff = replace(ff, timestamp_formats=likely_first(con, raw, clean, ff.timestamp_formats))
-        select.append(f"{clean} AS {_q('_raw_' + f.name)}")
+        select.append(f"{clean} AS {shown[f.name]}")
         select.append(f"{coerce_expr(f, clean, ff)} AS {_q(f.name)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT {', '.join(select)} FROM {raw} r")
 
     checks: list[tuple[str, str, str, str]] = []  # (column, condition that marks a bad row, value sql, expected)
     for f in table.fields:
-        col, rawcol = _q(f.name), _q("_raw_" + f.name)
+        col, rawcol = _q(f.name), shown[f.name]
         ff = _formats_for(table, f, fmt)
-        checks.append((f.name, f"{rawcol} IS NOT NULL AND {col} IS NULL", rawcol, expectation(f, ff)))
+        if f.name not in read_as_is:
+            checks.append((f.name, f"{rawcol} IS NOT NULL AND {col} IS NULL", rawcol, expectation(f, ff)))
         if f.required:
             checks.append((f.name, f"{rawcol} IS NULL", "NULL", f"a value ({f.name} is required)"))
         if f.names_files:
@@ -234,9 +261,8 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
                 bad.append(f"{col} > {f.max_value!r}")
             checks.append((f.name, f"{col} IS NOT NULL AND ({' OR '.join(bad)})", rawcol, f.expectation()))
     for rule in table.rules:
-        checks.append(
-            (rule.columns[-1], f"NOT COALESCE({rule.sql}, TRUE)", _q("_raw_" + rule.columns[-1]), rule.expected)
-        )
+        last = rule.columns[-1]
+        checks.append((last, f"NOT COALESCE({rule.sql}, TRUE)", shown[last], rule.expected))
 
     labels = _labels(con, table.name)
     for column, condition, value, expected in checks:
@@ -252,16 +278,16 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: Table, fmt: Formats = 
         "AND p.row = t._row)",
     )  # fmt: skip
 
-    keep = ", ".join(["_row", "_file", "_account"] + [_q(f.name) for f in table.fields])
-    con.execute(
-        f"CREATE OR REPLACE TABLE {_q('typed_' + table.name)} AS SELECT {keep} FROM _typed t "
-        f"WHERE NOT EXISTS (SELECT 1 FROM _problems p WHERE p.table_name = {_lit(table.name)} "
-        f"AND p.file = t._file AND p.row = t._row)"
-    )
-    rejected = scalar(con, "SELECT count(*) FROM _typed") - scalar(
-        con, f"SELECT count(*) FROM {_q('typed_' + table.name)}"
-    )
-    con.execute("DROP TABLE _typed")
+    # the good rows stay where they are (a temp table renamed, not copied): _typed becomes typed_<table>
+    rejected = 0
+    if scalar(con, "SELECT count(*) FROM _problems WHERE table_name = ?", [table.name]):
+        rejected = scalar(
+            con,
+            f"DELETE FROM _typed t WHERE EXISTS (SELECT 1 FROM _problems p WHERE p.table_name = {_lit(table.name)} "
+            "AND p.file = t._file AND p.row = t._row)",
+        )
+    con.execute(f"DROP TABLE IF EXISTS {_q('typed_' + table.name)}")
+    con.execute(f"ALTER TABLE _typed RENAME TO {_q('typed_' + table.name)}")
     return int(rejected)
 
 
@@ -286,9 +312,11 @@ def publish_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
 
 
 def _check_keys(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Every row whose key repeats an earlier row's is a problem (the first one is kept)."""
+    """Every row whose key repeats an earlier row's is a problem (the first one is kept). The repeated keys
+    are found first (one hash aggregate), so only their rows are ordered."""
     key = ", ".join(_q(k) for k in table.key)
     shown = table.key[-1]
+    filled = " AND ".join(_q(k) + " IS NOT NULL" for k in table.key)
     con.execute(
         f"""
         INSERT INTO _problems
@@ -297,7 +325,7 @@ def _check_keys(con: duckdb.DuckDBPyConnection, table: Table) -> None:
         FROM (
           SELECT *, first_value(_row) OVER (PARTITION BY {key} ORDER BY _file, _row) AS first_row,
                  row_number() OVER (PARTITION BY {key} ORDER BY _file, _row) AS n
-          FROM _typed WHERE {" AND ".join(_q(k) + " IS NOT NULL" for k in table.key)}
+          FROM _typed SEMI JOIN (SELECT {key} FROM _typed WHERE {filled} GROUP BY ALL HAVING count(*) > 1) USING ({key})
         ) WHERE n > 1
         """,
         [table.name, _labels(con, table.name).get(shown, shown), " + ".join(table.key)],

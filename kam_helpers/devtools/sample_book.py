@@ -58,6 +58,7 @@ from kam_helpers.devtools.sample_catalogue import (
     _day,
     _ids,
     _money,
+    _stamps,
     _ts,
 )
 from kam_helpers.devtools.sample_shipments import draw_shipments, make_shipments
@@ -77,16 +78,35 @@ class SampleSummary:
 # --- output -----------------------------------------------------------------------------------------------
 
 
-def _write_csv(folder: Path, name: str, columns: dict[str, pa.Array | list | np.ndarray]) -> int:
-    """Columns (in schema order) → ``<name>.csv`` with a plain header; → rows written."""
+_CSV_SLICE = 1 << 20  # rows converted and written at a time (bounds the memory of the timestamps' text)
+
+
+def _table(name: str, columns: dict[str, pa.Array | list | np.ndarray]) -> pa.Table:
+    """Columns (in schema order) → an Arrow table; AssertionError when they are not the schema's."""
     fields = TABLES[name].columns
     if list(columns) != fields:
         raise AssertionError(f"{name}: columns {list(columns)} differ from the schema {fields}")
-    table = pa.table([c if isinstance(c, pa.Array) else pa.array(c) for c in columns.values()], names=fields)
+    return pa.table([c if isinstance(c, pa.Array) else pa.array(c) for c in columns.values()], names=fields)
+
+
+def _minute_text(column: pa.ChunkedArray) -> pa.Array:
+    """A timestamp column → its text as the exports write it, to the minute ('2026-07-14 08:30')."""
+    null = column.is_null().to_numpy(zero_copy_only=False)
+    micros = column.cast(pa.int64()).fill_null(0).to_numpy()
+    return _ts(micros // 60_000_000, null if null.any() else None)
+
+
+def _write_csv(folder: Path, name: str, table: pa.Table) -> int:
+    """A generated table → ``<name>.csv`` with a plain header (timestamps to the minute); → rows written."""
+    stamps = [i for i, f in enumerate(table.schema) if pa.types.is_timestamp(f.type)]
     with open(folder / f"{name}.csv", "wb") as fh:
-        fh.write((",".join(fields) + "\n").encode())
-        # quoting 'none' fails loudly on a comma or quote in a value instead of writing a broken file
-        pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+        fh.write((",".join(table.column_names) + "\n").encode())
+        for start in range(0, table.num_rows, _CSV_SLICE):
+            part = table.slice(start, _CSV_SLICE)
+            for i in stamps:
+                part = part.set_column(i, part.field(i).name, _minute_text(part.column(i)))
+            # quoting 'none' fails loudly on a comma or quote in a value instead of writing a broken file
+            pacsv.write_csv(part, fh, pacsv.WriteOptions(include_header=False, quoting_style="none"))
     return table.num_rows
 
 
@@ -189,14 +209,13 @@ def _planted(accts, svcs, cal, sh, iv, seed: int) -> dict:
     }
 
 
-def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets, scale: float) -> dict[str, int]:
-    """The generated arrays → one CSV per schema table in ``folder``; → rows per table."""
-    rows: dict[str, int] = {}
+def _tables(accts, svcs, sh, iv, rates, cases, opps, targets, scale: float) -> dict[str, pa.Table]:
+    """The generated arrays → one Arrow table per schema table, in schema order (timestamps typed)."""
+    tables: dict[str, pa.Table] = {}
     n = len(sh["acc"])
     acc_ids = pa.array([a["id"] for a in accts])
     cities = pa.array(list(_CITY_NAMES))
-    rows["accounts"] = _write_csv(
-        folder,
+    tables["accounts"] = _table(
         "accounts",
         dict(
             account_id=acc_ids,
@@ -218,8 +237,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
     pick_null = sh["status"] % 3 == 0  # booked or cancelled: not picked up
     not_delivered = sh["status"] != 2
     cancelled = sh["status"] == 3
-    rows["shipments"] = _write_csv(
-        folder,
+    tables["shipments"] = _table(
         "shipments",
         dict(
             shipment_id=ship_ids,
@@ -228,10 +246,10 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
             origin=_cat(s_orig[sh["svc"]], cities),
             destination=_cat(s_dest[sh["svc"]], cities),
             carrier=_cat(sh["carrier"], _CARRIER_NAMES),
-            pickup_planned=_ts(sh["plan"]),
-            pickup_actual=_ts(sh["pick"], pick_null),
-            delivery_promised=_ts(sh["promised"]),
-            delivery_actual=_ts(sh["deliv"], not_delivered),
+            pickup_planned=_stamps(sh["plan"]),
+            pickup_actual=_stamps(sh["pick"], pick_null),
+            delivery_promised=_stamps(sh["promised"]),
+            delivery_actual=_stamps(sh["deliv"], not_delivered),
             weight_kg=pa.array(sh["weight"]),
             pieces=pa.array(sh["pieces"]),
             pallets=pa.array(sh["pallets"]),
@@ -245,8 +263,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
     )
     ni = len(iv["issued"])
     inv_ids = _ids("INV-", np.arange(1, ni + 1), max(6, len(str(ni))))
-    rows["invoices"] = _write_csv(
-        folder,
+    tables["invoices"] = _table(
         "invoices",
         dict(
             invoice_id=inv_ids,
@@ -258,8 +275,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
             status=_cat(iv["status"], INVOICE_STATUSES),
         ),
     )
-    rows["invoice_lines"] = _write_csv(
-        folder,
+    tables["invoice_lines"] = _table(
         "invoice_lines",
         dict(
             invoice_id=_cat(iv["l_inv"], inv_ids),
@@ -271,8 +287,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
     )
     rc = rates[0]
     nr = len(rc["rate_id"])
-    rows["rate_cards"] = _write_csv(
-        folder,
+    tables["rate_cards"] = _table(
         "rate_cards",
         dict(
             rate_id=_ids("RC-", np.arange(1, nr + 1), max(5, len(str(nr)))),
@@ -289,14 +304,13 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
         ),
     )
     nc = len(cases["acc"])
-    rows["cases"] = _write_csv(
-        folder,
+    tables["cases"] = _table(
         "cases",
         dict(
             case_id=_ids("CS-", np.arange(1, nc + 1), max(6, len(str(nc)))),
             account_id=_cat(cases["acc"], acc_ids),
-            opened=_ts(cases["opened"]),
-            closed=_ts(cases["closed"], cases["closed_null"]),
+            opened=_stamps(cases["opened"]),
+            closed=_stamps(cases["closed"], cases["closed_null"]),
             category=_cat(cases["cat"], CASE_CATEGORIES),
             severity=_cat(cases["sev"], CASE_SEVERITIES),
             shipment_id=_cat(cases["ship"], ship_ids),
@@ -306,8 +320,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
         ),
     )
     no = len(opps["opp_id"])
-    rows["opportunities"] = _write_csv(
-        folder,
+    tables["opportunities"] = _table(
         "opportunities",
         dict(
             opp_id=_ids("OPP-", np.array(opps["opp_id"]), max(4, len(str(no)))),
@@ -319,8 +332,7 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
             expected_close=_dates(opps["expected_close"]),
         ),
     )
-    rows["targets"] = _write_csv(
-        folder,
+    tables["targets"] = _table(
         "targets",
         dict(
             account_id=_cat(np.array(targets["account_id"]), acc_ids),
@@ -330,24 +342,28 @@ def _write_tables(folder: Path, accts, svcs, sh, iv, rates, cases, opps, targets
             tolerance=pa.array(targets["tolerance"], pa.float64()),
         ),
     )
-    return rows
+    return tables
 
 
-def generate_book(
-    out_dir: Path,
+@dataclass(frozen=True)
+class GeneratedBook:
+    """A sample book drawn in memory: its tables (schema order, timestamps typed) and ground truth."""
+
+    tables: dict[str, pa.Table]
+    planted: dict
+    accounts: int
+    quarters: tuple[str, ...]
+
+
+def draw_book(
     *,
     accounts: int = 12,
-    end_quarter: Quarter | None = None,
+    end_quarter: Quarter | str | None = None,
     quarters: int = 8,
     shipments: int | None = None,
     seed: int = 7,
-) -> SampleSummary:
-    """Write a sample book of business into ``out_dir`` (one CSV per schema table, plus ``planted.json``).
-
-    ``quarters`` calendar quarters ending at ``end_quarter`` (default: the last complete one);
-    ``shipments`` in all (default ~150–600 per account and quarter). Same arguments → same bytes.
-    """
-    t0 = time.perf_counter()
+) -> GeneratedBook:
+    """The arguments of :func:`generate_book` → the book in memory (nothing written)."""
     if isinstance(accounts, bool) or not isinstance(accounts, int) or accounts < 1:
         raise ConfigError(f"accounts={accounts!r}: expected a whole number ≥ 1")
     if isinstance(quarters, bool) or not isinstance(quarters, int) or quarters < 1:
@@ -358,7 +374,6 @@ def generate_book(
             f"({10 * accounts * quarters} for {accounts} accounts × {quarters} quarters)"
         )
     end = Quarter.last_complete() if end_quarter is None else Quarter.parse(end_quarter)
-    out_dir = Path(out_dir)
     cal = make_calendar(end, quarters)
     rng = np.random.default_rng(seed)
     accts = make_accounts(accounts, cal, rng)
@@ -381,17 +396,43 @@ def generate_book(
     opps = make_opportunities(accts, svcs, cal, annual, rng)
     targets = make_targets(accts, cal, season, scale, sh)
     planted = _planted(accts, svcs, cal, sh, iv, seed)
+    tables = _tables(accts, svcs, sh, iv, rates, cases, opps, targets, scale)
+    return GeneratedBook(tables, planted, accounts, tuple(str(q) for q in cal.quarters))
+
+
+def write_book(out_dir: Path, book: GeneratedBook) -> dict[str, int]:
+    """A drawn book → ``out_dir`` (one CSV per table and ``planted.json``, swapped in whole); → rows per table."""
     rows: dict[str, int] = {}
 
     def write(folder: Path) -> None:
-        rows.update(_write_tables(folder, accts, svcs, sh, iv, rates, cases, opps, targets, scale))
-        (folder / "planted.json").write_text(_planted_json(planted), encoding="utf-8", newline="\n")
+        for name, table in book.tables.items():
+            rows[name] = _write_csv(folder, name, table)
+        (folder / "planted.json").write_text(_planted_json(book.planted), encoding="utf-8", newline="\n")
 
-    _publish(out_dir, write)
-    return SampleSummary(
-        out_dir=out_dir,
-        accounts=accounts,
-        quarters=tuple(str(q) for q in cal.quarters),
-        rows=dict(rows),
-        seconds=round(time.perf_counter() - t0, 3),
-    )
+    _publish(Path(out_dir), write)
+    return rows
+
+
+def generate_book(
+    out_dir: Path,
+    *,
+    accounts: int = 12,
+    end_quarter: Quarter | str | None = None,
+    quarters: int = 8,
+    shipments: int | None = None,
+    seed: int = 7,
+) -> SampleSummary:
+    """Write a sample book of business into ``out_dir`` (one CSV per schema table, plus ``planted.json``).
+
+    ``quarters`` calendar quarters ending at ``end_quarter`` (default: the last complete one);
+    ``shipments`` in all (default ~150–600 per account and quarter). Same arguments → same bytes.
+    """
+    t0 = time.perf_counter()
+    book = draw_book(accounts=accounts, end_quarter=end_quarter, quarters=quarters, shipments=shipments, seed=seed)
+    rows = write_book(out_dir, book)
+    return summarize(out_dir, book, rows, time.perf_counter() - t0)
+
+
+def summarize(out_dir: Path, book: GeneratedBook, rows: dict[str, int], seconds: float) -> SampleSummary:
+    """What was written, as :class:`SampleSummary`."""
+    return SampleSummary(Path(out_dir), book.accounts, book.quarters, dict(rows), round(seconds, 3))

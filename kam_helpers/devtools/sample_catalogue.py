@@ -430,6 +430,11 @@ def _ts(minutes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     )
 
 
+def _stamps(minutes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """Minutes since 1970 → an Arrow timestamp array (the store's type; :func:`_ts` gives the exports' text)."""
+    return pa.array(np.asarray(minutes, dtype=np.int64) * 60_000_000, pa.timestamp("us"), mask=null)
+
+
 def _dates(days: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
     return pa.array(np.asarray(days, dtype=np.int32), pa.date32(), mask=null)
 
