@@ -78,7 +78,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_qbr(args: argparse.Namespace) -> int:
     from kam_helpers.batch.driver import run_batch, start_worker_parent
 
-    start_worker_parent()  # the workers' parent imports while this process checks and scans the workspace
+    if not args.scheduler:
+        start_worker_parent()  # the workers' parent imports while this process checks and scans the workspace
     from kam_helpers.data.sources import refresh_if_stale
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
@@ -95,6 +96,7 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
         force=args.force,
         formats=args.formats,
         template=args.template,
+        scheduler=args.scheduler,
         progress=not args.quiet,
         as_of=args.as_of or "",
     )
@@ -223,7 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("qbr", help="render the QBR of every account for a quarter")
     p.add_argument("--quarter", default=None, help="e.g. 2026Q3 (default: the last complete quarter in the data)")
     p.add_argument("--accounts", default=None, help="comma-separated account ids (default: all with shipments)")
-    p.add_argument("--workers", type=int, default=2, help="parallel workers (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="parallel workers (default 2; with --scheduler local too)")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (tcp://host:8786), or 'local' for a LocalCluster here",
+    )
     p.add_argument("--out", default=None, help="output folder (default: reports/<quarter>)")
     p.add_argument("--force", action="store_true", help="render again even when inputs are unchanged")
     p.add_argument("--formats", default="html,pptx,xlsx,pdf", help="files of the pack (default: html,pptx,xlsx,pdf)")

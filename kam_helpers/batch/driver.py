@@ -1,9 +1,9 @@
 """The driver side of the quarterly batch: which accounts to render, their jobs, the executor, the manifest.
 
 Each account's run is a :class:`~kam_helpers.batch.jobs.Job` handed to an executor (local worker processes by
-default; anything with the ``concurrent.futures.Executor`` interface, such as a Dask ``Client.get_executor()``,
-can take its place) that runs :func:`kam_helpers.batch.worker.render_account`. The manifest is rewritten
-(atomically) as each account finishes, so a killed batch resumes where it stopped; the book-of-business index
+default; anything with the ``concurrent.futures.Executor`` interface can take its place; ``scheduler`` runs
+them on a Dask cluster, :mod:`kam_helpers.batch.cluster`) that runs :func:`kam_helpers.batch.worker.render_account`.
+The manifest is rewritten (atomically) as each account finishes, so a killed batch resumes where it stopped; the book-of-business index
 is written last from the results.
 """
 
@@ -16,7 +16,8 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 
@@ -82,6 +83,19 @@ def local_executor(workers: int, warm_up: bool = True) -> cf.Executor:
     )
 
 
+def executor_outcomes(
+    ex: cf.Executor | None, jobs: list[Job]
+) -> Generator[tuple[Job, AccountResult | BaseException, int], None, None]:
+    """Jobs run by ``ex`` → (job, its AccountResult or the exception its future raised, attempts: 1) as each
+    finishes."""
+    futures = {ex.submit(render_account, job): job for job in jobs} if ex is not None else {}
+    for fut in cf.as_completed(futures):
+        try:
+            yield futures[fut], fut.result(), 1
+        except Exception as exc:  # a worker that died
+            yield futures[fut], exc, 1
+
+
 def code_digest() -> str:
     """Digest of the package's code and templates and the notebooks: a change re-renders every report."""
     h = hashlib.sha256()
@@ -114,6 +128,7 @@ def run_batch(
     out: str | Path | None = None,
     force: bool = False,
     executor: cf.Executor | None = None,
+    scheduler: str | None = None,
     notebook: str | Path | None = None,
     engine: str = "kam-warm",
     formats: str | Iterable[str] = ALL_FORMATS,
@@ -128,12 +143,14 @@ def run_batch(
     shipments in it. ``formats`` are of ALL_FORMATS (html, pptx, xlsx, pdf); ``template`` is a company .pptx for
     the deck. ``as_of`` ('' = the data's newest event) is the date undelivered shipments are judged at and
     the quarter's coverage ends on. Accounts whose data, notebook, code and options are unchanged since their
-    last good report are skipped unless ``force``.
+    last good report are skipped unless ``force``. ``scheduler`` ('local' or a Dask scheduler's address) runs
+    the accounts on a Dask cluster (:mod:`kam_helpers.batch.cluster`) instead of ``executor`` or local processes;
+    ``workspace`` is then a path (or ``env:VAR`` URL) every worker can open.
     """
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    if executor is None:
+    if executor is None and not scheduler:
         start_worker_parent()  # its imports overlap with the scan below
 
     from kam_helpers.data.store import Workspace
@@ -180,6 +197,7 @@ def run_batch(
             "quarter": str(q),
             "workspace": str(workspace_dir.resolve()),
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "retried": sorted(r.account_id for r in entries if r.attempts > 1 and not r.skipped),
             "accounts": [asdict(r) for r in sorted(entries, key=lambda r: r.account_id)],
         }
         write_atomic(manifest, json.dumps(doc, indent=2, default=str))
@@ -219,24 +237,29 @@ def run_batch(
 
     # until an account finishes, the manifest keeps its entry of the last run (so a kill loses nothing)
     pending = {job.account_id: AccountResult(**previous[job.account_id]) for job in jobs if job.account_id in previous}
-    own_executor = executor is None and bool(jobs)
+    own_executor = executor is None and not scheduler and bool(jobs)
     ex = local_executor(min(workers, len(jobs)), warm_up=engine == "kam-warm") if own_executor else executor
     try:
-        futures = {ex.submit(render_account, job): job for job in jobs} if jobs and ex is not None else {}
+        if scheduler:
+            from kam_helpers.batch.cluster import run_on_cluster
+
+            outcomes = run_on_cluster(scheduler, jobs, workers=workers, warm_up=engine == "kam-warm")
+        else:
+            outcomes = executor_outcomes(ex, jobs)
         bar = tqdm(total=len(jobs), desc=f"QBR {q}", unit="account", disable=not progress or not jobs)
-        for fut in cf.as_completed(futures):
-            job = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # a worker that died: this account fails, the others go on
-                res = AccountResult(job.account_id, "failed", 0.0, error=f"{type(exc).__name__}: {exc}")
-            results.append(res)
-            pending.pop(res.account_id, None)
-            write_manifest(results + list(pending.values()))
-            bar.update(1)
-            bar.set_postfix_str(f"{res.account_id} {res.status}")
-            if on_result:
-                on_result(res)
+        with closing(outcomes):
+            for job, outcome, attempts in outcomes:
+                res = outcome if isinstance(outcome, AccountResult) else AccountResult(
+                    job.account_id, "failed", 0.0, error=f"{type(outcome).__name__}: {outcome}"
+                )  # fmt: skip
+                res.attempts = attempts
+                results.append(res)
+                pending.pop(res.account_id, None)
+                write_manifest(results + list(pending.values()))
+                bar.update(1)
+                bar.set_postfix_str(f"{res.account_id} {res.status}")
+                if on_result:
+                    on_result(res)
         bar.close()
     finally:
         if own_executor and ex is not None:

@@ -55,6 +55,7 @@ class AccountResult:
     fingerprint: str = ""
     skipped: bool = False  # True when the report was current and not rendered again
     worker: tuple[int, int] | None = None  # (process id, n): the n-th account that worker process rendered
+    attempts: int = 1  # attempts that started (more than 1: retried after a worker died or a task raised)
 
 
 @dataclass(frozen=True)
