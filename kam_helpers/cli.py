@@ -1,4 +1,4 @@
-"""The `kam` command: sample, validate, qbr, accounts, schema, serve, where."""
+"""The `kam` command: sample, validate, qbr, import, export-sql, accounts, schema, serve, where."""
 
 from __future__ import annotations
 
@@ -81,9 +81,10 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
     if not args.scheduler:
         start_worker_parent()  # the workers' parent imports while this process checks and scans the workspace
     from kam_helpers.data.sources import refresh_if_stale
+    from kam_helpers.data.warehouse import is_warehouse
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
-    note = refresh_if_stale(workspace)
+    note = None if is_warehouse(workspace) else refresh_if_stale(workspace)
     if note:
         print(note)
     accounts = args.accounts.split(",") if args.accounts else None
@@ -137,6 +138,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"kam import: {exc}\n{unchanged}: the workspace {workspace} is as it was.", file=sys.stderr)
         return 2
     print(report.summary())
+    return 0
+
+
+def _cmd_export_sql(args: argparse.Namespace) -> int:
+    from kam_helpers.data.warehouse import export_to_warehouse
+
+    workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
+    copied = export_to_warehouse(workspace, args.target)
+    print(f"Copied {len(copied)} tables of {workspace} into {args.target}: "
+          + ", ".join(f"{t} {n:,}" for t, n in copied.items()))  # fmt: skip
     return 0
 
 
@@ -204,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def ws_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--workspace", default=None, help="workspace folder (default: data/workspace)")
+        p.add_argument(
+            "--workspace",
+            default=None,
+            help="workspace folder (default: data/workspace), or env:VAR for a warehouse whose SQLAlchemy URL is in $VAR",
+        )
 
     p = sub.add_parser("sample", help="generate the sample book of business and load it into the workspace")
     p.add_argument("--accounts", type=int, default=12, help="number of accounts (default 12)")
@@ -265,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ws_option(p)
     p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser(
+        "export-sql", help="copy the workspace's tables into a SQL warehouse (kam qbr --workspace env:VAR)"
+    )
+    p.add_argument("target", help="env:VAR, VAR holding the warehouse's SQLAlchemy URL")
+    ws_option(p)
+    p.set_defaults(func=_cmd_export_sql)
 
     p = sub.add_parser("accounts", help="list the accounts of the workspace")
     ws_option(p)

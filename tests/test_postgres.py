@@ -6,12 +6,14 @@ initdb refuses to run, so the cluster is created and started as the ``postgres``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -38,9 +40,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user kam): its SQLAlchemy URL."""
+@contextlib.contextmanager
+def postgres_server(*settings: str) -> Iterator[tuple[str, Path]]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 (trust auth, user kam; ``settings`` such as
+    ``log_statement=all``) → (its SQLAlchemy URL, its server log)."""
     bindir = _pg_bin()
     if bindir is None:
         pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)")
@@ -59,13 +62,20 @@ def pg_url() -> str:
         subprocess.run(full, check=True, capture_output=True, text=True, timeout=120)
 
     run(bindir / "initdb", "-D", data, "-U", "kam", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off" + "".join(f" -c {s}" for s in settings)
     run(bindir / "pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "-t", "60", "start")
     try:
-        yield f"postgresql+psycopg://kam:{PASSWORD}@127.0.0.1:{port}/postgres"
+        yield f"postgresql+psycopg://kam:{PASSWORD}@127.0.0.1:{port}/postgres", log
     finally:
         run(bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster's SQLAlchemy URL (:func:`postgres_server`)."""
+    with postgres_server() as (url, _log):
+        yield url
 
 
 # The TMS exports as typed warehouse tables (column names as in the CSV headers).

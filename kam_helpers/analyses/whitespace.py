@@ -73,9 +73,9 @@ def purchases(workspace: Any, quarter: Quarter) -> pd.DataFrame:
         parts.append(
             workspace.query(
                 "SELECT account_id, 'mode' AS dimension, mode AS item, sum(revenue) AS annual_spend "
-                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY ALL "
+                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY account_id, mode "
                 f"UNION ALL SELECT account_id, 'lane', origin || '{metrics.ARROW}' || destination, sum(revenue) "
-                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY ALL",
+                f"FROM {workspace.activity} WHERE quarter IN (?, ?, ?, ?) GROUP BY account_id, origin, destination",
                 quarters + quarters,
             )
         )
@@ -83,7 +83,7 @@ def purchases(workspace: Any, quarter: Quarter) -> pd.DataFrame:
         parts.append(
             workspace.query(
                 "SELECT account_id, 'service' AS dimension, service AS item, sum(amount) AS annual_spend "
-                "FROM opportunities WHERE lower(stage) = 'won' GROUP BY ALL"
+                "FROM opportunities WHERE lower(stage) = 'won' GROUP BY account_id, service"
             )
         )
     if not parts:

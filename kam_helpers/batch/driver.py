@@ -154,9 +154,12 @@ def run_batch(
         start_worker_parent()  # its imports overlap with the scan below
 
     from kam_helpers.data.store import Workspace
+    from kam_helpers.data.warehouse import is_warehouse
     from kam_helpers.metrics import parse_as_of
 
     workspace_dir = Path(workspace) if workspace else paths.default_workspace()
+    # what every worker opens: the store's absolute path, or the warehouse's env:VAR (resolved on the worker)
+    workspace_spec = str(workspace_dir) if is_warehouse(workspace_dir) else str(workspace_dir.resolve())
     with Workspace.open(workspace_dir) as ws:
         given = parse_as_of(as_of)
         q = ws.report_quarter(quarter, given)
@@ -195,7 +198,7 @@ def run_batch(
             r.name = r.name or names.get(r.account_id)
         doc = {
             "quarter": str(q),
-            "workspace": str(workspace_dir.resolve()),
+            "workspace": workspace_spec,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "retried": sorted(r.account_id for r in entries if r.attempts > 1 and not r.skipped),
             "accounts": [asdict(r) for r in sorted(entries, key=lambda r: r.account_id)],
@@ -224,7 +227,7 @@ def run_batch(
             Job(
                 account_id,
                 str(q),
-                str(workspace_dir.resolve()),
+                workspace_spec,
                 str(nb_path.resolve()),
                 str(out_dir.resolve()),  # absolute: a forked worker's working folder is the forkserver's
                 fp,

@@ -47,6 +47,7 @@ from kam_helpers.data.validate import (
     publish_table,
     validate_table,
 )
+from kam_helpers.data.warehouse import WarehouseConnection, is_warehouse
 
 STORE_FILE = "kam.duckdb"
 SCHEMA_VERSION = "2"  # 2: invoice_lines keep their invoice's account; _account_activity
@@ -312,15 +313,20 @@ class Workspace:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / STORE_FILE
-        if not self.path.exists():
+        self._con: Any
+        if is_warehouse(folder):  # env:VAR: the same tables and read SQL in a warehouse (data/warehouse.py)
+            self.path = self.folder
+            self._con = WarehouseConnection(str(folder))
+        elif not self.path.exists():
             raise WorkspaceError(
                 f"no workspace store at {self.path}: run `kam sample` for the sample book or `kam import` "
                 "to load your own data"
             )
-        try:
-            self._con = duckdb.connect(str(self.path), read_only=True)
-        except duckdb.Error as exc:
-            raise WorkspaceError(f"{self.path}: not a readable workspace store ({exc})") from exc
+        else:
+            try:
+                self._con = duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as exc:
+                raise WorkspaceError(f"{self.path}: not a readable workspace store ({exc})") from exc
         self.meta = dict(self._con.execute("SELECT key, value FROM _meta").fetchall())
         self.tables: set[str] = set(json.loads(self.meta["tables"]))
         self._stored = {r[0] for r in self._con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -335,7 +341,8 @@ class Workspace:
 
     @classmethod
     def open(cls, folder: str | Path | None = None) -> Workspace:
-        """Folder (or '' / None for the default data/workspace) → opened Workspace."""
+        """Folder (or '' / None for the default data/workspace; ``env:VAR`` for a warehouse whose SQLAlchemy URL
+        is in $VAR) → opened Workspace."""
         return cls(Path(folder) if folder else paths.default_workspace())
 
     def close(self) -> None:
