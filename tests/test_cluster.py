@@ -131,6 +131,25 @@ def test_a_cluster_run_equals_a_local_run(dask_cluster: DaskCluster, book: Book,
     assert not (tmp_path / "cluster" / "_work").exists()
 
 
+def test_workers_publish_to_an_fsspec_url_and_a_rerun_skips_what_is_there(
+    dask_cluster: DaskCluster, book: Book, tmp_path: Path
+) -> None:
+    # local:// goes through fsspec as s3:// would (file:// and plain paths are written directly)
+    url = f"local://{tmp_path}/reports/{book.quarter}"
+    args = ["--workspace", str(book.workspace), "--quarter", str(book.quarter), "--accounts", "ACC-001,ACC-002",
+            "--out", url, "--scheduler", dask_cluster.address]  # fmt: skip
+    for _ in range(2):
+        run = _kam_qbr(*args)
+        output = run.communicate(timeout=600)[0]
+        assert run.returncode == 0, output
+    assert "2 unchanged, not rendered again" in output
+    published = tmp_path / "reports" / str(book.quarter)
+    assert sorted(p.name for p in published.iterdir()) == ["ACC-001", "ACC-002", "index.html", "manifest.json"]
+    doc = _manifest(published)
+    assert [(a["account_id"], a["status"]) for a in doc["accounts"]] == [("ACC-001", "ok"), ("ACC-002", "ok")]
+    assert all((published / o).is_file() for a in doc["accounts"] for o in a["outputs"])
+
+
 def test_a_worker_killed_mid_account_costs_that_attempt_only(
     dask_cluster: DaskCluster, book: Book, tmp_path: Path
 ) -> None:

@@ -32,7 +32,8 @@ from typing import Any
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from kam_helpers.batch.jobs import NOTEBOOK, AccountResult, Job
-from kam_helpers.batch.worker import render_account, worker_init
+from kam_helpers.batch.publish import run_job
+from kam_helpers.batch.worker import worker_init
 from kam_helpers.core.errors import ConfigError
 from kam_helpers.core.files import write_atomic
 
@@ -63,7 +64,7 @@ class WarmKernelPlugin(WorkerPlugin):
         """Job → AccountResult, rendered on the kernel thread."""
         if self._thread is None:
             raise RuntimeError("the warm-kernel plugin was not set up on this worker")
-        return self._thread.submit(render_account, job).result()
+        return self._thread.submit(run_job, job).result()
 
     def teardown(self, worker: Any) -> None:
         """Shut the kernel down (on its own thread) and stop the thread."""
@@ -95,7 +96,7 @@ def render_on_worker(job: Job, notebook_text: str) -> AccountResult:
     job = replace(job, notebook=notebook_on_worker(notebook_text))
     plugin = worker.plugins.get(PLUGIN_NAME)
     if not isinstance(plugin, WarmKernelPlugin):  # removed by someone else: the task's own thread runs it
-        return render_account(job)
+        return run_job(job)
     return plugin.run(job)
 
 

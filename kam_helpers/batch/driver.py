@@ -23,7 +23,8 @@ from pathlib import Path
 
 from kam_helpers.batch.index import write_index
 from kam_helpers.batch.jobs import NOTEBOOK, OLD, WORK_DIR, AccountResult, BatchResult, Job, account_folders
-from kam_helpers.batch.worker import render_account, worker_init
+from kam_helpers.batch.publish import MANIFEST, Target, is_remote, local_path, run_job, staging_folder
+from kam_helpers.batch.worker import worker_init
 from kam_helpers.core import paths
 from kam_helpers.core.errors import ConfigError, KamError, UnknownAccountError, UnsafePathError
 from kam_helpers.core.files import write_atomic
@@ -88,7 +89,7 @@ def executor_outcomes(
 ) -> Generator[tuple[Job, AccountResult | BaseException, int], None, None]:
     """Jobs run by ``ex`` → (job, its AccountResult or the exception its future raised, attempts: 1) as each
     finishes."""
-    futures = {ex.submit(render_account, job): job for job in jobs} if ex is not None else {}
+    futures = {ex.submit(run_job, job): job for job in jobs} if ex is not None else {}
     for fut in cf.as_completed(futures):
         try:
             yield futures[fut], fut.result(), 1
@@ -145,7 +146,8 @@ def run_batch(
     the quarter's coverage ends on. Accounts whose data, notebook, code and options are unchanged since their
     last good report are skipped unless ``force``. ``scheduler`` ('local' or a Dask scheduler's address) runs
     the accounts on a Dask cluster (:mod:`kam_helpers.batch.cluster`) instead of ``executor`` or local processes;
-    ``workspace`` is then a path (or ``env:VAR`` URL) every worker can open.
+    ``workspace`` is then a path (or ``env:VAR`` URL) every worker can open. ``out`` may be an fsspec URL
+    (:mod:`kam_helpers.batch.publish`).
     """
     from tqdm.auto import tqdm
 
@@ -176,9 +178,14 @@ def run_batch(
     if not ids:
         raise KamError(f"no account has shipments in {q}; choose another --quarter or name --accounts")
 
-    out_dir = Path(out) if out else paths.reports_dir() / str(q)
+    # --out an fsspec URL: workers publish there; the manifest and index are written here first, then uploaded
+    remote = Target(str(out)) if is_remote(out) else None
+    out_dir = staging_folder(remote.url, str(q)) if remote else local_path(out or paths.reports_dir() / str(q))
     out_dir.mkdir(parents=True, exist_ok=True)
     recover_work(out_dir)  # what a killed batch left: a pack caught mid-swap, _work/, kernel files
+    if remote:
+        remote.remove_work()
+        write_atomic(out_dir / MANIFEST, remote.read_text(MANIFEST) or "{}")
     if engine == "kam-warm":
         from kam_helpers.batch.kernels import clean_stale_kernel_files
 
@@ -190,7 +197,7 @@ def run_batch(
     if template_path and not template_path.is_file():
         raise ConfigError(f"deck template {template_path}: no such file (expected a .pptx)")
     options = f"{','.join(formats)}|{_digest_file(template_path) if template_path else ''}|{as_of or ''}"
-    manifest = out_dir / "manifest.json"
+    manifest = out_dir / MANIFEST
     previous = _previous_manifest(manifest)
 
     def write_manifest(entries: list[AccountResult]) -> None:
@@ -204,6 +211,8 @@ def run_batch(
             "accounts": [asdict(r) for r in sorted(entries, key=lambda r: r.account_id)],
         }
         write_atomic(manifest, json.dumps(doc, indent=2, default=str))
+        if remote:
+            remote.put_file(manifest, MANIFEST)
 
     jobs, results = [], []
     for account_id in ids:
@@ -218,7 +227,7 @@ def run_batch(
             before
             and before.get("status") == "ok"
             and before.get("fingerprint") == fp
-            and all((out_dir / o).exists() for o in before.get("outputs", []))
+            and all(remote.exists(o) if remote else (out_dir / o).exists() for o in before.get("outputs", []))
         )
         if current and before is not None and not force:
             results.append(AccountResult(**{**before, "skipped": True, "seconds": 0.0, "worker": None}))
@@ -235,6 +244,7 @@ def run_batch(
                 formats,
                 str(template_path or ""),
                 as_of or "",
+                remote.url if remote else "",
             )
         )
 
@@ -272,4 +282,7 @@ def run_batch(
     write_manifest(results)
     results.sort(key=lambda r: r.account_id)
     index = write_index(out_dir, str(q), results)
+    if remote:
+        remote.put_file(index, index.name)
+        remote.remove_work()
     return BatchResult(str(q), results, manifest, index, time.perf_counter() - started)

@@ -37,6 +37,7 @@ class Job:
     formats: tuple[str, ...] = ALL_FORMATS
     template: str = ""  # company PowerPoint template for the deck ('' = the default)
     as_of: str = ""  # the date the data is judged at ('' = the data's newest event)
+    publish_to: str = ""  # an fsspec URL the pack is published to from a staging out_dir ('' = out_dir is final)
 
 
 @dataclass
