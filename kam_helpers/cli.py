@@ -77,6 +77,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_qbr(args: argparse.Namespace) -> int:
     from kam_helpers.batch.driver import run_batch, start_worker_parent
+    from kam_helpers.batch.publish import is_remote
 
     if not args.scheduler:
         start_worker_parent()  # the workers' parent imports while this process checks and scans the workspace
@@ -112,6 +113,8 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
         cell = f" (cell {r.failed_cell['index']}: {r.failed_cell['source']})" if r.failed_cell else ""
         print(f"FAILED {r.account_id}{cell}\n  {r.error}")
     print(f"Manifest: {result.manifest}\nIndex:    {result.index}")
+    if is_remote(args.out):
+        print(f"Published to {args.out} (the manifest and index above are this machine's copies)")
     return 1 if result.failed else 0
 
 

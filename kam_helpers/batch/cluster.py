@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import uuid
 from collections.abc import Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -39,7 +40,7 @@ from kam_helpers.core.files import write_atomic
 
 LOCAL = "local"  # --scheduler local: a LocalCluster on this machine
 PLUGIN_NAME = "kam-warm-kernel"
-ATTEMPT_TOPIC = "kam-qbr-attempt"  # one event per attempt that starts: {"account_id", "worker"}
+ATTEMPT_TOPIC = "kam-qbr-attempt"  # one event per attempt that starts: {"key": the task's, "worker"}
 RETRIES = 2  # retries of a task whose attempt raised (a worker's death is the scheduler's to count)
 CONNECT_TIMEOUT = "30s"
 
@@ -92,7 +93,7 @@ def notebook_on_worker(text: str) -> str:
 def render_on_worker(job: Job, notebook_text: str) -> AccountResult:
     """The task of one account on a Dask worker: log the attempt, run the job in the worker's warm kernel."""
     worker = get_worker()
-    worker.log_event(ATTEMPT_TOPIC, {"account_id": job.account_id, "worker": worker.address})
+    worker.log_event(ATTEMPT_TOPIC, {"key": worker.get_current_task(), "worker": worker.address})
     job = replace(job, notebook=notebook_on_worker(notebook_text))
     plugin = worker.plugins.get(PLUGIN_NAME)
     if not isinstance(plugin, WarmKernelPlugin):  # removed by someone else: the task's own thread runs it
@@ -138,20 +139,20 @@ def run_on_cluster(
 
     def count(event: tuple[float, dict]) -> None:
         with lock:
-            account_id = event[1]["account_id"]
-            attempts[account_id] = attempts.get(account_id, 0) + 1
+            key = str(event[1]["key"])
+            attempts[key] = attempts.get(key, 0) + 1
 
     try:
         client.subscribe_topic(ATTEMPT_TOPIC, count)
         client.register_plugin(WarmKernelPlugin(warm_up))
         notebooks = {p: Path(p).read_text(encoding="utf-8") for p in {job.notebook for job in jobs}}
+        batch = uuid.uuid4().hex[:12]  # keys unique to this batch: two batches on one cluster never share a task
         futures = {
             client.submit(
-                render_on_worker, job, notebooks[job.notebook], key=f"qbr-{job.account_id}-{job.fingerprint[:12]}",
-                retries=retries, pure=False,
+                render_on_worker, job, notebooks[job.notebook], key=f"qbr-{job.account_id}-{batch}", retries=retries
             ): job
             for job in jobs
-        }  # fmt: skip
+        }
         for future in as_completed(futures):
             job = futures.pop(future)
             outcome: AccountResult | BaseException
@@ -159,9 +160,9 @@ def run_on_cluster(
                 outcome = future.result()
             except Exception as exc:  # every attempt failed, or too many workers died running it
                 outcome = exc
-            future.release()
             with lock:
-                tries = max(1, attempts.get(job.account_id, 0))
+                tries = max(1, attempts.get(str(future.key), 0))
+            future.release()
             yield job, outcome, tries
     finally:
         client.unsubscribe_topic(ATTEMPT_TOPIC)
