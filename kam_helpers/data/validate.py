@@ -198,7 +198,7 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         scalar(
             con,
             "SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() UNION ALL "
-            "SELECT view_name FROM duckdb_views()) WHERE n = ?",
+            "SELECT view_name FROM duckdb_views()) AS objects WHERE n = ?",  # aliased: standard SQL (warehouses)
             [name],
         )
     )

@@ -30,6 +30,7 @@ PREFIX = "env:"
 # The DuckDB catalog functions the workspace's read SQL uses → the same rows from the standard catalog.
 CATALOG = {
     "duckdb_tables()": "(SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema())",
+    "duckdb_views()": "(SELECT table_name AS view_name FROM information_schema.views WHERE table_schema = current_schema())",
     "duckdb_columns()": (
         "(SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema())"
     ),
