@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from kam_helpers.core.errors import ConfigError, DataValidationError, KamError, UnknownAccountError, WorkspaceError
+from kam_helpers.core.errors import (
+    ConfigError,
+    DataValidationError,
+    KamError,
+    ParameterError,
+    UnknownAccountError,
+    WorkspaceError,
+)
 
 MAX_PARAM_CHARS = 64  # longer query values are ignored (ids and quarters are short)
 # Set to "1" in a pool kernel that a visit took before it started (kernel_pools): warming it up would only delay
@@ -115,7 +122,10 @@ def notice_html(exc: BaseException, account_id: str = "", quarter: str = "") -> 
     """A KamError → the on-page message a client may see: what is wrong and where to go, no traceback and
     no server paths."""
     who = html.escape(account_id or "the account")
-    if isinstance(exc, UnknownAccountError):
+    if isinstance(exc, ParameterError):  # names the parameter and what the workspace holds
+        title = "Unknown account" if exc.parameter == "account_id" else "No report for this quarter"
+        text = html.escape(str(exc)[:1].upper() + str(exc)[1:]) + "."
+    elif isinstance(exc, UnknownAccountError):
         title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace."
     elif isinstance(exc, ConfigError):
         title, text = (

@@ -27,12 +27,14 @@ from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.core.safe_html import markdown_to_html
+from kam_helpers.data import params
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
 from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
+from kam_helpers.qbr.renderer import chart_bundle
 
 AUDIENCES = ("client", "internal")
 _env = jinja2.Environment(
@@ -78,13 +80,7 @@ class ChartView:
         self.chart, self.svg, self.title, self.spec = chart, svg, title, spec
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
-        return {
-            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": (
-                self.spec if self.spec is not None else charts.spec(self.chart)
-            ),
-            "image/svg+xml": self.svg,
-            "text/plain": f"<chart: {self.title}>",
-        }
+        return chart_bundle(self.spec if self.spec is not None else charts.spec(self.chart), self.svg, self.title)
 
 
 class NarrativeView:
@@ -139,6 +135,7 @@ class QbrReport:
         """
         _check_audience(audience)
         with Workspace.open(workspace or None) as ws:
+            params.check(ws, account_id, quarter)  # a wrong one: one message naming it and what exists
             given = metrics.parse_as_of(as_of)
             q = ws.report_quarter(quarter, given)
             data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
