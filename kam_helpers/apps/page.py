@@ -160,7 +160,12 @@ class PageNotice:
     def header(self) -> Any:
         from IPython.display import HTML
 
-        return HTML(self.message_html)
+        return HTML(self._repr_html_())
+
+    def _repr_html_(self) -> str:  # displayed in place of an app (the book of business)
+        from kam_helpers.qbr.styles import styled
+
+        return styled(self.message_html)
 
     def _nothing(self, *args: Any, **kwargs: Any) -> None:
         return None
