@@ -118,6 +118,8 @@ def page(browser):
     yield pg
     context.close()
     assert not guard.external, f"requests to other hosts than 127.0.0.1: {guard.external}"
+    tried = [e for e in guard.errors if "http://" in e.replace("http://127.0.0.1", "") or "https://" in e]
+    assert not tried, f"loads from other hosts, refused by the page's policy: {tried}"
 
 
 def run_notebook(page, lab: Lab, name: str) -> None:

@@ -25,6 +25,8 @@ OFFLINE_OPTIONS = (
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     "--LabApp.extension_manager=readonly",
+    # Voilà's pages load MathJax 2 from a CDN unless the server names neither its URL nor its config (as kam serve)
+    "--ServerApp.tornado_settings={'mathjax_url': None, 'mathjax_config': None}",
 )
 VOILA_OPTIONS = (
     f"--VoilaConfiguration.template={TEMPLATE_NAME}",
