@@ -74,6 +74,8 @@ def test_a_voila_page_shows_the_message_as_a_notice(book, monkeypatch: pytest.Mo
     page = voila_page.report_or_notice(QbrReport.load, "", "2030Q1", str(book.workspace))
     text = page.header().data
     assert "No report for this quarter" in text and "2030Q1 has no data yet" in text and "kam-scoped" in text
+    text = voila_page.report_or_notice(QbrReport.load, "ACC-999", "", str(book.workspace)).header().data
+    assert "There is no account <b>ACC-999</b> in this workspace: its 12 accounts are ACC-001" in text
 
 
 def test_the_book_of_business_refuses_a_quarter_without_data(book, monkeypatch: pytest.MonkeyPatch) -> None:

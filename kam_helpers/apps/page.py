@@ -123,8 +123,11 @@ def notice_html(exc: BaseException, account_id: str = "", quarter: str = "") -> 
     no server paths."""
     who = html.escape(account_id or "the account")
     if isinstance(exc, ParameterError):  # names the parameter and what the workspace holds
-        title = "Unknown account" if exc.parameter == "account_id" else "No report for this quarter"
-        text = html.escape(str(exc)[:1].upper() + str(exc)[1:]) + "."
+        what_exists = html.escape(str(exc).split(": ", 1)[-1])
+        if exc.parameter == "account_id":
+            title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace: {what_exists}."
+        else:
+            title, text = "No report for this quarter", html.escape(str(exc)[:1].upper() + str(exc)[1:]) + "."
     elif isinstance(exc, UnknownAccountError):
         title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace."
     elif isinstance(exc, ConfigError):
