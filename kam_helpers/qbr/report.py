@@ -160,6 +160,7 @@ class QbrReport:
         analyses set it beside the book) → its QbrReport: :meth:`load` after the reading, for a caller holding
         the prepared account already (the analyst's API)."""
         _check_audience(audience)
+        params.check_quarter(ws, quarter)  # before or after the workspace's data: one message saying which it has
         q = quarter
         full = metrics.scorecard(prepared, q)
         view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
