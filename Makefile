@@ -63,8 +63,8 @@ docs: setup ## Regenerate the generated documents (data model, Python API refere
 bench: setup ## Run the benchmarks in benchmarks/ (ratios against baselines of the same run); SCALE=10m: the 10M-shipment tier
 	KAM_BENCH_SCALE=$(SCALE) $(PY) benchmarks/run.py $(BENCH_ARGS)
 
-lab: setup ## Open JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks
+lab: setup ## Open JupyterLab on the notebooks (127.0.0.1, with a token; its Voilà pages use the offline template)
+	$(PY) -m kam_helpers.apps.lab notebooks
 
 clean: ## Remove generated data and reports (never the venv or source files)
 	rm -rf data/sample data/workspace reports/20*

@@ -12,6 +12,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+from kam_helpers.qbr.renderer import set_up_kernel as _set_up_kernel
+
+_set_up_kernel()  # in a Jupyter kernel: offline charts in the workspace's theme
+
 # The analyst's API, imported on first use (PEP 562): `import kam_helpers.core.x` in the CLI and the batch
 # workers must not pull in pandas and DuckDB through this file.
 _API_NAMES = ("open", "Workspace", "Account", "write_excel")

@@ -95,7 +95,7 @@ def test_a_narrative_section_is_shown_as_sanitised_html() -> None:
     bundle = view._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/markdown", "text/plain"}
     page = Tags(bundle["text/html"])
-    assert {t for t, _ in page.tags} <= {"div", "h2", "ul", "li", "p"}
+    assert {t for t, _ in page.tags} <= {"div", "h2", "ul", "li", "p", "style"}  # style: the scoped stylesheet
     assert HOSTILE[0] in "".join(page.data) and "alert(9)" in "".join(page.data)
 
 

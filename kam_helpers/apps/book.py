@@ -5,6 +5,7 @@ explorer and QBR page.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import pandas as pd
 
 from kam_helpers.analyses import health as health_mod
 from kam_helpers.analyses.assessment import assess, days_to_renewal
-from kam_helpers.apps.page import app_url, page_params
-from kam_helpers.apps.panels import BAND_LABELS, health_chip
-from kam_helpers.core.errors import DataValidationError, NoDataError
+from kam_helpers.apps.page import PageNotice, app_url, in_voila, notice_html, page_params
+from kam_helpers.apps.panels import BAND_LABELS, health_chip, scoped_view
+from kam_helpers.core.errors import DataValidationError, NoDataError, ParameterError
 from kam_helpers.core.formatting import fmt_count, fmt_growth, fmt_money, fmt_pct, fmt_quarter
 from kam_helpers.core.quarters import Quarter
+from kam_helpers.data import params
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics import scorecard
 from kam_helpers.metrics.scorecard import Scorecard
@@ -115,6 +117,7 @@ def book_rows(workspace: str, quarter: str) -> tuple[tuple[BookRow, ...], str]:
     Accounts whose data cannot be loaded are left out (the batch and `kam validate` report them)."""
     rows: list[BookRow] = []
     with Workspace.open(workspace or None) as ws:
+        params.check_quarter(ws, quarter)  # malformed, or without data: one message naming what exists
         q = Quarter.parse(quarter) if quarter else ws.last_complete_quarter()
         for account_id in ws.account_ids():
             try:
@@ -218,11 +221,21 @@ class BookOfBusiness:
         self.table.value = book_html(self.visible_rows(), self.quarter)
 
     @classmethod
-    def for_page(cls, quarter: str = "", workspace: str = "") -> BookOfBusiness:
+    def for_page(cls, quarter: str = "", workspace: str = "") -> BookOfBusiness | PageNotice:
         """As a Voilà page: the default quarter's rows are computed before the request (preheated kernel),
-        then the URL's ?quarter= picks the quarter."""
+        then the URL's ?quarter= picks the quarter; a quarter without data shows a notice saying which have."""
         params = page_params(warm=lambda: book_rows(str(workspace or ""), quarter), quarter=quarter)
-        return cls(workspace, params["quarter"])
+        try:
+            return cls(workspace, params["quarter"])
+        except ParameterError as exc:
+            if not in_voila():
+                raise
+            return PageNotice(notice_html(exc, quarter=params["quarter"]))
+
+    @functools.cached_property
+    def page(self) -> W.Box:
+        """The book of business as displayed: its view with the workspace's stylesheet, scoped (JupyterLab loads none)."""
+        return scoped_view(self.view)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.view._repr_mimebundle_(**kwargs)
+        return self.page._repr_mimebundle_(**kwargs)

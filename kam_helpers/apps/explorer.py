@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import html
 import math
 from collections import OrderedDict
@@ -39,6 +40,7 @@ from kam_helpers.apps.panels import (
     Analyses,
     loading_note,
     missing_note,
+    scoped_view,
     what_if_html,
 )
 from kam_helpers.apps.views import (
@@ -254,8 +256,13 @@ class AccountExplorer:
         )
         return box([self.header, controls, self.status, self.body], "kam-explorer", vertical=True)
 
+    @functools.cached_property
+    def page(self) -> W.Box:
+        """The explorer as displayed: its view with the workspace's stylesheet, scoped (JupyterLab loads none)."""
+        return scoped_view(self.view)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.view._repr_mimebundle_(**kwargs)
+        return self.page._repr_mimebundle_(**kwargs)
 
     # -- behaviour
 
@@ -263,14 +270,16 @@ class AccountExplorer:
         """Show ``account_id`` for ``quarter``; unknown values are refused with a message on the page."""
         if account_id not in self.source.accounts:
             self.status.value = (
-                f'<div class="kam-error">There is no account <b>{html.escape(account_id)}</b> in '
-                "this workspace; showing the first account instead.</div>"
+                f'<div class="kam-error">There is no account <b>{html.escape(account_id)}</b> in this workspace '
+                f"(its {len(self.source.accounts)} accounts are in the Account list); showing the first account "
+                "instead.</div>"
             )
             account_id = self.account.value
         elif quarter not in {v for _, v in self.quarter.options}:
             self.status.value = (
-                f'<div class="kam-error"><b>{html.escape(quarter)}</b> is not one of the quarters '
-                "in the data; showing the last complete quarter.</div>"
+                f'<div class="kam-error"><b>{html.escape(quarter)}</b> is not one of the quarters with data '
+                f"({self.quarter.options[-1][1]} to {self.quarter.options[0][1]}); showing the last complete "
+                "quarter.</div>"
             )
             quarter = self.quarter.options[0][1]
         else:

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from kam_helpers.core.errors import ConfigError, DataValidationError, KamError, UnknownAccountError, WorkspaceError
+from kam_helpers.core.errors import (
+    ConfigError,
+    DataValidationError,
+    KamError,
+    ParameterError,
+    UnknownAccountError,
+    WorkspaceError,
+)
 
 MAX_PARAM_CHARS = 64  # longer query values are ignored (ids and quarters are short)
 # Set to "1" in a pool kernel that a visit took before it started (kernel_pools): warming it up would only delay
@@ -115,7 +122,13 @@ def notice_html(exc: BaseException, account_id: str = "", quarter: str = "") -> 
     """A KamError → the on-page message a client may see: what is wrong and where to go, no traceback and
     no server paths."""
     who = html.escape(account_id or "the account")
-    if isinstance(exc, UnknownAccountError):
+    if isinstance(exc, ParameterError):  # names the parameter and what the workspace holds
+        what_exists = html.escape(str(exc).split(": ", 1)[-1])
+        if exc.parameter == "account_id":
+            title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace: {what_exists}."
+        else:
+            title, text = "No report for this quarter", html.escape(str(exc)[:1].upper() + str(exc)[1:]) + "."
+    elif isinstance(exc, UnknownAccountError):
         title, text = "Unknown account", f"There is no account <b>{who}</b> in this workspace."
     elif isinstance(exc, ConfigError):
         title, text = (
@@ -150,7 +163,12 @@ class PageNotice:
     def header(self) -> Any:
         from IPython.display import HTML
 
-        return HTML(self.message_html)
+        return HTML(self._repr_html_())
+
+    def _repr_html_(self) -> str:  # displayed in place of an app (the book of business)
+        from kam_helpers.qbr.styles import styled
+
+        return styled(self.message_html)
 
     def _nothing(self, *args: Any, **kwargs: Any) -> None:
         return None

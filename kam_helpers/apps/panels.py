@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pandas as pd
@@ -36,6 +36,10 @@ from kam_helpers.metrics import prepare
 from kam_helpers.metrics.scorecard import Scorecard
 from kam_helpers.qbr.outline import CARD_KPIS
 from kam_helpers.qbr.report import kpi_row
+from kam_helpers.qbr.styles import SCOPE, stylesheet
+
+if TYPE_CHECKING:
+    import ipywidgets as W
 
 QUARTERS_SHOWN = 8
 
@@ -441,3 +445,14 @@ def root_cause_html(rc: root_cause_mod.RootCause | str) -> str:
         )
     parts.extend(f'<div class="kam-muted">{html.escape(x)}</div>' for x in rc.no_data)
     return "".join(parts)
+
+
+def scoped_view(view: W.Widget) -> W.Box:
+    """An app's widget → the same inside a box of class ``kam-scoped`` that carries the workspace's stylesheet
+    (scoped, :mod:`kam_helpers.qbr.styles`): the app looks the same in JupyterLab as on its Voilà page."""
+    import ipywidgets as W
+
+    style = W.HTML(f"<style>{stylesheet()}</style>", layout=W.Layout(display="none"))
+    box = W.VBox([style, view])
+    box.add_class(SCOPE)
+    return box

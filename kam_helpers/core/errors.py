@@ -13,12 +13,30 @@ class ConfigError(KamError):
     """A setting, parameter or command-line option is not usable."""
 
 
+def _one_line(exc: BaseException) -> list[str]:
+    """What IPython (JupyterLab, papermill) shows for an error whose message says it all: that line, no frames."""
+    return [f"{type(exc).__name__}: {exc}"]
+
+
+class ParameterError(ConfigError):
+    """A report's parameter (``parameter``: account_id, quarter, ...) names nothing the workspace holds data for;
+    the message says what exists."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        super().__init__(message)
+
+    _render_traceback_ = _one_line
+
+
 class WorkspaceError(KamError):
     """The workspace store is missing, locked or not a KAM workspace."""
 
 
 class UnknownAccountError(KamError):
     """An account id that the workspace does not hold."""
+
+    _render_traceback_ = _one_line
 
 
 class NoDataError(KamError):

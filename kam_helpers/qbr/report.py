@@ -27,17 +27,25 @@ from kam_helpers.core.formatting import fmt_growth, fmt_pp, fmt_quarter
 from kam_helpers.core.paths import TEMPLATES_DIR
 from kam_helpers.core.quarters import Quarter
 from kam_helpers.core.safe_html import markdown_to_html
+from kam_helpers.data import params
 from kam_helpers.data.account_data import AccountData
 from kam_helpers.data.store import Workspace
 from kam_helpers.metrics.kpi_text import fmt_kpi
 from kam_helpers.metrics.scorecard import Kpi, Scorecard
 from kam_helpers.qbr import charts, narrative
 from kam_helpers.qbr.outline import CARD_KPIS, chart_title, part
+from kam_helpers.qbr.renderer import chart_bundle
+from kam_helpers.qbr.styles import styled
 
 AUDIENCES = ("client", "internal")
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "report")), autoescape=True, undefined=jinja2.StrictUndefined
 )
+
+
+def _html(template: str, **values: Any) -> HTML:
+    """A template of templates/report/ rendered with ``values`` → an HTML output carrying its scoped styles."""
+    return HTML(styled(_env.get_template(template).render(**values)))
 
 
 def kpi_row(kpi: Kpi, currency: str | None) -> dict:
@@ -78,13 +86,7 @@ class ChartView:
         self.chart, self.svg, self.title, self.spec = chart, svg, title, spec
 
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
-        return {
-            f"application/vnd.vegalite.v{charts.alt.SCHEMA_VERSION.lstrip('v').split('.')[0]}+json": (
-                self.spec if self.spec is not None else charts.spec(self.chart)
-            ),
-            "image/svg+xml": self.svg,
-            "text/plain": f"<chart: {self.title}>",
-        }
+        return chart_bundle(self.spec if self.spec is not None else charts.spec(self.chart), self.svg, self.title)
 
 
 class NarrativeView:
@@ -98,7 +100,7 @@ class NarrativeView:
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
         html_body = markdown_to_html(self.markdown)
         return {
-            "text/html": f'<div class="kam-narrative">{html_body}</div>',
+            "text/html": styled(f'<div class="kam-narrative">{html_body}</div>'),
             "text/markdown": self.markdown,
             "text/plain": self.markdown,
         }
@@ -139,6 +141,7 @@ class QbrReport:
         """
         _check_audience(audience)
         with Workspace.open(workspace or None) as ws:
+            params.check(ws, account_id, quarter)  # a wrong one: one message naming it and what exists
             given = metrics.parse_as_of(as_of)
             q = ws.report_quarter(quarter, given)
             data = metrics.with_as_of(ws.account_data(account_id or ws.account_ids()[0], q), given)
@@ -157,6 +160,7 @@ class QbrReport:
         analyses set it beside the book) → its QbrReport: :meth:`load` after the reading, for a caller holding
         the prepared account already (the analyst's API)."""
         _check_audience(audience)
+        params.check_quarter(ws, quarter)  # before or after the workspace's data: one message saying which it has
         q = quarter
         full = metrics.scorecard(prepared, q)
         view = (lambda s: s.for_client()) if audience == "client" else (lambda s: s)
@@ -213,16 +217,12 @@ class QbrReport:
     def header(self) -> HTML:
         """Title block: client, quarter, KAM, contract."""
         a = self.scorecard.account
-        return HTML(
-            _env.get_template("header.html.j2").render(
-                a=a, quarter=str(self.scorecard.quarter), excluded=self.data.excluded_note()
-            )
-        )
+        return _html("header.html.j2", a=a, quarter=str(self.scorecard.quarter), excluded=self.data.excluded_note())
 
     def kpi_cards(self) -> HTML:
         """The headline KPIs as cards with QoQ change and RAG colour."""
         rows = [kpi_row(self.scorecard.kpis[k], self.currency) for k in CARD_KPIS if k in self.scorecard.kpis]
-        return HTML(_env.get_template("cards.html.j2").render(kpis=rows))
+        return _html("cards.html.j2", kpis=rows)
 
     def section(self, key: str) -> NarrativeView:
         """One narrative section (executive_summary, volume, service, billing, ...) with its title: its
@@ -287,28 +287,24 @@ class QbrReport:
         title = chart_title(name)
         svg, chart = self.chart_svg(name), self.chart_object(name)
         if svg is None or chart is None:
-            return HTML(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>')
+            return HTML(styled(f'<div class="kam-note">{html.escape(self.chart_note(name))}</div>'))
         return ChartView(chart, svg, title, self.chart_spec(name))
 
     def scorecard_table(self) -> HTML:
         """Every KPI with prior quarter, last year, target and RAG."""
-        return HTML(
-            _env.get_template("scorecard.html.j2").render(
-                kpis=[kpi_row(k, self.currency) for k in self.scorecard.kpis.values()], quarter=self.scorecard.quarter
-            )
-        )
+        kpis = [kpi_row(k, self.currency) for k in self.scorecard.kpis.values()]
+        return _html("scorecard.html.j2", kpis=kpis, quarter=self.scorecard.quarter)
 
     def last_qbr(self) -> HTML:
         """The action items agreed at the last QBR, each with its status and the evidence for it."""
         section = next((s for s in self.narrative.sections if s.key == "last_qbr"), None)
         items = self.insights.carried if self.insights else None
-        return HTML(
-            _env.get_template("last_qbr.html.j2").render(
-                title=section.title if section else part("last_qbr").title,
-                items=items,
-                first=items is None,
-                prior=fmt_quarter(self.scorecard.quarter.prior),
-            )
+        return _html(
+            "last_qbr.html.j2",
+            title=section.title if section else part("last_qbr").title,
+            items=items,
+            first=items is None,
+            prior=fmt_quarter(self.scorecard.quarter.prior),
         )
 
     def health(self) -> HTML | None:
@@ -316,13 +312,13 @@ class QbrReport:
         score = self.insights.health if self.insights else None
         if score is None:
             return None
-        return HTML(_env.get_template("health.html.j2").render(h=score))
+        return _html("health.html.j2", h=score)
 
     def action_items(self) -> HTML:
         """The action items section: what we will do, who owns it, by when."""
         section = next((s for s in self.narrative.sections if s.key == "action_items"), None)
         title = section.title if section else part("action_items").title
-        return HTML(_env.get_template("actions.html.j2").render(title=title, items=self.narrative.action_items))
+        return _html("actions.html.j2", title=title, items=self.narrative.action_items)
 
     def charts(self, key: str) -> None:
         """Display the charts of the outline's part ``key`` in order (each a chart or a note saying why there is
