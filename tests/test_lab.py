@@ -182,3 +182,14 @@ def test_the_book_of_business_links_open_the_offline_voila_pages(page, lab: Lab,
     page.goto(lab.link("/voila/render/account_explorer.ipynb"))
     page.wait_for_selector("#rendered_cells", state="visible")
     page.wait_for_selector(CHART)
+
+
+def test_the_analysis_tour_runs_in_lab_with_its_charts_drawn_offline(page, lab: Lab) -> None:
+    run_notebook(page, lab, "analysis_tour.ipynb")
+    assert page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count() == 0
+    assert page.locator(".jp-RenderedVegaCommon5").count() >= 1  # the analyst's own Altair chart, Lab's renderer
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-RenderedVegaCommon5')]"
+        f".every(e => e.querySelector('{CHART.replace('.vega-embed ', '')}'))"
+    )
+    assert page.locator(".jp-RenderedHTMLCommon table.dataframe").count() >= 2  # the lanes and the comparison
