@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from kam_helpers.core.files import write_atomic
-from kam_helpers.core.safe_output import ExcelBook
+from kam_helpers.core.safe_output import frames_to_xlsx
 
 MAX_WIDTH = 40  # characters: wider columns are cut to this on screen (the cell keeps its whole text)
 
@@ -27,17 +27,10 @@ def write_excel(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
     >>> book.sheetnames, [[cell.value for cell in row] for row in book["Compare"].iter_rows()]
     (['Accounts', 'Compare'], [['kpi', 'A1', 'A2'], ['shipments', 2, 2], ['otd_pct', 50, 100]])
     """
-    book = ExcelBook()
-    for name, frame in sheets.items():
-        named_index = any(n is not None for n in frame.index.names)
-        table = frame.reset_index() if named_index else frame
-        sheet = book.add_sheet(name)
-        widths = book.write_frame(sheet, table)
-        for j, width in enumerate(widths):
-            sheet.set_column(j, j, min(max(width, 6) + 2, MAX_WIDTH))
-        sheet.freeze_panes(1, 0)
-        if len(table.columns):
-            sheet.autofilter(0, 0, max(len(table), 1), len(table.columns) - 1)
+    tables = {
+        name: frame.reset_index() if any(n is not None for n in frame.index.names) else frame
+        for name, frame in sheets.items()
+    }
     target = Path(path)
-    write_atomic(target, book.close())
+    write_atomic(target, frames_to_xlsx(tables, MAX_WIDTH))
     return target

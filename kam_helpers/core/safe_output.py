@@ -316,12 +316,18 @@ class ExcelBook:
 
 def frame_to_xlsx(frame: pd.DataFrame, sheet: str = "Sheet1", max_width: int = 40) -> bytes:
     """Frame → the bytes of a one-sheet .xlsx: bold header row frozen, autofilter, columns sized to content."""
+    return frames_to_xlsx({sheet: frame}, max_width)
+
+
+def frames_to_xlsx(sheets: dict[str, pd.DataFrame], max_width: int = 40) -> bytes:
+    """{sheet name: frame} → the bytes of an .xlsx, a sheet per frame as :func:`frame_to_xlsx` writes it."""
     book = ExcelBook()
-    ws = book.add_sheet(sheet)
-    widths = book.write_frame(ws, frame)
-    for j, width in enumerate(widths):
-        ws.set_column(j, j, min(max(width, 6) + 2, max_width))
-    ws.freeze_panes(1, 0)
-    if len(frame.columns):
-        ws.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
+    for name, frame in sheets.items():
+        ws = book.add_sheet(name)
+        widths = book.write_frame(ws, frame)
+        for j, width in enumerate(widths):
+            ws.set_column(j, j, min(max(width, 6) + 2, max_width))
+        ws.freeze_panes(1, 0)
+        if len(frame.columns):
+            ws.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
     return book.close()
