@@ -288,3 +288,15 @@ def test_the_workspace_is_read_only(ws: api.Workspace) -> None:
     with pytest.raises(duckdb.Error, match="read-only"):
         ws.query("DELETE FROM shipments")
     assert len(ws.query("SELECT * FROM shipments")) == 4
+
+
+def test_write_excel_keeps_hostile_values_as_text(tmp_path: Path) -> None:
+    import openpyxl
+
+    hostile = pd.DataFrame(
+        {"lane": ['=HYPERLINK("http://x","y")', "<script>alert(1)</script>", "../../etc/passwd", "@SUM(A1)"]}
+    )
+    path = kam.write_excel(tmp_path / "out.xlsx", {"Lanes": hostile})
+    cells = [row[0] for row in openpyxl.load_workbook(path)["Lanes"].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == list(hostile["lane"])
+    assert all(c.data_type == "s" for c in cells)  # text, never a formula
