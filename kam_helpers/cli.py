@@ -120,6 +120,7 @@ def _cmd_qbr(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from kam_helpers.core.errors import ImportRefused
+    from kam_helpers.data.import_report import refusal_text
     from kam_helpers.data.importer import import_source
 
     workspace = Path(args.workspace) if args.workspace else paths.default_workspace()
@@ -138,7 +139,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         if isinstance(exc, ImportRefused):
             print(exc.summary)
         unchanged = "dry run: nothing was written" if args.dry_run else "Nothing was changed"
-        print(f"kam import: {exc}\n{unchanged}: the workspace {workspace} is as it was.", file=sys.stderr)
+        print(f"kam import: {refusal_text(exc)}\n{unchanged}: the workspace {workspace} is as it was.", file=sys.stderr)
         return 2
     print(report.summary())
     return 0

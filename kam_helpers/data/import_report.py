@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from kam_helpers.core.errors import ConfigError, Problem
+from kam_helpers.core.errors import ConfigError, DataValidationError, Problem
 from kam_helpers.core.safe_output import csv_writer
 from kam_helpers.data.mapping import Mapping, quote
 from kam_helpers.data.store import BuildReport
@@ -42,6 +43,19 @@ class ImportReport:
         return summarize(self.source, self.build.rows, self.source_rows, self.rejected, self.skipped,
                          self.rejects_file, examples, stats=self.stats, dry_run=self.dry_run,
                          changed=self.build.changed)  # fmt: skip
+
+
+def printable(text: str) -> str:
+    r"""Text from the data → one line safe to print: control, format and line-breaking characters (terminal
+    escapes, newlines, bidi overrides) written as escapes, so a file name or value never acts on the terminal
+    or fakes a line. 'a\x1b[2Jb' → 'a\\x1b[2Jb'."""
+    return "".join(
+        ch if unicodedata.category(ch) not in _UNPRINTABLE else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
 
 def _reason(p: Problem) -> str:
@@ -78,7 +92,8 @@ def summarize(
         for (table, column, reason), ps in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             if found is skipped:
                 lines.append(f"  {len(ps):>6,}  {table}: {reason}")
-                lines += [f"            e.g. {p.file}, row {p.row}, {p.column} = {p.value!r}" for p in ps[:examples]]
+                lines += [f"            e.g. {p.file}, row {p.row}" + (f", {p.column} = {p.value!r}" if p.column else "")
+                          for p in ps[:examples]]  # fmt: skip
             else:
                 lines.append(f"  {len(ps):>6,}  {table}, column {column!r}: expected {reason}")
                 lines += [f"            e.g. {p}" for p in ps[:examples]]
@@ -88,6 +103,16 @@ def summarize(
         lines.append(f"Every rejected and skipped row: {rejects_file}")
     if not dry_run and not changed:
         lines.append("The data is the same as the workspace's: its store was left as it was.")
+    return "\n".join(printable(line) for line in lines)
+
+
+def refusal_text(error: DataValidationError, shown: int = 20) -> str:
+    """A refused import's error → its message with each problem on one printable line (a hostile file name or
+    value cannot break a line or reach the terminal as a control sequence)."""
+    head = str(error).split("\n", 1)[0]
+    lines = [printable(head)] + [f"  {printable(str(p))}" for p in error.problems[:shown]]
+    if len(error.problems) > shown:
+        lines.append(f"  … and {len(error.problems) - shown:,} more")
     return "\n".join(lines)
 
 

@@ -110,8 +110,10 @@ def build_workspace(
     ``as_of`` is the date the data is judged at (default: its newest event; docs/PERIODS.md).
     """
     workspace = Path(workspace)
+    # a dry run builds in memory; what does not fit spills to a private temporary folder, removed at the end
     scratch = Path(tempfile.mkdtemp(prefix="kam-dry-run-")) if dry_run else None
-    if not dry_run:
+    created = scratch is None and not workspace.exists()  # removed again when the build fails
+    if scratch is None:
         workspace.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".kam-build-", suffix=".duckdb", dir=scratch or workspace)
     os.close(fd)
@@ -119,7 +121,10 @@ def build_workspace(
     tmp.unlink()  # duckdb wants to create the file itself
     changed = False
     try:
-        con = duckdb.connect(str(tmp), config={"memory_limit": BUILD_MEMORY_LIMIT})
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": BUILD_MEMORY_LIMIT}
+        if scratch is not None:
+            config["temp_directory"] = str(scratch)
+        con = duckdb.connect(":memory:" if dry_run else str(tmp), config=config)
         try:
             con.execute(ROW_PERIODS_DDL)
             present, sources = loader(con)
@@ -169,6 +174,8 @@ def build_workspace(
             leftover.unlink(missing_ok=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        if created and not changed and not any(workspace.iterdir()):
+            workspace.rmdir()
     return BuildReport(workspace, rows, rejected, found, changed=changed, dry_run=dry_run)
 
 
