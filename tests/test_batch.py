@@ -585,3 +585,14 @@ def test_each_result_names_its_worker_and_each_worker_renders_in_turn(batch: Bat
         assert r.worker is not None
         runs.setdefault(r.worker[0], []).append(r.worker[1])
     assert len(runs) <= 2 and all(sorted(n) == list(range(1, len(n) + 1)) for n in runs.values())
+
+
+@pytest.mark.batch
+def test_an_account_named_twice_is_rendered_once(book: Book, tmp_path: Path) -> None:
+    # two workers rendering one account at once would share its _work/ folder and race on its files
+    result = run_batch(
+        book.quarter, ["ACC-001", " ACC-001", "ACC-002"], workspace=book.workspace, out=tmp_path, formats="html",
+        progress=False,
+    )  # fmt: skip
+    assert sorted(r.account_id for r in result.results) == ["ACC-001", "ACC-002"]
+    assert all(r.status == "ok" for r in result.results)

@@ -167,7 +167,7 @@ def run_batch(
         q = ws.report_quarter(quarter, given)
         known = ws.account_ids()
         if accounts:
-            ids = [a.strip() for a in accounts if a.strip()]
+            ids = list(dict.fromkeys(a.strip() for a in accounts if a.strip()))  # an account named twice runs once
             unknown = [a for a in ids if a not in known]
             if unknown:
                 raise UnknownAccountError(f"not in the workspace {workspace_dir}: {', '.join(unknown)}")
