@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kam_helpers.batch.publish import Target, is_remote, local_path
+from kam_helpers.core.errors import KamError
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,12 @@ def test_a_pack_replaces_the_previous_one_whole_and_leaves_nothing_under_work(tm
     assert target.read_text("manifest.json") == "{}" and target.read_text("missing.json") is None
     target.remove_work()
     assert sorted(p.name for p in (tmp_path / "out" / "2026Q3").iterdir()) == ["ACC-001", "manifest.json"]
+
+
+@pytest.mark.parametrize("name", ["../x", "ACC-001/../../x", "/etc/passwd", "a\\..\\x", "", "."])
+def test_a_name_that_could_leave_the_output_folder_is_refused(tmp_path: Path, name: str) -> None:
+    target = Target(f"local://{tmp_path}/out/2026Q3")
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(KamError, match="not a name inside the output folder"):
+        target.put_file(tmp_path / "manifest.json", name)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "out").exists()

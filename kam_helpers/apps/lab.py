@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kam_helpers.apps.server import HOST, TEMPLATE_NAME, VOILA_DATA_DIR
+from kam_helpers.apps.server import HOST, TEMPLATE_NAME, with_voila_templates
 from kam_helpers.core import paths
 
 # Nothing fetched from the internet: no news feed, no update check, no extension search on PyPI (the
@@ -55,11 +55,7 @@ def lab_command(notebooks: Path, extra: Sequence[str] = ()) -> list[str]:
 
 def lab_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for JupyterLab: the workspace's template folder first on JUPYTER_PATH."""
-    env = dict(os.environ if base is None else base)
-    env["JUPYTER_PATH"] = os.pathsep.join(
-        [str(VOILA_DATA_DIR)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    )
-    return env
+    return with_voila_templates(dict(os.environ if base is None else base))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -157,9 +157,15 @@ def voila_env(opts: ServeOptions, base: Mapping[str, str] | None = None) -> dict
     workspace = Path(opts.workspace) if opts.workspace else paths.default_workspace()
     env["KAM_WORKSPACE"] = str(workspace.resolve())
     env["JUPYTER_TOKEN"] = opts.token
-    jupyter_path = [str(VOILA_DATA_DIR)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    env["JUPYTER_PATH"] = os.pathsep.join(jupyter_path)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    return with_voila_templates(env)
+
+
+def with_voila_templates(env: dict[str, str]) -> dict[str, str]:
+    """An environment → itself with the workspace's template folder first on JUPYTER_PATH (Voilà finds ``kam``)."""
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        [str(VOILA_DATA_DIR)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    )
     return env
 
 

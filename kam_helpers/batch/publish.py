@@ -23,6 +23,7 @@ from typing import Any
 
 from kam_helpers.batch.jobs import FAILED_DIR, NOTEBOOK, WORK_DIR, AccountResult, Job
 from kam_helpers.batch.worker import render_account
+from kam_helpers.core.errors import KamError
 from kam_helpers.core.files import write_atomic
 from kam_helpers.core.quarters import Quarter
 
@@ -52,6 +53,11 @@ class Target:
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
 
     def path(self, *parts: str) -> str:
+        """Relative parts → their URL path under the target; KamError for a part that could leave it
+        (``..``, an absolute or empty step, a backslash): names come from account ids, which are data."""
+        steps = [step for part in parts for step in part.split("/")]
+        if any(step in ("", ".", "..") or "\\" in step for step in steps) or any(p.startswith("/") for p in parts):
+            raise KamError(f"{'/'.join(parts)!r}: not a name inside the output folder {self.url}")
         return "/".join([self.root, *parts])
 
     def exists(self, relative: str) -> bool:
@@ -66,18 +72,19 @@ class Target:
 
     def put_file(self, local: Path, relative: str) -> None:
         """Upload ``local`` to ``relative`` under a temporary name, then move it into place."""
+        final = self.path(relative)
         temp = self.path(WORK_DIR, f".{uuid.uuid4().hex}-{local.name}")
         self.fs.makedirs(self.path(WORK_DIR), exist_ok=True)
         self.fs.put_file(str(local), temp)
-        self.fs.mv(temp, self.path(relative))
+        self.fs.mv(temp, final)
 
     def put_folder(self, local: Path, relative: str) -> None:
         """Upload the folder ``local`` to ``relative`` as a whole: complete under ``_work/`` first, then moved
         into place, the previous folder removed just before."""
+        final = self.path(relative)
         temp = self.path(WORK_DIR, f"{Path(relative).name}-{uuid.uuid4().hex}")
         self.fs.makedirs(self.path(WORK_DIR), exist_ok=True)
         self.fs.put(str(local), temp, recursive=True)
-        final = self.path(relative)
         self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         if self.fs.exists(final):
             self.fs.rm(final, recursive=True)
